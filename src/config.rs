@@ -1,0 +1,382 @@
+//! Command-line flags and the validated configuration they become.
+//!
+//! clap parses raw strings (every flag also reads `SESSIONGUARD_<FLAG>`); `TryFrom` then turns them
+//! into durations and addresses and reports every bad value at once, so an operator fixes a task
+//! definition in one round trip instead of one per typo.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Default API address: loopback, because every container in an awsvpc task shares it and nothing
+/// outside the task should read credential state. 9780 is unassigned in IANA's registry and clear of
+/// the ports ECS sidecars commonly take (the ADOT collector, Envoy, the CloudWatch agent).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9780";
+/// Default check interval: one log line a minute is cheap in CloudWatch and fine-grained enough for
+/// sessions that last hours.
+pub const DEFAULT_INTERVAL: &str = "1m";
+/// Default bound on one check. aws-config's ECS provider retries three times with fixed 2 s/5 s
+/// timeouts, so a slow endpoint can hold a call ~17 s; 10 s keeps a check well inside the interval.
+pub const DEFAULT_CHECK_TIMEOUT: &str = "10s";
+/// Default WARN threshold: 15 minutes is the shortest session STS issues, so less than that left is
+/// unusual for a healthy task role.
+pub const DEFAULT_WARN_BELOW: &str = "15m";
+/// Default readiness minimum: ready as long as the credentials have not expired.
+pub const DEFAULT_READY_MIN_REMAINING: &str = "0s";
+/// Default demo session: the shortest session AssumeRole allows, so rotation shows up quickly.
+pub const DEFAULT_DEMO_SESSION: &str = "15m";
+/// Exit code for configuration errors (`EX_USAGE` from sysexits.h).
+pub const EXIT_USAGE: i32 = 64;
+
+/// sessionguard: watch the task role session and make its remaining lifetime visible.
+#[derive(Debug, Parser)]
+#[command(name = "sessionguard", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: check the credentials every interval, log, serve /metrics and the API.
+    Run(RunArgs),
+    /// Resolve the credentials once and print how long they have left.
+    Status(StatusArgs),
+    /// Run the daemon against an embedded ECS credentials endpoint: no AWS account needed.
+    Demo(DemoArgs),
+}
+
+/// Raw flags of `run` (and `demo`), validated into [`Config`].
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Address of the API, /metrics and health endpoints.
+    #[arg(long, env = "SESSIONGUARD_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: String,
+    /// Second address serving only /metrics, /healthz and /readyz (e.g. 0.0.0.0:9781 in ECS).
+    #[arg(long, env = "SESSIONGUARD_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Time between credential checks.
+    #[arg(long, env = "SESSIONGUARD_INTERVAL", default_value = DEFAULT_INTERVAL)]
+    pub interval: String,
+    /// Upper bound on one credential check (resolution plus identity lookup).
+    #[arg(long, env = "SESSIONGUARD_CHECK_TIMEOUT", default_value = DEFAULT_CHECK_TIMEOUT)]
+    pub check_timeout: String,
+    /// Log a check at WARN when less than this is left.
+    #[arg(long, env = "SESSIONGUARD_WARN_BELOW", default_value = DEFAULT_WARN_BELOW)]
+    pub warn_below: String,
+    /// /readyz answers 503 when less than this is left.
+    #[arg(long, env = "SESSIONGUARD_READY_MIN_REMAINING", default_value = DEFAULT_READY_MIN_REMAINING)]
+    pub ready_min_remaining: String,
+    /// Log format: auto (json unless stdout is a terminal), text or json.
+    #[arg(long, env = "SESSIONGUARD_LOG_FORMAT", default_value = "auto")]
+    pub log_format: String,
+    /// Do not call STS GetCallerIdentity to learn the role ARN and account.
+    #[arg(long, env = "SESSIONGUARD_NO_IDENTITY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub no_identity: bool,
+}
+
+/// Flags of `status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Exit 1 when less than this is left.
+    #[arg(long, env = "SESSIONGUARD_MIN_REMAINING", default_value = "0s")]
+    pub min_remaining: String,
+    /// Upper bound on resolving the credentials.
+    #[arg(long, env = "SESSIONGUARD_CHECK_TIMEOUT", default_value = DEFAULT_CHECK_TIMEOUT)]
+    pub check_timeout: String,
+}
+
+/// Flags of `demo`: the session length of the embedded endpoint plus every `run` flag.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Length of each session the embedded endpoint issues.
+    #[arg(long, env = "SESSIONGUARD_DEMO_SESSION", default_value = DEFAULT_DEMO_SESSION)]
+    pub session: String,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal (CloudWatch), text when it is (a person).
+    Auto,
+    /// Human-readable `key=value` lines.
+    Text,
+    /// One flat JSON object per line, for CloudWatch Logs Insights.
+    Json,
+}
+
+/// The validated configuration of the daemon.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub interval: Duration,
+    pub check_timeout: Duration,
+    pub warn_below: Duration,
+    pub ready_min_remaining: Duration,
+    pub log_format: LogFormat,
+    /// Whether to call STS GetCallerIdentity after the first check and after each rotation.
+    pub identity: bool,
+}
+
+/// Validated `status` flags.
+#[derive(Debug, Clone)]
+pub struct StatusConfig {
+    pub min_remaining: Duration,
+    pub check_timeout: Duration,
+}
+
+/// Validated `demo` flags.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    pub session: Duration,
+    pub run: Config,
+}
+
+/// Every bad value found in the flags, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    /// One line per bad value, naming the flag, its env var and the value.
+    pub problems: Vec<String>,
+}
+
+/// Collects problems while fields are validated one by one.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn duration(&mut self, flag: &str, value: &str) -> Duration {
+        self.duration_min(flag, value, Duration::ZERO)
+    }
+
+    fn duration_min(&mut self, flag: &str, value: &str, min: Duration) -> Duration {
+        match humantime::parse_duration(value.trim()) {
+            Ok(d) if d >= min => d,
+            Ok(_) => {
+                self.push(
+                    flag,
+                    value,
+                    &format!("must be at least {}", humantime::format_duration(min)),
+                );
+                min
+            }
+            Err(e) => {
+                self.push(
+                    flag,
+                    value,
+                    &format!("{e} (expected a duration like 90s, 15m or 1h 30m)"),
+                );
+                min
+            }
+        }
+    }
+
+    fn addr(&mut self, flag: &str, value: &str) -> Option<SocketAddr> {
+        match value.trim().parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.push(
+                    flag,
+                    value,
+                    "expected IP:PORT, like 127.0.0.1:9780 or 0.0.0.0:9781",
+                );
+                None
+            }
+        }
+    }
+
+    fn push(&mut self, flag: &str, value: &str, why: &str) {
+        let env = format!("SESSIONGUARD_{}", flag.to_uppercase().replace('-', "_"));
+        self.0
+            .push(format!("--{flag} (env {env}) = {value:?}: {why}"));
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, ConfigError> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigError { problems: self.0 })
+        }
+    }
+}
+
+impl RunArgs {
+    fn validate(&self, p: &mut Problems) -> Option<Config> {
+        let listen = p.addr("listen", &self.listen);
+        let metrics_listen = self
+            .metrics_listen
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| p.addr("metrics-listen", s));
+        let interval = p.duration_min("interval", &self.interval, Duration::from_secs(1));
+        let check_timeout = p.duration_min(
+            "check-timeout",
+            &self.check_timeout,
+            Duration::from_millis(100),
+        );
+        let warn_below = p.duration("warn-below", &self.warn_below);
+        let ready_min_remaining = p.duration("ready-min-remaining", &self.ready_min_remaining);
+        let log_format = match LogFormat::from_str(self.log_format.trim(), true) {
+            Ok(f) => f,
+            Err(_) => {
+                p.push(
+                    "log-format",
+                    &self.log_format,
+                    "expected one of auto, text, json",
+                );
+                LogFormat::Auto
+            }
+        };
+        Some(Config {
+            listen: listen?,
+            metrics_listen: match metrics_listen {
+                Some(a) => Some(a?),
+                None => None,
+            },
+            interval,
+            check_timeout,
+            warn_below,
+            ready_min_remaining,
+            log_format,
+            identity: !self.no_identity,
+        })
+    }
+}
+
+impl TryFrom<&RunArgs> for Config {
+    type Error = ConfigError;
+
+    fn try_from(args: &RunArgs) -> Result<Self, Self::Error> {
+        let mut p = Problems::default();
+        let config = args.validate(&mut p);
+        p.finish(config)
+            .map(|c| c.expect("every None pushed a problem"))
+    }
+}
+
+impl TryFrom<&StatusArgs> for StatusConfig {
+    type Error = ConfigError;
+
+    fn try_from(args: &StatusArgs) -> Result<Self, Self::Error> {
+        let mut p = Problems::default();
+        let config = StatusConfig {
+            min_remaining: p.duration("min-remaining", &args.min_remaining),
+            check_timeout: p.duration_min(
+                "check-timeout",
+                &args.check_timeout,
+                Duration::from_millis(100),
+            ),
+        };
+        p.finish(config)
+    }
+}
+
+impl TryFrom<&DemoArgs> for DemoConfig {
+    type Error = ConfigError;
+
+    fn try_from(args: &DemoArgs) -> Result<Self, Self::Error> {
+        let mut p = Problems::default();
+        let session = p.duration_min("session", &args.session, Duration::from_secs(5));
+        let run = args.run.validate(&mut p);
+        p.finish(run).map(|run| DemoConfig {
+            session,
+            run: run.expect("every None pushed a problem"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(extra: &[&str]) -> RunArgs {
+        let mut argv = vec!["sessionguard", "run"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).expect("flags parse").command {
+            Command::Run(args) => args,
+            other => panic!("expected run, got {other:?}"),
+        }
+    }
+
+    /// The documented defaults are what an operator gets with no flags at all.
+    #[test]
+    fn defaults() {
+        let c = Config::try_from(&run_args(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9780");
+        assert_eq!(c.metrics_listen, None);
+        assert_eq!(c.interval, Duration::from_secs(60));
+        assert_eq!(c.check_timeout, Duration::from_secs(10));
+        assert_eq!(c.warn_below, Duration::from_secs(900));
+        assert_eq!(c.ready_min_remaining, Duration::ZERO);
+        assert_eq!(c.log_format, LogFormat::Auto);
+        assert!(c.identity);
+    }
+
+    /// Durations take humantime forms, including compound ones.
+    #[test]
+    fn humantime_durations() {
+        let c = Config::try_from(&run_args(&[
+            "--interval",
+            "90s",
+            "--warn-below",
+            "1h 30m",
+            "--log-format",
+            "JSON",
+            "--no-identity",
+        ]))
+        .unwrap();
+        assert_eq!(c.interval, Duration::from_secs(90));
+        assert_eq!(c.warn_below, Duration::from_secs(5400));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(!c.identity);
+    }
+
+    /// Every bad value is named in one error, with its flag and env var.
+    #[test]
+    fn reports_every_bad_value_at_once() {
+        let err = Config::try_from(&run_args(&[
+            "--listen",
+            "localhost",
+            "--metrics-listen",
+            "0.0.0.0",
+            "--interval",
+            "soon",
+            "--check-timeout",
+            "0s",
+            "--warn-below=-5m",
+            "--log-format",
+            "xml",
+        ]))
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "--listen (env SESSIONGUARD_LISTEN) = \"localhost\"",
+            "--metrics-listen (env SESSIONGUARD_METRICS_LISTEN)",
+            "--interval (env SESSIONGUARD_INTERVAL) = \"soon\"",
+            "--check-timeout",
+            "--warn-below",
+            "--log-format (env SESSIONGUARD_LOG_FORMAT) = \"xml\"",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
+        assert_eq!(err.problems.len(), 6, "{text}");
+    }
+
+    /// `demo` validates its own flag and the `run` flags together.
+    #[test]
+    fn demo_reports_session_and_run_flags() {
+        let cli =
+            Cli::try_parse_from(["sessionguard", "demo", "--session", "1s", "--interval", "x"])
+                .unwrap();
+        let Command::Demo(args) = cli.command else {
+            panic!("expected demo")
+        };
+        let err = DemoConfig::try_from(&args).unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert!(err.to_string().contains("--session"));
+    }
+}

@@ -1,0 +1,92 @@
+//! `sessionguard demo`: the whole daemon against an embedded ECS credentials endpoint.
+//!
+//! The endpoint runs in-process on loopback; the daemon reads it exactly as in production, through
+//! aws-config's default chain and `AWS_CONTAINER_CREDENTIALS_FULL_URI` plus an authorization token.
+//! The environment is pointed at it before any thread starts ([`prepare_environment`]), and every
+//! other credential source is switched off so nothing on this machine (a profile, IMDS) answers
+//! instead and nothing leaves loopback.
+
+use std::net::SocketAddr;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::clock;
+use crate::config::DemoConfig;
+use crate::ecs_endpoint::{CREDENTIALS_PATH, EcsEndpoint, Options, STS_PATH};
+use crate::{Listeners, RunError};
+
+/// Variables that would make another credential source answer before the container endpoint.
+const CLEARED: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+];
+
+/// Points the AWS environment at the demo endpoint on `addr` and returns the token it requires.
+///
+/// # Safety
+/// Changes the process environment: call it before any other thread exists.
+pub unsafe fn prepare_environment(addr: SocketAddr) -> String {
+    let token = format!("demo-token-{}", std::process::id());
+    // SAFETY: the caller guarantees no other thread reads or writes the environment.
+    unsafe {
+        for name in CLEARED {
+            std::env::remove_var(name);
+        }
+        std::env::set_var(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("http://{addr}{CREDENTIALS_PATH}"),
+        );
+        std::env::set_var("AWS_CONTAINER_AUTHORIZATION_TOKEN", &token);
+        std::env::set_var("AWS_ENDPOINT_URL_STS", format!("http://{addr}{STS_PATH}"));
+        // No instance metadata lookups (169.254.169.254) and no profile files.
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        std::env::set_var("AWS_CONFIG_FILE", "/dev/null");
+        std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+        if std::env::var_os("AWS_REGION").is_none() {
+            std::env::set_var("AWS_REGION", "us-east-1");
+        }
+    }
+    token
+}
+
+/// Starts the endpoint on `endpoint_listener`, then runs the daemon until `shutdown`.
+pub async fn run(
+    config: &DemoConfig,
+    endpoint_listener: std::net::TcpListener,
+    token: String,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    endpoint_listener
+        .set_nonblocking(true)
+        .map_err(RunError::Listener)?;
+    let listener =
+        tokio::net::TcpListener::from_std(endpoint_listener).map_err(RunError::Listener)?;
+    let mut options = Options::new(config.session);
+    options.token = Some(token);
+    let rotate_before = options.rotate_before;
+    let endpoint =
+        EcsEndpoint::start(listener, options, clock::system()).map_err(RunError::Listener)?;
+    let api = listeners.api.local_addr().map_err(RunError::Listener)?;
+    eprintln!(
+        "sessionguard demo: an ECS container credentials endpoint at {uri}\n\
+         issues {session} sessions and rotates them {rotate} before they expire; the daemon checks every {interval}.\n\
+         Look:  curl -s http://{api}/metrics | grep '^sessionguard_'\n       \
+         curl -s http://{api}/v1/credentials\n       \
+         curl -s http://{api}/readyz\n\
+         Stop with Ctrl-C.",
+        uri = endpoint.credentials_uri(),
+        session = humantime::format_duration(config.session),
+        rotate = humantime::format_duration(rotate_before),
+        interval = humantime::format_duration(config.run.interval),
+    );
+    let result = crate::run(&config.run, listeners, shutdown).await;
+    drop(endpoint);
+    result
+}

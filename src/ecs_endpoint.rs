@@ -1,0 +1,433 @@
+//! An embedded endpoint that speaks the ECS container credentials protocol, for the demo and tests.
+//!
+//! It serves what the ECS agent serves at `/v2/credentials/{id}`: the same session on every GET
+//! (checking the `Authorization` token when one is set), a new one shortly before the old one
+//! expires, `Expiration` as RFC 3339 with `Z`. It also answers STS `GetCallerIdentity` at `/sts/`
+//! (only for access keys it issued), so the daemon's identity lookup works with no AWS account.
+//! Tests switch [`Fault`]s on and off to see how the daemon copes.
+//!
+//! It is a test double: it only ever listens where it is told (loopback in the demo and tests).
+
+use std::collections::hash_map::RandomState;
+use std::convert::Infallible;
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{self, Clock};
+
+/// Path of the credentials, as the ECS agent names it (`/v2/credentials/{task credentials id}`).
+pub const CREDENTIALS_PATH: &str = "/v2/credentials/sessionguard-demo";
+/// Path where STS `GetCallerIdentity` is answered.
+pub const STS_PATH: &str = "/sts/";
+/// Account of the pretend task role.
+pub const ACCOUNT: &str = "123456789012";
+/// Role the pretend task assumes.
+pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/sessionguard-demo";
+
+/// How sessions are issued.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Lifetime of each session.
+    pub session: Duration,
+    /// A new session is issued on the first request with less than this left.
+    pub rotate_before: Duration,
+    /// When set, requests must carry exactly this `Authorization` value.
+    pub token: Option<String>,
+    /// Fixed access key id and secret (for an S3 server that knows one key pair); random otherwise.
+    pub key_pair: Option<(String, String)>,
+}
+
+impl Options {
+    /// Sessions of `session`, rotated when a fifth of it is left, as the ECS agent does well before
+    /// expiry.
+    pub fn new(session: Duration) -> Self {
+        Options {
+            session,
+            rotate_before: session / 5,
+            token: None,
+            key_pair: None,
+        }
+    }
+}
+
+/// A failure the endpoint can be told to produce instead of credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// An ECS agent error body, e.g. 503 `CredentialsUninitialized`.
+    Status {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// 200 with a body that is not JSON.
+    MalformedJson,
+    /// 200 with credentials lacking one field.
+    MissingField(&'static str),
+    /// 200 with `Expiration` written `+00:00` instead of `Z`.
+    OffsetExpiration,
+    /// 200 with credentials that expired a minute ago.
+    Expired,
+    /// Accept the request and never answer.
+    Hang,
+}
+
+/// One session as issued; tests compare the daemon's view against it.
+#[derive(Clone)]
+pub struct Issued {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub token: String,
+    pub expiration: SystemTime,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("access_key_id", &self.access_key_id)
+            .field("expiration", &clock::rfc3339(self.expiration))
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    options: Options,
+    current: Option<Issued>,
+    fault: Option<Fault>,
+    /// Every access key issued, so STS answers only for those.
+    issued_keys: Vec<String>,
+    requests: u64,
+}
+
+/// A running endpoint; stops when dropped.
+pub struct EcsEndpoint {
+    addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+    clock: Clock,
+    stop: CancellationToken,
+}
+
+impl Drop for EcsEndpoint {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl EcsEndpoint {
+    /// Serves on `listener` (bind it to loopback) until dropped.
+    pub fn start(listener: TcpListener, options: Options, clock: Clock) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let endpoint = EcsEndpoint {
+            addr,
+            inner: Arc::new(Mutex::new(Inner {
+                options,
+                current: None,
+                fault: None,
+                issued_keys: Vec::new(),
+                requests: 0,
+            })),
+            clock,
+            stop: CancellationToken::new(),
+        };
+        let handler = Handler {
+            inner: endpoint.inner.clone(),
+            clock: endpoint.clock.clone(),
+            stop: endpoint.stop.clone(),
+        };
+        tokio::spawn(accept_loop(listener, handler, endpoint.stop.clone()));
+        Ok(endpoint)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The value for `AWS_CONTAINER_CREDENTIALS_FULL_URI`.
+    pub fn credentials_uri(&self) -> String {
+        format!("http://{}{CREDENTIALS_PATH}", self.addr)
+    }
+
+    /// The value for `AWS_ENDPOINT_URL_STS`.
+    pub fn sts_uri(&self) -> String {
+        format!("http://{}{STS_PATH}", self.addr)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Answers with `fault` from now on (`None`: serve credentials again).
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        self.lock().fault = fault;
+    }
+
+    /// Issues a new session now, as when ECS pushes new credentials.
+    pub fn rotate(&self) -> Issued {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        issue(&mut inner, now)
+    }
+
+    /// Changes the length of sessions issued from now on.
+    pub fn set_session(&self, session: Duration) {
+        self.lock().options.session = session;
+    }
+
+    /// The session currently served, issuing one if none was yet.
+    pub fn current(&self) -> Issued {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        match &inner.current {
+            Some(c) => c.clone(),
+            None => issue(&mut inner, now),
+        }
+    }
+
+    /// Requests answered so far on the credentials path.
+    pub fn requests(&self) -> u64 {
+        self.lock().requests
+    }
+}
+
+async fn accept_loop(listener: TcpListener, handler: Handler, stop: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+        };
+        let handler = handler.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler.handle(request).await) }
+            });
+            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = connection => {}
+            }
+        });
+    }
+}
+
+#[derive(Clone)]
+struct Handler {
+    inner: Arc<Mutex<Inner>>,
+    clock: Clock,
+    stop: CancellationToken,
+}
+
+impl Handler {
+    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = request.uri().path().to_string();
+        match (request.method().clone(), path.as_str()) {
+            (Method::GET, CREDENTIALS_PATH) => self.credentials(&request).await,
+            (Method::POST, STS_PATH) => self.caller_identity(request).await,
+            _ => ecs_error(404, "InvalidIdInRequest", "no credentials at this path"),
+        }
+    }
+
+    async fn credentials(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+        let now = self.clock.now();
+        let (fault, body) = {
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            inner.requests += 1;
+            if let Some(expected) = &inner.options.token {
+                let sent = request.headers().get(http::header::AUTHORIZATION);
+                match sent {
+                    None => return ecs_error(401, "Unauthorized", "authorization header missing"),
+                    Some(v) if v.as_bytes() != expected.as_bytes() => {
+                        return ecs_error(403, "AccessDenied", "authorization token invalid");
+                    }
+                    Some(_) => {}
+                }
+            }
+            let fault = inner.fault.clone();
+            let rotate_before = inner.options.rotate_before;
+            let due = match &inner.current {
+                None => true,
+                Some(c) => c.expiration <= now + rotate_before,
+            };
+            if due && fault.is_none() {
+                issue(&mut inner, now);
+            }
+            let current = match &inner.current {
+                Some(c) => c.clone(),
+                None => issue(&mut inner, now),
+            };
+            (fault, current)
+        };
+        let mut fields = serde_json::json!({
+            "RoleArn": ROLE_ARN,
+            "AccessKeyId": body.access_key_id,
+            "SecretAccessKey": body.secret_access_key,
+            "Token": body.token,
+            "Expiration": clock::rfc3339(body.expiration),
+        });
+        match fault {
+            None => {}
+            Some(Fault::Status {
+                status,
+                code,
+                message,
+            }) => return ecs_error(status, &code, &message),
+            Some(Fault::MalformedJson) => {
+                return json_response(200, "{\"AccessKeyId\": \"ASIA".to_string());
+            }
+            Some(Fault::MissingField(name)) => {
+                fields.as_object_mut().expect("object").remove(name);
+            }
+            Some(Fault::OffsetExpiration) => {
+                let z = clock::rfc3339(body.expiration);
+                fields["Expiration"] = z.replace('Z', "+00:00").into();
+            }
+            Some(Fault::Expired) => {
+                fields["Expiration"] = clock::rfc3339(now - Duration::from_secs(60)).into();
+            }
+            Some(Fault::Hang) => {
+                self.stop.cancelled().await;
+                return ecs_error(503, "ShuttingDown", "endpoint stopped");
+            }
+        }
+        json_response(200, fields.to_string())
+    }
+
+    /// STS `GetCallerIdentity` (query protocol, XML answer) for keys this endpoint issued.
+    async fn caller_identity(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let authorization = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = Limited::new(request.into_body(), 64 * 1024)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let known = {
+            let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            inner
+                .issued_keys
+                .iter()
+                .any(|k| authorization.contains(&format!("Credential={k}/")))
+        };
+        if !String::from_utf8_lossy(&body).contains("Action=GetCallerIdentity") {
+            return sts_error(
+                400,
+                "InvalidAction",
+                "only GetCallerIdentity is served here",
+            );
+        }
+        if !known {
+            return sts_error(
+                403,
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.",
+            );
+        }
+        let role = ROLE_ARN.rsplit('/').next().unwrap_or("role");
+        let xml = format!(
+            "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+             <GetCallerIdentityResult>\
+             <Arn>arn:aws:sts::{ACCOUNT}:assumed-role/{role}/sessionguard-demo</Arn>\
+             <UserId>AROADEMOEXAMPLE:sessionguard-demo</UserId>\
+             <Account>{ACCOUNT}</Account>\
+             </GetCallerIdentityResult>\
+             <ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata>\
+             </GetCallerIdentityResponse>"
+        );
+        xml_response(200, xml)
+    }
+}
+
+/// Issues a new session starting now (whole seconds, as the ECS agent writes them).
+fn issue(inner: &mut Inner, now: SystemTime) -> Issued {
+    let whole_now = UNIX_EPOCH
+        + Duration::from_secs(now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs());
+    let (access_key_id, secret_access_key) = inner
+        .options
+        .key_pair
+        .clone()
+        .unwrap_or_else(|| (format!("ASIA{}", random_upper(16)), random_upper(40)));
+    let issued = Issued {
+        // A fixed key pair still gets a fresh session token per session, so rotation shows.
+        access_key_id,
+        secret_access_key,
+        token: format!("IQoJb3JpZ2luX2Vj{}", random_upper(120)),
+        expiration: whole_now + inner.options.session,
+    };
+    inner.issued_keys.push(issued.access_key_id.clone());
+    inner.current = Some(issued.clone());
+    issued
+}
+
+/// Uppercase letters and digits, as in AWS access key ids; unpredictable per process.
+fn random_upper(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_usize(out.len());
+        let mut bits = hasher.finish();
+        for _ in 0..12 {
+            if out.len() == len {
+                break;
+            }
+            out.push(ALPHABET[(bits & 31) as usize] as char);
+            bits >>= 5;
+        }
+    }
+    out
+}
+
+fn json_response(status: u16, body: String) -> Response<Full<Bytes>> {
+    response(status, "application/json", body)
+}
+
+fn xml_response(status: u16, body: String) -> Response<Full<Bytes>> {
+    response(status, "text/xml", body)
+}
+
+fn response(status: u16, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+/// The ECS agent's error body.
+fn ecs_error(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
+    json_response(
+        status,
+        serde_json::json!({"code": code, "message": message}).to_string(),
+    )
+}
+
+fn sts_error(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
+    xml_response(
+        status,
+        format!(
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
+             <Code>{code}</Code><Message>{message}</Message></Error><RequestId>0</RequestId></ErrorResponse>"
+        ),
+    )
+}

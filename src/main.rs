@@ -1,0 +1,122 @@
+//! The `sessionguard` binary: parse flags, start logging, run, map the result to an exit code.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use clap::error::ErrorKind;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+use sessionguard::config::{Cli, Command, Config, DemoConfig, EXIT_USAGE, StatusConfig};
+use sessionguard::{Listeners, demo, logging, shutdown, status};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ExitCode::SUCCESS,
+                _ => ExitCode::from(EXIT_USAGE as u8),
+            };
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("sessionguard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run(args) => {
+            let config = match Config::try_from(&args) {
+                Ok(c) => c,
+                Err(e) => return Ok(usage(e)),
+            };
+            logging::init(config.log_format);
+            runtime()?.block_on(daemon(&config, None))
+        }
+        Command::Demo(args) => {
+            let config = match DemoConfig::try_from(&args) {
+                Ok(c) => c,
+                Err(e) => return Ok(usage(e)),
+            };
+            let endpoint = std::net::TcpListener::bind("127.0.0.1:0")
+                .context("binding the demo credentials endpoint on loopback")?;
+            let addr = endpoint.local_addr()?;
+            // SAFETY: no thread has been started yet; the runtime is built below.
+            let token = unsafe { demo::prepare_environment(addr) };
+            logging::init(config.run.log_format);
+            runtime()?.block_on(daemon(&config.run, Some((&config, endpoint, token))))
+        }
+        Command::Status(args) => {
+            let config = match StatusConfig::try_from(&args) {
+                Ok(c) => c,
+                Err(e) => return Ok(usage(e)),
+            };
+            runtime()?.block_on(async {
+                let sdk = sessionguard::load_aws().await;
+                let provider = sessionguard::credentials_provider(&sdk)?;
+                let clock = sessionguard::clock::system();
+                Ok(status::status(&config, &provider, &clock).await)
+            })
+        }
+    }
+}
+
+fn usage(e: sessionguard::config::ConfigError) -> i32 {
+    eprintln!("sessionguard: {e}");
+    EXIT_USAGE
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Binds, runs until SIGTERM/SIGINT, and logs the final line.
+async fn daemon(
+    config: &Config,
+    demo: Option<(&DemoConfig, std::net::TcpListener, String)>,
+) -> anyhow::Result<i32> {
+    let listeners = match Listeners::bind(config).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!(error = %e, listen = %config.listen, metrics_listen = config.metrics_listen.map(|a| a.to_string()), "cannot listen");
+            return Ok(1);
+        }
+    };
+    let token = CancellationToken::new();
+    let signal = tokio::spawn(shutdown::on_signal(token.clone()));
+    let result = match demo {
+        Some((demo_config, endpoint, auth)) => {
+            demo::run(demo_config, endpoint, auth, listeners, token.clone()).await
+        }
+        None => sessionguard::run(config, listeners, token.clone()).await,
+    };
+    let signal_name = if signal.is_finished() {
+        signal.await.unwrap_or("signal")
+    } else {
+        signal.abort();
+        "none"
+    };
+    match result {
+        Ok(()) => {
+            info!(signal = signal_name, "sessionguard stopped");
+            Ok(0)
+        }
+        Err(e) => {
+            error!(error = %sessionguard::credentials::error_chain(&e), "sessionguard failed");
+            Ok(1)
+        }
+    }
+}

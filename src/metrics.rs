@@ -1,0 +1,271 @@
+//! Prometheus metrics, in an owned registry (no globals).
+//!
+//! Counters are bumped by the monitor as checks happen. Everything derived from the session (expiry,
+//! remaining time, identity, last success) is computed by [`SessionCollector`] when Prometheus
+//! scrapes, from the stored facts and the injected clock, so the remaining time is `expiry - now`
+//! at scrape time, not a value from the last check.
+
+use std::sync::Mutex;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{
+    Encoder, Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+use crate::clock;
+use crate::state::Session;
+
+/// The counters the monitor updates.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    checks: IntCounterVec,
+    rotations: IntCounter,
+}
+
+impl Metrics {
+    /// Registers every metric at start, so a scrape shows the full set (counters at 0) from the
+    /// first second.
+    pub fn new(session: Session) -> Self {
+        let registry = Registry::new();
+        let checks = IntCounterVec::new(
+            Opts::new(
+                "sessionguard_credentials_checks_total",
+                "Credential checks, by result (success or failure).",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        for result in ["success", "failure"] {
+            checks.with_label_values(&[result]);
+        }
+        let rotations = IntCounter::new(
+            "sessionguard_credentials_rotations_total",
+            "Times a check found a different access key than the check before.",
+        )
+        .expect("valid metric");
+        let build = GaugeVec::new(
+            Opts::new(
+                "sessionguard_build_info",
+                "Always 1; the version label tells which sessionguard runs.",
+            ),
+            &["version"],
+        )
+        .expect("valid metric");
+        build
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1.0);
+
+        let collectors: Vec<Box<dyn Collector>> = vec![
+            Box::new(checks.clone()),
+            Box::new(rotations.clone()),
+            Box::new(build),
+            Box::new(SessionCollector::new(session)),
+            #[cfg(target_os = "linux")]
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ];
+        for c in collectors {
+            registry.register(c).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            checks,
+            rotations,
+        }
+    }
+
+    pub fn check_succeeded(&self) {
+        self.checks.with_label_values(&["success"]).inc();
+    }
+
+    pub fn check_failed(&self) {
+        self.checks.with_label_values(&["failure"]).inc();
+    }
+
+    pub fn rotated(&self) {
+        self.rotations.inc();
+    }
+
+    /// The Prometheus text exposition of every metric, computed now.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into a Vec cannot fail");
+        String::from_utf8(out).expect("text format is UTF-8")
+    }
+}
+
+/// Metrics computed at scrape time from the session facts and the clock.
+struct SessionCollector {
+    session: Session,
+    expiry: Gauge,
+    remaining: Gauge,
+    last_success: Gauge,
+    info: GaugeVec,
+    /// Serialises scrapes: `info` is reset and refilled on each one.
+    lock: Mutex<()>,
+    descs: Vec<Desc>,
+}
+
+impl SessionCollector {
+    fn new(session: Session) -> Self {
+        let gauge = |name: &str, help: &str| Gauge::new(name, help).expect("valid metric");
+        let expiry = gauge(
+            "sessionguard_credentials_expiry_timestamp_seconds",
+            "When the current credentials expire, in Unix seconds; absent for credentials that do not expire.",
+        );
+        let remaining = gauge(
+            "sessionguard_credentials_remaining_seconds",
+            "Seconds until the current credentials expire, computed at scrape time; negative once expired.",
+        );
+        let last_success = gauge(
+            "sessionguard_credentials_last_success_timestamp_seconds",
+            "When a credential check last succeeded, in Unix seconds.",
+        );
+        let info = GaugeVec::new(
+            Opts::new(
+                "sessionguard_credentials_info",
+                "Always 1; labels name the credentials' source, role ARN and account.",
+            ),
+            &["source", "role_arn", "account"],
+        )
+        .expect("valid metric");
+        let descs = [&expiry as &dyn Collector, &remaining, &last_success, &info]
+            .iter()
+            .flat_map(|c| c.desc().into_iter().cloned())
+            .collect();
+        SessionCollector {
+            session,
+            expiry,
+            remaining,
+            last_success,
+            info,
+            lock: Mutex::new(()),
+            descs,
+        }
+    }
+}
+
+impl Collector for SessionCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let state = self.session.read();
+        let now = self.session.now();
+        let mut families = Vec::new();
+        if let Some(at) = state.last_success_at {
+            self.last_success.set(clock::unix_seconds(at));
+            families.extend(self.last_success.collect());
+        }
+        let Some(current) = &state.current else {
+            return families;
+        };
+        if let Some(expiry) = current.expiry() {
+            self.expiry.set(clock::unix_seconds(expiry));
+            self.remaining.set(clock::seconds_until(expiry, now));
+            families.extend(self.expiry.collect());
+            families.extend(self.remaining.collect());
+        }
+        let identity = state.identity.as_ref();
+        self.info.reset();
+        self.info
+            .with_label_values(&[
+                current.source.as_str(),
+                identity.map_or("", |i| i.arn.as_str()),
+                identity.map_or("", |i| i.account.as_str()),
+            ])
+            .set(1.0);
+        families.extend(self.info.collect());
+        families
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::credentials::Snapshot;
+    use aws_credential_types::Credentials;
+    use aws_smithy_async::test_util::ManualTimeSource;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn sample(text: &str, name: &str) -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+    }
+
+    /// The remaining-time gauge follows the clock between scrapes, with no check in between.
+    #[test]
+    fn remaining_is_computed_at_scrape() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
+        let manual = ManualTimeSource::new(start);
+        let session = Session::new(Clock::new(manual.clone()));
+        let metrics = Metrics::new(session.clone());
+
+        let text = metrics.render();
+        assert_eq!(
+            sample(&text, "sessionguard_credentials_remaining_seconds"),
+            None
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "sessionguard_credentials_checks_total{result=\"failure\"}"
+            ),
+            Some(0.0)
+        );
+
+        let creds = Credentials::new(
+            "ASIAEXAMPLE1234WXYZ",
+            "s",
+            Some("t".into()),
+            Some(start + Duration::from_secs(900)),
+            "EcsContainer",
+        );
+        session.update(|s| s.current = Some(Snapshot::new(creds)));
+        let text = metrics.render();
+        assert_eq!(
+            sample(&text, "sessionguard_credentials_remaining_seconds"),
+            Some(900.0)
+        );
+        assert_eq!(
+            sample(&text, "sessionguard_credentials_expiry_timestamp_seconds"),
+            Some(1_795_868_100.0)
+        );
+        assert!(text.contains(
+            "sessionguard_credentials_info{account=\"\",role_arn=\"\",source=\"EcsContainer\"} 1"
+        ));
+
+        manual.advance(Duration::from_secs(905));
+        let text = metrics.render();
+        assert_eq!(
+            sample(&text, "sessionguard_credentials_remaining_seconds"),
+            Some(-5.0)
+        );
+    }
+
+    /// Static keys have no expiry, so the expiry and remaining gauges are absent, not zero.
+    #[test]
+    fn static_keys_have_no_expiry_gauges() {
+        let session = Session::new(crate::clock::system());
+        let metrics = Metrics::new(session.clone());
+        let creds = Credentials::new("AKIDEXAMPLE12345", "s", None, None, "EnvironmentVariable");
+        session.update(|s| s.current = Some(Snapshot::new(creds)));
+        let text = metrics.render();
+        assert!(
+            !text.contains("sessionguard_credentials_remaining_seconds "),
+            "{text}"
+        );
+        assert!(
+            !text.contains("sessionguard_credentials_expiry_timestamp_seconds "),
+            "{text}"
+        );
+        assert!(text.contains("source=\"EnvironmentVariable\"} 1"), "{text}");
+    }
+}

@@ -1,0 +1,183 @@
+//! The check loop: once at start, then every interval, resolve the credentials and write one line.
+//!
+//! A failed check is a log line and a counter, never an exit: the loop keeps the last good
+//! credentials (still valid until they expire) and tries again at the next tick.
+
+use std::time::Duration;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::clock;
+use crate::credentials::{self, CheckError, Snapshot, whole_seconds};
+use crate::diagnose::Diagnosis;
+use crate::identity::IdentityLookup;
+use crate::logging::OrNull;
+use crate::metrics::Metrics;
+use crate::state::Session;
+
+/// The least time left for the STS identity call after a slow credentials call.
+const MIN_IDENTITY_BUDGET: Duration = Duration::from_secs(1);
+
+/// Everything one check needs.
+pub struct Monitor {
+    pub provider: SharedCredentialsProvider,
+    /// `None` with `--no-identity`.
+    pub identity: Option<IdentityLookup>,
+    pub session: Session,
+    pub metrics: Metrics,
+    pub interval: Duration,
+    pub check_timeout: Duration,
+    pub warn_below: Duration,
+}
+
+/// What one check found, for callers that want more than the log line.
+#[derive(Debug)]
+pub enum Outcome {
+    Resolved { rotated: bool },
+    Failed,
+}
+
+impl Monitor {
+    /// Checks at once, then every interval, until `shutdown` is cancelled (also mid-check).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(self.interval);
+        // A check that overran its slot is not followed by a burst of catch-up checks.
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.check_once() => {}
+            }
+        }
+    }
+
+    /// One check: resolve, update state and metrics, write exactly one line.
+    pub async fn check_once(&self) -> Outcome {
+        let started = Instant::now();
+        let result = credentials::check(&self.provider, self.check_timeout).await;
+        let checked_at = self.session.now();
+        match result {
+            Ok(snapshot) => {
+                let previous = self.session.read();
+                let rotated = previous
+                    .current
+                    .as_ref()
+                    .is_some_and(|p| !p.same_key(&snapshot));
+                let known_identity = previous.identity.filter(|_| {
+                    previous
+                        .current
+                        .as_ref()
+                        .is_some_and(|p| p.same_key(&snapshot))
+                });
+                let (identity, identity_error) = match (&self.identity, known_identity) {
+                    (_, Some(known)) => (Some(known), None),
+                    (None, None) => (None, None),
+                    (Some(lookup), None) => {
+                        let budget = self
+                            .check_timeout
+                            .saturating_sub(started.elapsed())
+                            .max(MIN_IDENTITY_BUDGET);
+                        match lookup.lookup(&snapshot.credentials, budget).await {
+                            Ok(id) => (Some(id), None),
+                            Err(e) => (None, Some(e.to_string())),
+                        }
+                    }
+                };
+                self.metrics.check_succeeded();
+                if rotated {
+                    self.metrics.rotated();
+                }
+                self.session.update(|s| {
+                    s.current = Some(snapshot.clone());
+                    s.identity = identity.clone();
+                    s.last_check_at = Some(checked_at);
+                    s.last_success_at = Some(checked_at);
+                    s.last_error = None;
+                });
+                self.log_success(&snapshot, identity.as_ref(), identity_error, rotated);
+                Outcome::Resolved { rotated }
+            }
+            Err(err) => {
+                self.metrics.check_failed();
+                let description = err.describe();
+                self.session.update(|s| {
+                    s.last_check_at = Some(checked_at);
+                    s.last_error = Some(description.clone());
+                });
+                self.log_failure(&err, &description);
+                Outcome::Failed
+            }
+        }
+    }
+
+    fn log_success(
+        &self,
+        snapshot: &Snapshot,
+        identity: Option<&crate::identity::Identity>,
+        identity_error: Option<String>,
+        rotated: bool,
+    ) {
+        let remaining = snapshot.remaining_seconds(self.session.now());
+        let remaining_seconds = remaining.map(whole_seconds);
+        let expires_at = OrNull(snapshot.expiry().map(clock::rfc3339));
+        let at_warn = identity_error.is_some()
+            || remaining.is_some_and(|r| r < self.warn_below.as_secs_f64());
+        let message = if remaining.is_some() {
+            "credentials checked"
+        } else {
+            "credentials checked; static credentials do not expire"
+        };
+        macro_rules! check_line {
+            ($level:ident) => {
+                $level!(
+                    remaining_seconds,
+                    remaining = remaining_seconds.map(clock::human_remaining),
+                    expires_at = ?expires_at,
+                    source = snapshot.source.as_str(),
+                    access_key_id = snapshot.masked_access_key_id(),
+                    role_arn = identity.map(|i| i.arn.as_str()),
+                    account = identity.map(|i| i.account.as_str()),
+                    rotated,
+                    identity_error,
+                    "{message}"
+                )
+            };
+        }
+        if at_warn {
+            check_line!(warn)
+        } else {
+            check_line!(info)
+        }
+    }
+
+    fn log_failure(&self, err: &CheckError, description: &str) {
+        let (status, code, endpoint_message) = match err.diagnosis() {
+            Some(Diagnosis::EndpointError {
+                status,
+                code,
+                message,
+            }) => (Some(*status), Some(code.as_str()), Some(message.as_str())),
+            Some(Diagnosis::BadAnswer { status, .. }) => (Some(*status), None, None),
+            None => (None, None, None),
+        };
+        let state = self.session.read();
+        let last_good = state.current.as_ref();
+        error!(
+            error = description,
+            endpoint_status = status,
+            ecs_error_code = code,
+            ecs_error_message = endpoint_message,
+            last_good_remaining_seconds = last_good
+                .and_then(|c| c.remaining_seconds(self.session.now()))
+                .map(whole_seconds),
+            "credentials check failed"
+        );
+    }
+}
