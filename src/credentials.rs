@@ -47,9 +47,11 @@ impl Snapshot {
         self.expiry().map(|e| clock::seconds_until(e, now))
     }
 
-    /// Whether `other` is a different session (the endpoint rotated).
-    pub fn same_key(&self, other: &Snapshot) -> bool {
+    /// Whether `other` is the same session. ECS issues a new access key with each session; the
+    /// session token is compared too, so a new session under the same key still counts.
+    pub fn same_session(&self, other: &Snapshot) -> bool {
         self.credentials.access_key_id() == other.credentials.access_key_id()
+            && self.credentials.session_token() == other.credentials.session_token()
     }
 }
 

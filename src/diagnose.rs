@@ -121,21 +121,21 @@ fn explain(status: u16, body: &[u8]) -> Option<Diagnosis> {
     let text = |map: &serde_json::Map<String, serde_json::Value>, key: &str| {
         map.get(key).and_then(|v| v.as_str()).map(str::to_string)
     };
-    if let Some(map) = &json {
-        if let Some(code) = text(map, "code") {
-            let mut message = text(map, "message").unwrap_or_default();
-            message.truncate(
-                message
-                    .char_indices()
-                    .nth(MAX_MESSAGE)
-                    .map_or(message.len(), |(i, _)| i),
-            );
-            return Some(Diagnosis::EndpointError {
-                status,
-                code,
-                message,
-            });
-        }
+    if let Some(map) = &json
+        && let Some(code) = text(map, "code")
+    {
+        let mut message = text(map, "message").unwrap_or_default();
+        message.truncate(
+            message
+                .char_indices()
+                .nth(MAX_MESSAGE)
+                .map_or(message.len(), |(i, _)| i),
+        );
+        return Some(Diagnosis::EndpointError {
+            status,
+            code,
+            message,
+        });
     }
     let bad = |problem: String| Some(Diagnosis::BadAnswer { status, problem });
     if !(200..300).contains(&status) {

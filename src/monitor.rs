@@ -69,12 +69,12 @@ impl Monitor {
                 let rotated = previous
                     .current
                     .as_ref()
-                    .is_some_and(|p| !p.same_key(&snapshot));
+                    .is_some_and(|p| !p.same_session(&snapshot));
                 let known_identity = previous.identity.filter(|_| {
                     previous
                         .current
                         .as_ref()
-                        .is_some_and(|p| p.same_key(&snapshot))
+                        .is_some_and(|p| p.same_session(&snapshot))
                 });
                 let (identity, identity_error) = match (&self.identity, known_identity) {
                     (_, Some(known)) => (Some(known), None),

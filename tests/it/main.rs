@@ -1,0 +1,9 @@
+//! Integration tests: the real `sessionguard` binary against a test-local endpoint that speaks the
+//! ECS container credentials protocol, read through aws-config exactly as in production.
+
+mod checks;
+mod commands;
+mod faults;
+mod http;
+mod secrets;
+mod support;
