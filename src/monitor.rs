@@ -181,3 +181,145 @@ impl Monitor {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::state::NotReady;
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::{ProvideCredentials, future};
+    use aws_smithy_async::test_util::ManualTimeSource;
+    use std::sync::{Arc, Mutex};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    /// Serves whatever session the test put in, like an ECS agent between pushes.
+    #[derive(Debug, Clone, Default)]
+    struct Scripted(Arc<Mutex<Option<Credentials>>>);
+
+    impl ProvideCredentials for Scripted {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let next = self.0.lock().unwrap().clone();
+            future::ProvideCredentials::ready(next.ok_or_else(|| {
+                aws_credential_types::provider::error::CredentialsError::provider_error(
+                    "endpoint down",
+                )
+            }))
+        }
+    }
+
+    fn session(key: &str, expiry: SystemTime) -> Credentials {
+        Credentials::new(
+            key,
+            "secret",
+            Some(format!("token-{key}")),
+            Some(expiry),
+            "EcsContainer",
+        )
+    }
+
+    /// A 15-minute session runs out in milliseconds on a manual clock: checked, expired (not
+    /// ready, negative gauge), then a rotation is detected and counted once.
+    #[tokio::test]
+    async fn fifteen_minute_session_expires_and_rotates() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
+        let manual = ManualTimeSource::new(start);
+        let session_state = Session::new(Clock::new(manual.clone()));
+        let metrics = Metrics::new(session_state.clone());
+        let provider = Scripted::default();
+        let monitor = Monitor {
+            provider: SharedCredentialsProvider::new(provider.clone()),
+            identity: None,
+            session: session_state.clone(),
+            metrics: metrics.clone(),
+            interval: Duration::from_secs(60),
+            check_timeout: Duration::from_secs(1),
+            warn_below: Duration::from_secs(900),
+        };
+
+        assert!(matches!(monitor.check_once().await, Outcome::Failed));
+        assert_eq!(
+            session_state.readiness(Duration::ZERO).reason,
+            Some(NotReady::NeverResolved)
+        );
+
+        *provider.0.lock().unwrap() = Some(session(
+            "ASIAFIRST0000000",
+            start + Duration::from_secs(900),
+        ));
+        assert!(matches!(
+            monitor.check_once().await,
+            Outcome::Resolved { rotated: false }
+        ));
+        assert!(session_state.readiness(Duration::ZERO).ready);
+
+        manual.advance(Duration::from_secs(901));
+        assert!(matches!(
+            monitor.check_once().await,
+            Outcome::Resolved { rotated: false }
+        ));
+        let readiness = session_state.readiness(Duration::ZERO);
+        assert_eq!(readiness.reason, Some(NotReady::Expired));
+        assert_eq!(readiness.remaining_seconds, Some(-1));
+
+        let now = session_state.now();
+        *provider.0.lock().unwrap() =
+            Some(session("ASIASECOND000000", now + Duration::from_secs(900)));
+        assert!(matches!(
+            monitor.check_once().await,
+            Outcome::Resolved { rotated: true }
+        ));
+        assert!(matches!(
+            monitor.check_once().await,
+            Outcome::Resolved { rotated: false }
+        ));
+        let text = metrics.render();
+        assert!(
+            text.contains("sessionguard_credentials_rotations_total 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sessionguard_credentials_remaining_seconds 900"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sessionguard_credentials_checks_total{result=\"success\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sessionguard_credentials_checks_total{result=\"failure\"} 1"),
+            "{text}"
+        );
+    }
+
+    /// A failure after a success keeps the last good credentials and records the error.
+    #[tokio::test]
+    async fn failure_keeps_last_good_credentials() {
+        let clock = crate::clock::system();
+        let session_state = Session::new(clock.clone());
+        let provider = Scripted::default();
+        let monitor = Monitor {
+            provider: SharedCredentialsProvider::new(provider.clone()),
+            identity: None,
+            session: session_state.clone(),
+            metrics: Metrics::new(session_state.clone()),
+            interval: Duration::from_secs(60),
+            check_timeout: Duration::from_secs(1),
+            warn_below: Duration::from_secs(900),
+        };
+        *provider.0.lock().unwrap() = Some(session(
+            "ASIAFIRST0000000",
+            clock.now() + Duration::from_secs(3600),
+        ));
+        monitor.check_once().await;
+        *provider.0.lock().unwrap() = None;
+        monitor.check_once().await;
+        let view = session_state.view();
+        assert_eq!(view.access_key_id.as_deref(), Some("ASIA...0000"));
+        assert!(view.last_error.unwrap().contains("endpoint down"));
+        assert!(session_state.readiness(Duration::ZERO).ready);
+    }
+}
