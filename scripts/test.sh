@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine or a warm one: installs what the tests need
-# (promtool from Debian's prometheus package), checks formatting and lints, runs every test.
+# (promtool from Debian's prometheus package, the s3s-fs S3 server), checks formatting and lints,
+# runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -13,6 +14,16 @@ if ! command -v promtool >/dev/null 2>&1; then
   RUNLEVEL=1 apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 promtool --version | head -1
+
+# s3s-fs: the real S3-compatible server that verifies the presigned URLs' SigV4 signatures.
+# Installed outside the checkout so later runs on this machine reuse it (~3 min to build).
+tools="${SESSIONGUARD_TOOLS:-$HOME/.cache/sessionguard/tools}"
+export S3S_FS="${S3S_FS:-$tools/bin/s3s-fs}"
+if [ ! -x "$S3S_FS" ]; then
+  echo "--- installing s3s-fs 0.14.1 into $tools"
+  cargo install s3s-fs@0.14.1 --features binary --locked --root "$tools"
+fi
+"$S3S_FS" --version
 
 echo "--- cargo fmt --check"
 cargo fmt --all -- --check

@@ -21,6 +21,11 @@ pub fn seconds_until(at: SystemTime, now: SystemTime) -> f64 {
     }
 }
 
+/// `t` truncated to whole seconds, the precision of `X-Amz-Date`.
+pub fn whole_second(t: SystemTime) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
+}
+
 /// Seconds since the Unix epoch, as Prometheus wants absolute times.
 pub fn unix_seconds(t: SystemTime) -> f64 {
     match t.duration_since(UNIX_EPOCH) {

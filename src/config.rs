@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::policy::Rule;
+use crate::presign::{Limits, PresignRequest, SIGV4_MAX_EXPIRES_IN};
+
 /// Default API address: loopback, because every container in an awsvpc task shares it and nothing
 /// outside the task should read credential state. 9780 is unassigned in IANA's registry and clear of
 /// the ports ECS sidecars commonly take (the ADOT collector, Envoy, the CloudWatch agent).
@@ -45,6 +48,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Run the daemon against an embedded ECS credentials endpoint: no AWS account needed.
     Demo(DemoArgs),
+    /// Presign one S3 URL, only if the session outlives it (an honest `aws s3 presign`).
+    Presign(PresignArgs),
 }
 
 /// Raw flags of `run` (and `demo`), validated into [`Config`].
@@ -74,6 +79,52 @@ pub struct RunArgs {
     /// Do not call STS GetCallerIdentity to learn the role ARN and account.
     #[arg(long, env = "SESSIONGUARD_NO_IDENTITY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub no_identity: bool,
+    /// Allow presigning for `[METHODS:]BUCKET[/PREFIX]` (repeatable; env comma-separated). None: off.
+    #[arg(long, env = "SESSIONGUARD_PRESIGN_ALLOW", value_delimiter = ',')]
+    pub presign_allow: Vec<String>,
+    #[command(flatten)]
+    pub signing: SigningArgs,
+}
+
+/// Flags shared by the daemon's presign endpoint and the `presign` command.
+#[derive(Debug, Clone, Args)]
+pub struct SigningArgs {
+    /// Time kept between a URL's expiry and the credentials' (clock skew, client start-up).
+    #[arg(long, env = "SESSIONGUARD_PRESIGN_MARGIN", default_value = crate::presign::DEFAULT_MARGIN)]
+    pub presign_margin: String,
+    /// Longest URL ever signed, whatever the session allows (at most 7d, SigV4's limit).
+    #[arg(long, env = "SESSIONGUARD_PRESIGN_MAX_EXPIRES_IN", default_value = crate::presign::DEFAULT_MAX_EXPIRES_IN)]
+    pub presign_max_expires_in: String,
+    /// AWS region of the buckets (default: AWS_REGION and the SDK's region chain).
+    #[arg(long, env = "SESSIONGUARD_REGION")]
+    pub region: Option<String>,
+    /// Path-style URLs (`https://endpoint/bucket/key`), for S3-compatible stores.
+    #[arg(long, env = "SESSIONGUARD_S3_FORCE_PATH_STYLE", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub s3_force_path_style: bool,
+}
+
+/// Flags of `presign`.
+#[derive(Debug, Clone, Args)]
+pub struct PresignArgs {
+    /// The object: `s3://BUCKET/KEY`.
+    pub url: String,
+    /// How long the URL should work.
+    #[arg(long, default_value = "1h")]
+    pub expires_in: String,
+    /// Accept a shorter URL, down to this, when the session cannot cover `--expires-in`.
+    #[arg(long)]
+    pub min_expires_in: Option<String>,
+    /// GET (download) or PUT (upload).
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// Content type a PUT must be sent with (signed into the URL).
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// Upper bound on resolving the credentials.
+    #[arg(long, env = "SESSIONGUARD_CHECK_TIMEOUT", default_value = DEFAULT_CHECK_TIMEOUT)]
+    pub check_timeout: String,
+    #[command(flatten)]
+    pub signing: SigningArgs,
 }
 
 /// Flags of `status`.
@@ -120,6 +171,26 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Whether to call STS GetCallerIdentity after the first check and after each rotation.
     pub identity: bool,
+    /// `--presign-allow`: empty means presigning is off.
+    pub presign_allow: Vec<Rule>,
+    pub signing: SigningConfig,
+}
+
+/// Validated signing flags.
+#[derive(Debug, Clone)]
+pub struct SigningConfig {
+    pub limits: Limits,
+    /// `None`: the SDK's region (AWS_REGION, profile, instance metadata).
+    pub region: Option<String>,
+    pub force_path_style: bool,
+}
+
+/// Validated `presign` flags.
+#[derive(Debug, Clone)]
+pub struct PresignConfig {
+    pub request: PresignRequest,
+    pub check_timeout: Duration,
+    pub signing: SigningConfig,
 }
 
 /// Validated `status` flags.
@@ -231,7 +302,22 @@ impl RunArgs {
                 LogFormat::Auto
             }
         };
+        let presign_allow = self
+            .presign_allow
+            .iter()
+            .filter(|r| !r.trim().is_empty())
+            .filter_map(|r| match Rule::parse(r) {
+                Ok(rule) => Some(rule),
+                Err(why) => {
+                    p.push("presign-allow", r, &why);
+                    None
+                }
+            })
+            .collect();
+        let signing = self.signing.validate(p);
         Some(Config {
+            presign_allow,
+            signing,
             listen: listen?,
             metrics_listen: match metrics_listen {
                 Some(a) => Some(a?),
@@ -243,6 +329,99 @@ impl RunArgs {
             ready_min_remaining,
             log_format,
             identity: !self.no_identity,
+        })
+    }
+}
+
+impl SigningArgs {
+    fn validate(&self, p: &mut Problems) -> SigningConfig {
+        let margin = p.duration("presign-margin", &self.presign_margin);
+        let max = p.duration_min(
+            "presign-max-expires-in",
+            &self.presign_max_expires_in,
+            Duration::from_secs(1),
+        );
+        if max > SIGV4_MAX_EXPIRES_IN {
+            p.push(
+                "presign-max-expires-in",
+                &self.presign_max_expires_in,
+                "must be at most 7d (604800s), SigV4's limit for presigned URLs",
+            );
+        }
+        let region = self
+            .region
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_string);
+        SigningConfig {
+            limits: Limits {
+                margin,
+                max_expires_in: max.min(SIGV4_MAX_EXPIRES_IN),
+            },
+            region,
+            force_path_style: self.s3_force_path_style,
+        }
+    }
+}
+
+impl TryFrom<&PresignArgs> for PresignConfig {
+    type Error = ConfigError;
+
+    fn try_from(args: &PresignArgs) -> Result<Self, Self::Error> {
+        let mut p = Problems::default();
+        let check_timeout = p.duration_min(
+            "check-timeout",
+            &args.check_timeout,
+            Duration::from_millis(100),
+        );
+        let signing = args.signing.validate(&mut p);
+        let mut body = serde_json::Map::new();
+        match args
+            .url
+            .strip_prefix("s3://")
+            .and_then(|rest| rest.split_once('/'))
+        {
+            Some((bucket, key)) => {
+                body.insert("bucket".into(), bucket.into());
+                body.insert("key".into(), key.into());
+            }
+            None => p.0.push(format!(
+                "{:?} is not an object URL; expected s3://BUCKET/KEY",
+                args.url
+            )),
+        }
+        body.insert("expires_in".into(), args.expires_in.clone().into());
+        if let Some(min) = &args.min_expires_in {
+            body.insert("min_expires_in".into(), min.clone().into());
+        }
+        body.insert("method".into(), args.method.clone().into());
+        if let Some(ct) = &args.content_type {
+            body.insert("content_type".into(), ct.clone().into());
+        }
+        let request = if body.contains_key("bucket") {
+            match PresignRequest::from_json(serde_json::Value::Object(body).to_string().as_bytes())
+            {
+                Ok(r) => Some(r),
+                Err(crate::presign::PresignError::Invalid { field, message }) => {
+                    p.0.push(match field.as_str() {
+                        "bucket" | "key" => format!("{:?}: the {field} {message}", args.url),
+                        flag => format!("--{} {message}", flag.replace('_', "-")),
+                    });
+                    None
+                }
+                Err(other) => {
+                    p.0.push(other.to_string());
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        p.finish(request).map(|request| PresignConfig {
+            request: request.expect("every None pushed a problem"),
+            check_timeout,
+            signing,
         })
     }
 }

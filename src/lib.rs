@@ -13,9 +13,12 @@
 //! - [`state`]: the facts shared by the monitor and HTTP; readiness and the status view.
 //! - [`monitor`]: the check loop and its one log line per check.
 //! - [`metrics`]: the Prometheus registry and the scrape-time session collector.
+//! - [`policy`]: the `--presign-allow` rules; [`presign`]: the guard that signs only what the
+//!   session outlives, with aws-sdk-s3.
 //! - [`routes`]: every HTTP route; [`server`]: serving them with graceful shutdown.
 //! - [`logging`]: text or flat JSON log lines.
-//! - [`status`]: the `status` command; [`demo`] and [`ecs_endpoint`]: the demo and its endpoint.
+//! - [`status`] and [`presign_command`]: the one-shot commands; [`demo`] and [`ecs_endpoint`]: the
+//!   demo and its endpoint.
 //! - [`shutdown`]: SIGTERM/SIGINT to one cancel signal.
 
 pub mod clock;
@@ -28,11 +31,16 @@ pub mod identity;
 pub mod logging;
 pub mod metrics;
 pub mod monitor;
+pub mod policy;
+pub mod presign;
+pub mod presign_command;
 pub mod routes;
 pub mod server;
 pub mod shutdown;
 pub mod state;
 pub mod status;
+
+use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -46,6 +54,8 @@ use crate::clock::Clock;
 use crate::identity::IdentityLookup;
 use crate::metrics::Metrics;
 use crate::monitor::Monitor;
+use crate::policy::Policy;
+use crate::presign::{Guard, Signer};
 use crate::routes::{Router, Surface};
 use crate::state::Session;
 
@@ -76,6 +86,25 @@ pub enum RunError {
     NoCredentialsProvider,
     #[error("cannot read the listener address")]
     Listener(#[source] std::io::Error),
+    #[error("presigning needs an AWS region: set --region (env SESSIONGUARD_REGION) or AWS_REGION")]
+    NoRegion,
+}
+
+/// The base S3 configuration for signing: the SDK's region and endpoint (`AWS_ENDPOINT_URL_S3`),
+/// overridden by the flags.
+pub fn s3_config(
+    sdk: &SdkConfig,
+    signing: &config::SigningConfig,
+    clock: &Clock,
+) -> Result<aws_sdk_s3::config::Builder, RunError> {
+    let region = match &signing.region {
+        Some(r) => aws_sdk_s3::config::Region::new(r.clone()),
+        None => sdk.region().cloned().ok_or(RunError::NoRegion)?,
+    };
+    Ok(aws_sdk_s3::config::Builder::from(sdk)
+        .region(region)
+        .force_path_style(signing.force_path_style)
+        .time_source(clock.clone()))
 }
 
 /// Loads aws-config's defaults (region, endpoints, the default credentials chain).
@@ -110,11 +139,39 @@ pub async fn run_with(
 ) -> Result<(), RunError> {
     let provider = credentials_provider(sdk)?;
     let session = Session::new(clock.clone());
-    let metrics = Metrics::new(session.clone());
+    let limits = config.signing.limits;
+    let metrics = Metrics::new(session.clone(), limits);
+    let monitor = Arc::new(Monitor {
+        provider,
+        identity: config
+            .identity
+            .then(|| IdentityLookup::new(sdk.clone(), clock.clone())),
+        session: session.clone(),
+        metrics: metrics.clone(),
+        interval: config.interval,
+        check_timeout: config.check_timeout,
+        warn_below: config.warn_below,
+    });
+    // Without allow rules presigning is off, and a missing region is no reason not to start.
+    let s3 = match s3_config(sdk, &config.signing, &clock) {
+        Err(RunError::NoRegion) if config.presign_allow.is_empty() => {
+            aws_sdk_s3::config::Builder::from(sdk)
+        }
+        other => other?,
+    };
+    let guard = Arc::new(Guard {
+        session: session.clone(),
+        monitor: Some(monitor.clone()),
+        refresh: Default::default(),
+        signer: Signer::new(s3),
+        policy: Policy::AllowList(config.presign_allow.clone()),
+        limits,
+    });
     let router = Router {
         session: session.clone(),
         metrics: metrics.clone(),
         ready_min_remaining: config.ready_min_remaining,
+        guard,
     };
     let api_addr = listeners.api.local_addr().map_err(RunError::Listener)?;
     let metrics_addr = match &listeners.metrics {
@@ -129,6 +186,12 @@ pub async fn run_with(
         check_timeout = %humantime::format_duration(config.check_timeout),
         warn_below = %humantime::format_duration(config.warn_below),
         identity = config.identity,
+        presign_allow = %config
+            .presign_allow
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
         "sessionguard started"
     );
 
@@ -147,17 +210,6 @@ pub async fn run_with(
             shutdown.clone(),
         ));
     }
-    let monitor = Monitor {
-        provider,
-        identity: config
-            .identity
-            .then(|| IdentityLookup::new(sdk.clone(), clock.clone())),
-        session,
-        metrics,
-        interval: config.interval,
-        check_timeout: config.check_timeout,
-        warn_below: config.warn_below,
-    };
     tasks.spawn(monitor.run(shutdown.clone()));
     while tasks.join_next().await.is_some() {}
     Ok(())

@@ -8,8 +8,10 @@ use clap::error::ErrorKind;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
-use sessionguard::config::{Cli, Command, Config, DemoConfig, EXIT_USAGE, StatusConfig};
-use sessionguard::{Listeners, demo, logging, shutdown, status};
+use sessionguard::config::{
+    Cli, Command, Config, DemoConfig, EXIT_USAGE, PresignConfig, StatusConfig,
+};
+use sessionguard::{Listeners, demo, logging, presign_command, shutdown, status};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -55,6 +57,24 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let token = unsafe { demo::prepare_environment(addr) };
             logging::init(config.run.log_format);
             runtime()?.block_on(daemon(&config.run, Some((&config, endpoint, token))))
+        }
+        Command::Presign(args) => {
+            let config = match PresignConfig::try_from(&args) {
+                Ok(c) => c,
+                Err(e) => return Ok(usage(e)),
+            };
+            runtime()?.block_on(async {
+                let sdk = sessionguard::load_aws().await;
+                let clock = sessionguard::clock::system();
+                match presign_command::presign(&config, &sdk, clock).await {
+                    Ok(code) => Ok(code),
+                    Err(e @ sessionguard::RunError::NoRegion) => {
+                        eprintln!("sessionguard: {e}");
+                        Ok(EXIT_USAGE)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            })
         }
         Command::Status(args) => {
             let config = match StatusConfig::try_from(&args) {
@@ -116,7 +136,10 @@ async fn daemon(
         }
         Err(e) => {
             error!(error = %sessionguard::credentials::error_chain(&e), "sessionguard failed");
-            Ok(1)
+            Ok(match e {
+                sessionguard::RunError::NoRegion => EXIT_USAGE,
+                _ => 1,
+            })
         }
     }
 }

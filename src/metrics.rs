@@ -10,11 +10,22 @@ use std::sync::Mutex;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::clock;
+use crate::presign::Limits;
 use crate::state::Session;
+
+/// Outcomes of a presign request, pre-registered at 0 so `rate()` works from the first scrape.
+const PRESIGN_RESULTS: &[&str] = &[
+    "issued",
+    "session_too_short",
+    "forbidden",
+    "invalid",
+    "unavailable",
+];
 
 /// The counters the monitor updates.
 #[derive(Clone)]
@@ -22,12 +33,14 @@ pub struct Metrics {
     registry: Registry,
     checks: IntCounterVec,
     rotations: IntCounter,
+    presign_requests: IntCounterVec,
+    presign_duration: Histogram,
 }
 
 impl Metrics {
     /// Registers every metric at start, so a scrape shows the full set (counters at 0) from the
     /// first second.
-    pub fn new(session: Session) -> Self {
+    pub fn new(session: Session, limits: Limits) -> Self {
         let registry = Registry::new();
         let checks = IntCounterVec::new(
             Opts::new(
@@ -57,11 +70,36 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1.0);
 
+        let presign_requests = IntCounterVec::new(
+            Opts::new(
+                "sessionguard_presign_requests_total",
+                "Presign requests, by result (issued, session_too_short, forbidden, invalid, unavailable).",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        for result in PRESIGN_RESULTS {
+            presign_requests.with_label_values(&[result]);
+        }
+        let presign_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "sessionguard_presign_duration_seconds",
+                "Time to answer a presign request, refusals included.",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                5.0,
+            ]),
+        )
+        .expect("valid metric");
+
         let collectors: Vec<Box<dyn Collector>> = vec![
             Box::new(checks.clone()),
+            Box::new(presign_requests.clone()),
+            Box::new(presign_duration.clone()),
             Box::new(rotations.clone()),
             Box::new(build),
-            Box::new(SessionCollector::new(session)),
+            Box::new(SessionCollector::new(session, limits)),
             #[cfg(target_os = "linux")]
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
@@ -72,7 +110,15 @@ impl Metrics {
             registry,
             checks,
             rotations,
+            presign_requests,
+            presign_duration,
         }
+    }
+
+    /// Counts one presign answer and how long it took.
+    pub fn presign_answered(&self, result: &str, seconds: f64) {
+        self.presign_requests.with_label_values(&[result]).inc();
+        self.presign_duration.observe(seconds);
     }
 
     pub fn check_succeeded(&self) {
@@ -104,13 +150,15 @@ struct SessionCollector {
     remaining: Gauge,
     last_success: Gauge,
     info: GaugeVec,
+    max_expires_in: Gauge,
+    limits: Limits,
     /// Serialises scrapes: `info` is reset and refilled on each one.
     lock: Mutex<()>,
     descs: Vec<Desc>,
 }
 
 impl SessionCollector {
-    fn new(session: Session) -> Self {
+    fn new(session: Session, limits: Limits) -> Self {
         let gauge = |name: &str, help: &str| Gauge::new(name, help).expect("valid metric");
         let expiry = gauge(
             "sessionguard_credentials_expiry_timestamp_seconds",
@@ -132,16 +180,28 @@ impl SessionCollector {
             &["source", "role_arn", "account"],
         )
         .expect("valid metric");
-        let descs = [&expiry as &dyn Collector, &remaining, &last_success, &info]
-            .iter()
-            .flat_map(|c| c.desc().into_iter().cloned())
-            .collect();
+        let max_expires_in = gauge(
+            "sessionguard_presign_max_expires_in_seconds",
+            "Longest presigned URL the daemon would sign now (remaining time minus margin, capped), computed at scrape time.",
+        );
+        let descs = [
+            &expiry as &dyn Collector,
+            &remaining,
+            &last_success,
+            &info,
+            &max_expires_in,
+        ]
+        .iter()
+        .flat_map(|c| c.desc().into_iter().cloned())
+        .collect();
         SessionCollector {
             session,
             expiry,
             remaining,
             last_success,
             info,
+            max_expires_in,
+            limits,
             lock: Mutex::new(()),
             descs,
         }
@@ -158,6 +218,14 @@ impl Collector for SessionCollector {
         let state = self.session.read();
         let now = self.session.now();
         let mut families = Vec::new();
+        let start = clock::whole_second(now);
+        let available = state
+            .current
+            .as_ref()
+            .and_then(|c| self.limits.available(c, start))
+            .unwrap_or(0);
+        self.max_expires_in.set(available as f64);
+        families.extend(self.max_expires_in.collect());
         if let Some(at) = state.last_success_at {
             self.last_success.set(clock::unix_seconds(at));
             families.extend(self.last_success.collect());
@@ -206,7 +274,7 @@ mod tests {
         let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
         let manual = ManualTimeSource::new(start);
         let session = Session::new(Clock::new(manual.clone()));
-        let metrics = Metrics::new(session.clone());
+        let metrics = Metrics::new(session.clone(), crate::presign::tests_limits());
 
         let text = metrics.render();
         assert_eq!(
@@ -254,7 +322,7 @@ mod tests {
     #[test]
     fn static_keys_have_no_expiry_gauges() {
         let session = Session::new(crate::clock::system());
-        let metrics = Metrics::new(session.clone());
+        let metrics = Metrics::new(session.clone(), crate::presign::tests_limits());
         let creds = Credentials::new("AKIDEXAMPLE12345", "s", None, None, "EnvironmentVariable");
         session.update(|s| s.current = Some(Snapshot::new(creds)));
         let text = metrics.render();

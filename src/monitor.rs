@@ -42,7 +42,7 @@ pub enum Outcome {
 
 impl Monitor {
     /// Checks at once, then every interval, until `shutdown` is cancelled (also mid-check).
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(self: std::sync::Arc<Self>, shutdown: CancellationToken) {
         let mut ticker = tokio::time::interval(self.interval);
         // A check that overran its slot is not followed by a burst of catch-up checks.
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -228,7 +228,7 @@ mod tests {
         let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
         let manual = ManualTimeSource::new(start);
         let session_state = Session::new(Clock::new(manual.clone()));
-        let metrics = Metrics::new(session_state.clone());
+        let metrics = Metrics::new(session_state.clone(), crate::presign::tests_limits());
         let provider = Scripted::default();
         let monitor = Monitor {
             provider: SharedCredentialsProvider::new(provider.clone()),
@@ -305,7 +305,7 @@ mod tests {
             provider: SharedCredentialsProvider::new(provider.clone()),
             identity: None,
             session: session_state.clone(),
-            metrics: Metrics::new(session_state.clone()),
+            metrics: Metrics::new(session_state.clone(), crate::presign::tests_limits()),
             interval: Duration::from_secs(60),
             check_timeout: Duration::from_secs(1),
             warn_below: Duration::from_secs(900),

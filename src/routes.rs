@@ -6,20 +6,27 @@
 //! | GET, HEAD | `/healthz`        | API and metrics    | 200 while the process serves             |
 //! | GET, HEAD | `/readyz`         | API and metrics    | 200, or 503 with the reason as JSON      |
 //! | GET, HEAD | `/v1/credentials` | API (loopback) only| the session as JSON, never a secret      |
+//! | POST      | `/v1/presign`     | API (loopback) only| a presigned S3 URL, or why not (JSON)    |
 //!
 //! Anything else is a JSON 404, or a JSON 405 with `Allow` for a known path and another method.
+//! `/v1/presign` takes `application/json` bodies of at most 16 KiB (415 and 413 otherwise).
 //! The metrics listener (`--metrics-listen`, reachable from outside the task) never serves `/v1/`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use serde::Serialize;
 
 use crate::metrics::Metrics;
+use crate::presign::{Guard, PresignError, PresignRequest};
 use crate::state::Session;
+
+/// Largest presign request body; a real one is a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The content type Prometheus expects for the text exposition format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -40,6 +47,7 @@ pub struct Router {
     pub metrics: Metrics,
     /// `--ready-min-remaining`.
     pub ready_min_remaining: Duration,
+    pub guard: Arc<Guard>,
 }
 
 /// A JSON error body: `{"error": "...", "message": "..."}`.
@@ -51,11 +59,16 @@ struct ErrorBody<'a> {
 
 impl Router {
     /// Answers one request; never fails, every outcome is a response.
-    pub fn handle<B>(&self, surface: Surface, request: &Request<B>) -> Response<Full<Bytes>> {
-        let path = request.uri().path();
-        let read_only = matches!(*request.method(), Method::GET | Method::HEAD);
-        let route = match (surface, path) {
-            (_, "/metrics" | "/healthz" | "/readyz") | (Surface::Api, "/v1/credentials") => path,
+    pub async fn handle<B>(&self, surface: Surface, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let path = request.uri().path().to_string();
+        let (route, allowed): (&str, &'static str) = match (surface, path.as_str()) {
+            (_, p @ ("/metrics" | "/healthz" | "/readyz"))
+            | (Surface::Api, p @ "/v1/credentials") => (p, "GET, HEAD"),
+            (Surface::Api, p @ "/v1/presign") => (p, "POST"),
             _ => {
                 return error(
                     StatusCode::NOT_FOUND,
@@ -64,15 +77,22 @@ impl Router {
                 );
             }
         };
-        if !read_only {
+        let method_ok = match allowed {
+            "POST" => request.method() == Method::POST,
+            _ => matches!(*request.method(), Method::GET | Method::HEAD),
+        };
+        if !method_ok {
+            if route == "/v1/presign" {
+                self.metrics.presign_answered("invalid", 0.0);
+            }
             let mut response = error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                format!("{route} answers GET and HEAD, not {}", request.method()),
+                format!("{route} answers {allowed}, not {}", request.method()),
             );
             response
                 .headers_mut()
-                .insert(ALLOW, http::HeaderValue::from_static("GET, HEAD"));
+                .insert(ALLOW, http::HeaderValue::from_static(allowed));
             return response;
         }
         match route {
@@ -87,7 +107,124 @@ impl Router {
                 };
                 json(status, &readiness)
             }
-            _ => json(StatusCode::OK, &self.session.view()),
+            "/v1/credentials" => json(StatusCode::OK, &self.session.view()),
+            _ => self.presign(request).await,
+        }
+    }
+
+    /// `POST /v1/presign`: media type, size, JSON, then the guard; counted and timed.
+    async fn presign<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let started = std::time::Instant::now();
+        let (result, response) = match read_json_body(request).await {
+            Err(response) => ("invalid", response),
+            Ok(body) => match PresignRequest::from_json(&body) {
+                Err(e) => ("invalid", presign_error(&e)),
+                Ok(presign) => match self.guard.presign(&presign).await {
+                    Ok(issued) => ("issued", json(StatusCode::OK, &issued)),
+                    Err(e) => (e.kind(), presign_error(&e)),
+                },
+            },
+        };
+        self.metrics
+            .presign_answered(result, started.elapsed().as_secs_f64());
+        response
+    }
+}
+
+/// The body of a JSON request, or the 415/413/400 response refusing it.
+async fn read_json_body<B>(request: Request<B>) -> Result<Bytes, Response<Full<Bytes>>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send the request as application/json, not {content_type:?}"),
+        ));
+    }
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(request.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(body) => Ok(body.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("the body could not be read: {e}"),
+        )),
+    }
+}
+
+/// The JSON error response for a presign refusal.
+fn presign_error(e: &PresignError) -> Response<Full<Bytes>> {
+    let message = e.to_string();
+    match e {
+        PresignError::Invalid { field, message } => json(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({
+                "error": "invalid_request",
+                "field": field,
+                "message": format!("{field}: {message}"),
+            }),
+        ),
+        PresignError::Forbidden(_) => error(StatusCode::FORBIDDEN, "forbidden", message),
+        PresignError::SessionTooShort {
+            requested,
+            available,
+            credentials_expire_at,
+        } => json(
+            StatusCode::CONFLICT,
+            &serde_json::json!({
+                "error": "session_too_short",
+                "message": message,
+                "requested_seconds": requested,
+                "available_seconds": available,
+                "credentials_expire_at": credentials_expire_at,
+            }),
+        ),
+        PresignError::Unavailable { last_error } => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({
+                "error": "credentials_unavailable",
+                "message": message,
+                "last_error": last_error,
+            }),
+        ),
+        PresignError::Signing(_) => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, "signing_failed", message)
         }
     }
 }
@@ -125,38 +262,62 @@ mod tests {
 
     fn router() -> Router {
         let session = Session::new(crate::clock::system());
+        let limits = crate::presign::tests_limits();
         Router {
-            metrics: Metrics::new(session.clone()),
+            metrics: Metrics::new(session.clone(), limits),
+            guard: Arc::new(Guard {
+                session: session.clone(),
+                monitor: None,
+                refresh: Default::default(),
+                signer: crate::presign::Signer::new(
+                    aws_sdk_s3::config::Builder::new()
+                        .region(aws_sdk_s3::config::Region::new("us-east-1")),
+                ),
+                policy: crate::policy::Policy::AllowList(vec![]),
+                limits,
+            }),
             session,
             ready_min_remaining: Duration::ZERO,
         }
     }
 
     fn call(surface: Surface, method: &str, path: &str) -> (StatusCode, String, Option<String>) {
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .body(())
-            .unwrap();
-        let response = router().handle(surface, &request);
-        let allow = response
-            .headers()
-            .get(ALLOW)
-            .map(|v| v.to_str().unwrap().to_string());
-        let status = response.status();
-        let body = futures_body(response);
-        (status, body, allow)
+        call_with(
+            surface,
+            method,
+            path,
+            &[("content-type", "application/json")],
+            "{}",
+        )
     }
 
-    fn futures_body(response: Response<Full<Bytes>>) -> String {
-        use http_body_util::BodyExt;
-        let bytes = tokio::runtime::Builder::new_current_thread()
+    fn call_with(
+        surface: Surface,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (StatusCode, String, Option<String>) {
+        let mut request = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(response.into_body().collect())
-            .unwrap()
-            .to_bytes();
-        String::from_utf8(bytes.to_vec()).unwrap()
+            .block_on(async {
+                let response = router().handle(surface, request).await;
+                let allow = response
+                    .headers()
+                    .get(ALLOW)
+                    .map(|v| v.to_str().unwrap().to_string());
+                let status = response.status();
+                let bytes = response.into_body().collect().await.unwrap().to_bytes();
+                (status, String::from_utf8(bytes.to_vec()).unwrap(), allow)
+            })
     }
 
     /// Each route answers with the documented status on each listener.
@@ -176,12 +337,20 @@ mod tests {
             (MetricsOnly, "GET", "/healthz", 200),
             (MetricsOnly, "GET", "/readyz", 503),
             (MetricsOnly, "GET", "/v1/credentials", 404),
+            (MetricsOnly, "POST", "/v1/presign", 404),
+            (Api, "GET", "/v1/presign", 405),
+            (Api, "POST", "/v1/presign", 400),
         ];
         for (surface, method, path, want) in cases {
             let (status, body, allow) = call(surface, method, path);
             assert_eq!(status.as_u16(), want, "{surface:?} {method} {path}: {body}");
             if want == 405 {
-                assert_eq!(allow.as_deref(), Some("GET, HEAD"));
+                let expected = if path == "/v1/presign" {
+                    "POST"
+                } else {
+                    "GET, HEAD"
+                };
+                assert_eq!(allow.as_deref(), Some(expected));
             }
             if want >= 400 && want != 503 {
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -197,5 +366,40 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["ready"], false);
         assert_eq!(v["reason"], "never_resolved");
+    }
+
+    /// The HTTP-level refusals of `/v1/presign`, before the guard sees anything.
+    #[test]
+    fn presign_media_type_and_size() {
+        let json = [("content-type", "application/json")];
+        type Case<'a> = (Vec<(&'a str, &'a str)>, String, u16, &'a str);
+        let cases: Vec<Case> = vec![
+            (
+                vec![("content-type", "text/plain")],
+                "{}".into(),
+                415,
+                "unsupported_media_type",
+            ),
+            (vec![], "{}".into(), 415, "unsupported_media_type"),
+            (
+                json.to_vec(),
+                "x".repeat(MAX_BODY_BYTES + 1),
+                413,
+                "payload_too_large",
+            ),
+            (json.to_vec(), "{not json".into(), 400, "invalid_request"),
+            (
+                vec![("content-type", "application/json; charset=utf-8")],
+                r#"{"bucket":"abc","key":"k","expires_in":60}"#.into(),
+                403,
+                "forbidden",
+            ),
+        ];
+        for (headers, body, status, kind) in cases {
+            let (got, text, _) = call_with(Surface::Api, "POST", "/v1/presign", &headers, &body);
+            assert_eq!(got.as_u16(), status, "{headers:?}: {text}");
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["error"], kind, "{text}");
+        }
     }
 }

@@ -54,8 +54,8 @@ pub async fn serve(
         };
         let router = router.clone();
         let service = service_fn(move |request| {
-            let response = router.handle(surface, &request);
-            async move { Ok::<_, Infallible>(response) }
+            let router = router.clone();
+            async move { Ok::<_, Infallible>(router.handle(surface, request).await) }
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())

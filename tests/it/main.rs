@@ -5,5 +5,6 @@ mod checks;
 mod commands;
 mod faults;
 mod http;
+mod presign;
 mod secrets;
 mod support;

@@ -353,3 +353,103 @@ pub fn seconds_between(a: &str, b: &str) -> f64 {
         Err(e) => -e.duration().as_secs_f64(),
     }
 }
+
+/// Sends `method` to a full `http://127.0.0.1:PORT/...` URL (a presigned URL), as a plain HTTP
+/// client would: the path and query exactly as given.
+pub fn http_url(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr: SocketAddr = host.parse().expect("a loopback IP:PORT host");
+    assert!(
+        addr.ip().is_loopback(),
+        "tests only talk to loopback: {url}"
+    );
+    http(addr, method, path, headers, body)
+}
+
+/// A real S3-compatible server (s3s-fs) verifying SigV4 signatures and expiry, on loopback, with
+/// one key pair. Killed (by PID, through `Child`) when dropped; its data directory removed.
+pub struct S3Server {
+    child: Child,
+    pub root: std::path::PathBuf,
+    pub addr: SocketAddr,
+}
+
+/// The key pair the S3 server accepts; the test ECS endpoint hands it out with a session token.
+pub const S3_ACCESS_KEY: &str = "ASIAS3SFSTESTKEY0001";
+pub const S3_SECRET_KEY: &str = "s3sFsTestSecretKeyCanary0123456789abcdef";
+
+impl S3Server {
+    /// Starts s3s-fs with `buckets` created. The binary comes from `$S3S_FS`, `PATH`, or where
+    /// `scripts/test.sh` installs it.
+    pub fn start(buckets: &[&str]) -> S3Server {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "sessionguard-s3-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        for bucket in buckets {
+            std::fs::create_dir_all(root.join(bucket)).unwrap();
+        }
+        let binary = s3s_fs_binary();
+        for _ in 0..5 {
+            let addr = closed_port();
+            let mut child = Command::new(&binary)
+                .args(["--host", "127.0.0.1", "--port", &addr.port().to_string()])
+                .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+                .arg(&root)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if child.try_wait().unwrap().is_some() {
+                    break; // lost the port race; try another
+                }
+                if TcpStream::connect(addr).is_ok() {
+                    return S3Server { child, root, addr };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("s3s-fs did not start");
+    }
+
+    /// The value for `AWS_ENDPOINT_URL_S3`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn s3s_fs_binary() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("S3S_FS") {
+        return path.into();
+    }
+    let installed = std::path::Path::new(&std::env::var("HOME").unwrap_or_default())
+        .join(".cache/sessionguard/tools/bin/s3s-fs");
+    if installed.exists() {
+        return installed;
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("s3s-fs"))
+                .find(|p| p.exists())
+        })
+        .expect(
+            "s3s-fs not found: run scripts/test.sh, which installs s3s-fs 0.14.1, or set S3S_FS",
+        )
+}

@@ -1,0 +1,673 @@
+//! The presign guard: sign an S3 URL only when the session outlives it.
+//!
+//! `available` is what the current credentials have left minus `--presign-margin` (clock skew and
+//! the time a client needs to start), capped at `--presign-max-expires-in`. A request for at most
+//! that is signed; otherwise the credentials are resolved once more (the endpoint may have rotated)
+//! and, if still short, the URL is either shortened to `available` (when the caller allowed it with
+//! `min_expires_in`) or refused with 409 and what could be granted.
+//!
+//! Signing is aws-sdk-s3's presigning, with exactly the credentials whose expiry was checked and a
+//! start time fixed by the guard, so `X-Amz-Date + X-Amz-Expires <= expiry - margin` holds by
+//! construction.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sdk_s3::config::RequestChecksumCalculation;
+use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tracing::{info, warn};
+
+use crate::clock;
+use crate::credentials::{Snapshot, error_chain};
+use crate::monitor::Monitor;
+use crate::policy::{Method, Policy, check_bucket};
+use crate::state::Session;
+
+/// SigV4 refuses presigned URLs valid for more than 7 days.
+pub const SIGV4_MAX_EXPIRES_IN: Duration = Duration::from_secs(604_800);
+/// Default margin: covers clock skew between hosts and the time a client needs to start using a URL.
+pub const DEFAULT_MARGIN: &str = "1m";
+/// Default cap on any URL, whatever the session allows.
+pub const DEFAULT_MAX_EXPIRES_IN: &str = "12h";
+/// Longest S3 object key, in bytes.
+const MAX_KEY_BYTES: usize = 1024;
+/// Longest `content_type` accepted.
+const MAX_CONTENT_TYPE: usize = 256;
+/// Fields a request may carry; anything else is a typo the caller must hear about.
+const FIELDS: &[&str] = &[
+    "bucket",
+    "key",
+    "method",
+    "expires_in",
+    "min_expires_in",
+    "content_type",
+];
+
+/// A validated presign request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignRequest {
+    pub bucket: String,
+    pub key: String,
+    pub method: Method,
+    pub expires_in: u64,
+    pub min_expires_in: Option<u64>,
+    pub content_type: Option<String>,
+}
+
+/// The 200 body.
+#[derive(Debug, Clone, Serialize)]
+pub struct Presigned {
+    pub url: String,
+    pub method: &'static str,
+    /// Every header the client must send with the request (e.g. `content-type` for a PUT).
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Seconds granted: `expires_in` or, when shortened, `available`.
+    pub expires_in: u64,
+    /// When the URL stops working.
+    pub expires_at: String,
+    pub credentials_expire_at: Option<String>,
+}
+
+/// Why a presign was not issued; each kind maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum PresignError {
+    /// 400: the caller's mistake, naming the field.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// 403: the allow-list says no.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 409: the session ends before the URL would.
+    #[error(
+        "the credentials expire at {}, so a URL can last at most {available}s now, less than the {requested}s asked for; ask for less, retry after the task credentials rotate, or sign with longer-lived credentials",
+        .credentials_expire_at.as_deref().unwrap_or("?")
+    )]
+    SessionTooShort {
+        requested: u64,
+        available: u64,
+        credentials_expire_at: Option<String>,
+    },
+    /// 503: no valid credentials are known.
+    #[error("no valid credentials to sign with{}", .last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    Unavailable { last_error: Option<String> },
+    /// 500: the SDK refused to sign (a configuration problem, not the caller's).
+    #[error("signing failed: {0}")]
+    Signing(String),
+}
+
+impl PresignError {
+    fn invalid(field: &str, message: impl Into<String>) -> Self {
+        PresignError::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The `result` label and the `error` of the body.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PresignError::Invalid { .. } => "invalid",
+            PresignError::Forbidden(_) => "forbidden",
+            PresignError::SessionTooShort { .. } => "session_too_short",
+            PresignError::Unavailable { .. } => "unavailable",
+            PresignError::Signing(_) => "error",
+        }
+    }
+}
+
+impl PresignRequest {
+    /// Validates a JSON body, naming the first bad field.
+    pub fn from_json(body: &[u8]) -> Result<PresignRequest, PresignError> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| PresignError::invalid("body", format!("not valid JSON: {e}")))?;
+        let Value::Object(map) = value else {
+            return Err(PresignError::invalid("body", "expected a JSON object"));
+        };
+        Self::from_map(&map)
+    }
+
+    fn from_map(map: &Map<String, Value>) -> Result<PresignRequest, PresignError> {
+        if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(PresignError::invalid(
+                unknown,
+                format!("unknown field; expected one of {}", FIELDS.join(", ")),
+            ));
+        }
+        let text = |field: &str| -> Result<Option<&str>, PresignError> {
+            match map.get(field) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(PresignError::invalid(field, "must be a string")),
+            }
+        };
+        let bucket =
+            text("bucket")?.ok_or_else(|| PresignError::invalid("bucket", "is required"))?;
+        check_bucket(bucket).map_err(|why| PresignError::invalid("bucket", why))?;
+        let key = text("key")?.ok_or_else(|| PresignError::invalid("key", "is required"))?;
+        check_key(key)?;
+        let method = match text("method")? {
+            None => Method::Get,
+            Some(m) => Method::parse(m).ok_or_else(|| {
+                PresignError::invalid("method", format!("{m:?} is not GET or PUT"))
+            })?,
+        };
+        let expires_in = match map.get("expires_in") {
+            None | Some(Value::Null) => {
+                return Err(PresignError::invalid("expires_in", "is required"));
+            }
+            Some(v) => parse_seconds("expires_in", v)?,
+        };
+        let min_expires_in = match map.get("min_expires_in") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(parse_seconds("min_expires_in", v)?),
+        };
+        if min_expires_in.is_some_and(|m| m > expires_in) {
+            return Err(PresignError::invalid(
+                "min_expires_in",
+                "must not be more than expires_in",
+            ));
+        }
+        let content_type = text("content_type")?.map(str::to_string);
+        if let Some(ct) = &content_type {
+            if method != Method::Put {
+                return Err(PresignError::invalid(
+                    "content_type",
+                    "only applies to PUT (a GET URL signs no body)",
+                ));
+            }
+            if ct.is_empty()
+                || ct.len() > MAX_CONTENT_TYPE
+                || ct.chars().any(|c| c.is_control() || !c.is_ascii())
+            {
+                return Err(PresignError::invalid(
+                    "content_type",
+                    format!("must be 1 to {MAX_CONTENT_TYPE} printable ASCII characters"),
+                ));
+            }
+        }
+        Ok(PresignRequest {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            method,
+            expires_in,
+            min_expires_in,
+            content_type,
+        })
+    }
+}
+
+/// S3 keys are opaque: any UTF-8 of 1 to 1024 bytes without control characters.
+pub fn check_key(key: &str) -> Result<(), PresignError> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(PresignError::invalid(
+            "key",
+            format!("must be 1 to {MAX_KEY_BYTES} bytes of UTF-8"),
+        ));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(PresignError::invalid(
+            "key",
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Seconds from a positive integer or a humantime string (`"1h"`, `"90s"`, `"3600"`), at most the
+/// SigV4 limit of 7 days.
+pub fn parse_seconds(field: &str, value: &Value) -> Result<u64, PresignError> {
+    let seconds = match value {
+        Value::Number(n) => n.as_u64().ok_or_else(|| {
+            PresignError::invalid(field, "must be a positive whole number of seconds")
+        })?,
+        Value::String(s) => {
+            parse_duration_text(s).map_err(|why| PresignError::invalid(field, why))?
+        }
+        _ => {
+            return Err(PresignError::invalid(
+                field,
+                "must be seconds (a number) or a duration like \"1h\"",
+            ));
+        }
+    };
+    check_seconds(field, seconds)
+}
+
+fn parse_duration_text(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(secs);
+    }
+    let d = humantime::parse_duration(text).map_err(|e| {
+        format!("{text:?} is not a duration ({e}); use seconds or a form like \"1h 30m\"")
+    })?;
+    if d.subsec_nanos() != 0 {
+        return Err("must be a whole number of seconds".into());
+    }
+    Ok(d.as_secs())
+}
+
+/// 1 second to 7 days.
+pub fn check_seconds(field: &str, seconds: u64) -> Result<u64, PresignError> {
+    if seconds == 0 {
+        return Err(PresignError::invalid(field, "must be at least 1 second"));
+    }
+    if seconds > SIGV4_MAX_EXPIRES_IN.as_secs() {
+        return Err(PresignError::invalid(
+            field,
+            format!("{seconds}s is more than SigV4's limit of 604800s (7 days)"),
+        ));
+    }
+    Ok(seconds)
+}
+
+/// How long a URL may last: margin and cap.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub margin: Duration,
+    /// Never above [`SIGV4_MAX_EXPIRES_IN`].
+    pub max_expires_in: Duration,
+}
+
+impl Limits {
+    /// The longest URL the credentials allow when signing at `start` (whole seconds), or `None`
+    /// when they have expired.
+    pub fn available(&self, snapshot: &Snapshot, start: SystemTime) -> Option<u64> {
+        let cap = self.max_expires_in.as_secs();
+        let Some(expiry) = snapshot.expiry() else {
+            return Some(cap);
+        };
+        let left = clock::seconds_until(expiry, start);
+        if left <= 0.0 {
+            return None;
+        }
+        let usable = (left - self.margin.as_secs_f64()).floor();
+        Some(if usable <= 0.0 {
+            0
+        } else {
+            (usable as u64).min(cap)
+        })
+    }
+}
+
+/// Builds presigned URLs with aws-sdk-s3, one client per credentials snapshot.
+pub struct Signer {
+    base: aws_sdk_s3::config::Builder,
+    /// The client for the credentials last used, keyed by access key and session token.
+    cached: Mutex<Option<(String, aws_sdk_s3::Client)>>,
+}
+
+impl Signer {
+    /// `base` carries region, endpoint (`AWS_ENDPOINT_URL_S3`) and path style.
+    pub fn new(base: aws_sdk_s3::config::Builder) -> Self {
+        Signer {
+            base: base.request_checksum_calculation(RequestChecksumCalculation::WhenRequired),
+            cached: Mutex::new(None),
+        }
+    }
+
+    fn client(&self, credentials: &Credentials) -> aws_sdk_s3::Client {
+        let id = format!(
+            "{}\n{}",
+            credentials.access_key_id(),
+            credentials.session_token().unwrap_or_default()
+        );
+        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((key, client)) = cached.as_ref()
+            && *key == id
+        {
+            return client.clone();
+        }
+        let config = self
+            .base
+            .clone()
+            .credentials_provider(credentials.clone())
+            .build();
+        let client = aws_sdk_s3::Client::from_conf(config);
+        *cached = Some((id, client.clone()));
+        client
+    }
+
+    /// Signs `request` for `expires_in` seconds from `start`.
+    pub async fn sign(
+        &self,
+        credentials: &Credentials,
+        request: &PresignRequest,
+        start: SystemTime,
+        expires_in: u64,
+    ) -> Result<PresignedRequest, PresignError> {
+        let config = PresigningConfig::builder()
+            .start_time(start)
+            .expires_in(Duration::from_secs(expires_in))
+            .build()
+            .map_err(|e| PresignError::Signing(error_chain(&e)))?;
+        let client = self.client(credentials);
+        match request.method {
+            Method::Get => client
+                .get_object()
+                .bucket(&request.bucket)
+                .key(&request.key)
+                .presigned(config)
+                .await
+                .map_err(|e| PresignError::Signing(error_chain(&e))),
+            Method::Put => client
+                .put_object()
+                .bucket(&request.bucket)
+                .key(&request.key)
+                .set_content_type(request.content_type.clone())
+                .presigned(config)
+                .await
+                .map_err(|e| PresignError::Signing(error_chain(&e))),
+        }
+    }
+}
+
+/// The guard: policy, decision, signing, one log line per request.
+pub struct Guard {
+    pub session: Session,
+    /// Re-resolves the credentials when a request is short; `None` never re-resolves.
+    pub monitor: Option<Arc<Monitor>>,
+    /// At most one re-resolution in flight; waiters reuse its answer.
+    pub refresh: tokio::sync::Mutex<()>,
+    pub signer: Signer,
+    pub policy: Policy,
+    pub limits: Limits,
+}
+
+impl Guard {
+    /// Applies the policy and the decision, signs, and logs the outcome.
+    pub async fn presign(&self, request: &PresignRequest) -> Result<Presigned, PresignError> {
+        let result = self.decide_and_sign(request).await;
+        let requested_seconds = request.expires_in;
+        match &result {
+            Ok(p) => info!(
+                bucket = request.bucket.as_str(),
+                key = request.key.as_str(),
+                method = request.method.as_str(),
+                requested_seconds,
+                granted_seconds = p.expires_in,
+                expires_at = p.expires_at.as_str(),
+                shortened = p.expires_in < requested_seconds,
+                "presign issued"
+            ),
+            Err(e) => {
+                let available_seconds = match e {
+                    PresignError::SessionTooShort { available, .. } => Some(*available),
+                    _ => None,
+                };
+                warn!(
+                    bucket = request.bucket.as_str(),
+                    key = request.key.as_str(),
+                    method = request.method.as_str(),
+                    requested_seconds,
+                    available_seconds,
+                    reason = e.kind(),
+                    error = %e,
+                    "presign refused"
+                )
+            }
+        }
+        result
+    }
+
+    async fn decide_and_sign(&self, request: &PresignRequest) -> Result<Presigned, PresignError> {
+        self.policy
+            .check(request.method, &request.bucket, &request.key)
+            .map_err(PresignError::Forbidden)?;
+        let (snapshot, start, available) = self.available_now();
+        if let (Some(snapshot), Some(available)) = (&snapshot, available)
+            && request.expires_in <= available
+        {
+            return self
+                .sign(snapshot, request, start, request.expires_in)
+                .await;
+        }
+        self.refresh().await;
+        let (snapshot, start, available) = self.available_now();
+        let (Some(snapshot), Some(available)) = (snapshot, available) else {
+            return Err(PresignError::Unavailable {
+                last_error: self.session.read().last_error,
+            });
+        };
+        if request.expires_in <= available {
+            return self
+                .sign(&snapshot, request, start, request.expires_in)
+                .await;
+        }
+        if request.min_expires_in.is_some_and(|m| m <= available) {
+            return self.sign(&snapshot, request, start, available).await;
+        }
+        Err(PresignError::SessionTooShort {
+            requested: request.expires_in,
+            available,
+            credentials_expire_at: snapshot.expiry().map(clock::rfc3339),
+        })
+    }
+
+    /// The current credentials, the signing start (now, truncated to the second as in
+    /// `X-Amz-Date`) and the seconds available from it.
+    fn available_now(&self) -> (Option<Snapshot>, SystemTime, Option<u64>) {
+        let start = clock::whole_second(self.session.now());
+        let snapshot = self.session.read().current;
+        let available = snapshot
+            .as_ref()
+            .and_then(|s| self.limits.available(s, start));
+        (snapshot, start, available)
+    }
+
+    /// The longest URL the guard would sign right now (0 when it would sign none).
+    pub fn max_expires_in_now(&self) -> u64 {
+        self.available_now().2.unwrap_or(0)
+    }
+
+    /// Resolves the credentials once more, unless another request just did.
+    async fn refresh(&self) {
+        let Some(monitor) = &self.monitor else { return };
+        let before = self.session.read().last_check_at;
+        let _guard = self.refresh.lock().await;
+        if self.session.read().last_check_at != before {
+            return;
+        }
+        monitor.check_once().await;
+    }
+
+    async fn sign(
+        &self,
+        snapshot: &Snapshot,
+        request: &PresignRequest,
+        start: SystemTime,
+        expires_in: u64,
+    ) -> Result<Presigned, PresignError> {
+        let signed = self
+            .signer
+            .sign(&snapshot.credentials, request, start, expires_in)
+            .await?;
+        Ok(Presigned {
+            url: signed.uri().to_string(),
+            method: request.method.as_str(),
+            headers: signed
+                .headers()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+                .collect(),
+            expires_in,
+            expires_at: clock::rfc3339(start + Duration::from_secs(expires_in)),
+            credentials_expire_at: snapshot.expiry().map(clock::rfc3339),
+        })
+    }
+}
+
+/// Margin 1m, cap 12h: the defaults, for unit tests elsewhere.
+#[cfg(test)]
+pub fn tests_limits() -> Limits {
+    Limits {
+        margin: Duration::from_secs(60),
+        max_expires_in: Duration::from_secs(43_200),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::UNIX_EPOCH;
+
+    fn parse(v: Value) -> Result<PresignRequest, PresignError> {
+        PresignRequest::from_json(v.to_string().as_bytes())
+    }
+
+    /// Good requests in every documented form.
+    #[test]
+    fn valid_requests() {
+        let r =
+            parse(json!({"bucket": "reports", "key": "a b+c~%//é", "expires_in": 3600})).unwrap();
+        assert_eq!(
+            (r.method, r.expires_in, r.min_expires_in),
+            (Method::Get, 3600, None)
+        );
+        let r = parse(json!({"bucket": "ups", "key": "k", "method": "PUT", "expires_in": "1h 30m", "min_expires_in": "10m", "content_type": "text/csv"})).unwrap();
+        assert_eq!(
+            (r.method, r.expires_in, r.min_expires_in),
+            (Method::Put, 5400, Some(600))
+        );
+        assert_eq!(r.content_type.as_deref(), Some("text/csv"));
+        assert_eq!(
+            parse(json!({"bucket": "abc", "key": "k", "expires_in": "604800"}))
+                .unwrap()
+                .expires_in,
+            604_800
+        );
+    }
+
+    /// Each bad request names its field.
+    #[test]
+    fn invalid_requests_name_the_field() {
+        let cases = [
+            (json!({"key": "k", "expires_in": 60}), "bucket"),
+            (
+                json!({"bucket": "", "key": "k", "expires_in": 60}),
+                "bucket",
+            ),
+            (
+                json!({"bucket": "Bad_Bucket", "key": "k", "expires_in": 60}),
+                "bucket",
+            ),
+            (json!({"bucket": "abc", "expires_in": 60}), "key"),
+            (json!({"bucket": "abc", "key": "", "expires_in": 60}), "key"),
+            (
+                json!({"bucket": "abc", "key": "a\nb", "expires_in": 60}),
+                "key",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k".repeat(1025), "expires_in": 60}),
+                "key",
+            ),
+            (json!({"bucket": "abc", "key": "k"}), "expires_in"),
+            (
+                json!({"bucket": "abc", "key": "k", "expires_in": 0}),
+                "expires_in",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k", "expires_in": -5}),
+                "expires_in",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k", "expires_in": 1.5}),
+                "expires_in",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k", "expires_in": "soon"}),
+                "expires_in",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k", "expires_in": 604_801}),
+                "expires_in",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k", "expires_in": "8d"}),
+                "expires_in",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k", "expires_in": true}),
+                "expires_in",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k", "expires_in": 60, "min_expires_in": 61}),
+                "min_expires_in",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k", "expires_in": 60, "method": "DELETE"}),
+                "method",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k", "expires_in": 60, "content_type": "text/csv"}),
+                "content_type",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k", "expires_in": 60, "method": "PUT", "content_type": "a\r\nb"}),
+                "content_type",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k", "expires": 60}),
+                "expires",
+            ),
+            (json!({"bucket": 5, "key": "k", "expires_in": 60}), "bucket"),
+            (json!(["not", "an", "object"]), "body"),
+        ];
+        for (body, field) in cases {
+            match parse(body.clone()) {
+                Err(PresignError::Invalid { field: got, .. }) => assert_eq!(got, field, "{body}"),
+                other => panic!("{body}: expected invalid {field}, got {other:?}"),
+            }
+        }
+        assert!(
+            matches!(PresignRequest::from_json(b"{not json"), Err(PresignError::Invalid { field, .. }) if field == "body")
+        );
+    }
+
+    /// `available` subtracts the margin, floors, caps, and is `None` once expired.
+    #[test]
+    fn available_seconds() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
+        let limits = Limits {
+            margin: Duration::from_secs(60),
+            max_expires_in: Duration::from_secs(43_200),
+        };
+        let snap = |left: Duration| {
+            Snapshot::new(Credentials::new(
+                "ASIAEXAMPLE00000",
+                "s",
+                Some("t".into()),
+                Some(start + left),
+                "EcsContainer",
+            ))
+        };
+        assert_eq!(
+            limits.available(&snap(Duration::from_secs(900)), start),
+            Some(840)
+        );
+        assert_eq!(
+            limits.available(&snap(Duration::from_millis(900_500)), start),
+            Some(840)
+        );
+        assert_eq!(
+            limits.available(&snap(Duration::from_secs(30)), start),
+            Some(0)
+        );
+        assert_eq!(
+            limits.available(&snap(Duration::from_secs(86_400)), start),
+            Some(43_200)
+        );
+        assert_eq!(limits.available(&snap(Duration::ZERO), start), None);
+        let static_keys = Snapshot::new(Credentials::new(
+            "AKIDEXAMPLE00000",
+            "s",
+            None,
+            None,
+            "Static",
+        ));
+        assert_eq!(limits.available(&static_keys, start), Some(43_200));
+    }
+}

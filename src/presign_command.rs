@@ -1,0 +1,81 @@
+//! `sessionguard presign s3://BUCKET/KEY`: an `aws s3 presign` that tells the truth.
+//!
+//! It resolves the credentials and applies the daemon's decision (no allow-list: the operator is
+//! the user), then prints the URL on stdout and the true expiry on stderr.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use crate::clock::Clock;
+use crate::config::PresignConfig;
+use crate::metrics::Metrics;
+use crate::monitor::Monitor;
+use crate::policy::Policy;
+use crate::presign::{Guard, PresignError, Signer};
+use crate::state::Session;
+use crate::{RunError, credentials_provider, s3_config};
+
+/// Exit code when the session cannot cover the URL.
+pub const EXIT_SESSION_TOO_SHORT: i32 = 3;
+/// Exit code when no valid credentials could be resolved.
+pub const EXIT_NO_CREDENTIALS: i32 = 2;
+
+/// Presigns once; returns the exit code.
+pub async fn presign(
+    config: &PresignConfig,
+    sdk: &SdkConfig,
+    clock: Clock,
+) -> Result<i32, RunError> {
+    let provider = credentials_provider(sdk)?;
+    let session = Session::new(clock.clone());
+    let metrics = Metrics::new(session.clone(), config.signing.limits);
+    let monitor = Arc::new(Monitor {
+        provider,
+        identity: None,
+        session: session.clone(),
+        metrics,
+        interval: config.check_timeout,
+        check_timeout: config.check_timeout,
+        warn_below: std::time::Duration::ZERO,
+    });
+    monitor.check_once().await;
+    let guard = Guard {
+        session,
+        monitor: Some(monitor),
+        refresh: Default::default(),
+        signer: Signer::new(s3_config(sdk, &config.signing, &clock)?),
+        policy: Policy::Unrestricted,
+        limits: config.signing.limits,
+    };
+    Ok(match guard.presign(&config.request).await {
+        Ok(issued) => {
+            println!("{}", issued.url);
+            for (name, value) in &issued.headers {
+                eprintln!("send header: {name}: {value}");
+            }
+            eprintln!(
+                "expires at {} (in {}s); the credentials expire at {}",
+                issued.expires_at,
+                issued.expires_in,
+                issued
+                    .credentials_expire_at
+                    .as_deref()
+                    .unwrap_or("never (static keys)")
+            );
+            0
+        }
+        Err(e @ PresignError::SessionTooShort { .. }) => {
+            eprintln!("session too short: {e}");
+            EXIT_SESSION_TOO_SHORT
+        }
+        Err(e @ PresignError::Unavailable { .. }) => {
+            eprintln!("{e}");
+            EXIT_NO_CREDENTIALS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    })
+}

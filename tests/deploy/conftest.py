@@ -1,0 +1,242 @@
+"""Shared helpers for the deploy tests: repo paths, the real binary, processes on loopback.
+
+Every process a test starts listens on 127.0.0.1 only and is stopped by its PID when the test (or
+module) ends, whatever happened. The sessionguard binary always runs with instance metadata off,
+empty AWS config files and a fixed region, so nothing reaches AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TASK_DEFINITION = REPO / "task-definition.json"
+DOCKERFILE = REPO / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
+
+# boto3/botocore in this process: never look at a developer's profiles or instance metadata.
+os.environ["AWS_CONFIG_FILE"] = "/dev/null"
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = "/dev/null"
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+
+def tool(name: str) -> str:
+    """An executable from this venv (pytest's own bin dir) or PATH; scripts/test-deploy.sh installs
+    every one the tests use, so a missing tool is a failure, not a skip."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} not found; run scripts/test-deploy.sh, which installs it")
+    return found
+
+
+def run(argv: list[str], timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what: str, probe, timeout: float, every: float = 0.2):
+    """Polls `probe` until it returns something truthy; fails with `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except Exception as e:  # noqa: BLE001 - a probe that raises has just not succeeded yet
+            last = e
+        else:
+            if last:
+                return last
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
+    assert url.startswith("http://127.0.0.1:"), f"tests only talk to loopback, not {url}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+@dataclass
+class Proc:
+    """A child process with its output in a file, so that a full pipe can never block it."""
+
+    name: str
+    popen: subprocess.Popen
+    log: Path
+    extra: dict = field(default_factory=dict)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+        return self.popen.returncode
+
+
+def start(name: str, argv: list[str], log: Path, env: dict | None = None) -> Proc:
+    out = log.open("wb")
+    try:
+        popen = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
+    finally:
+        out.close()
+    return Proc(name, popen, log)
+
+
+def sessionguard_env(extra: dict | None = None) -> dict:
+    """A clean environment for the binary: no inherited AWS_* or SESSIONGUARD_* variables."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    env.update(extra or {})
+    # The network rule above is not negotiable, whatever a caller passes.
+    for key in ("AWS_EC2_METADATA_DISABLED", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        assert env[key] == sessionguard_env.__defaults__ is None or True  # keep mypy quiet
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env["AWS_CONFIG_FILE"] = "/dev/null"
+    env["AWS_SHARED_CREDENTIALS_FILE"] = "/dev/null"
+    return env
+
+
+@pytest.fixture(scope="session")
+def sessionguard_bin() -> Path:
+    path = Path(os.environ.get("SESSIONGUARD_BIN", REPO / "target" / "debug" / "sessionguard"))
+    if not path.is_file():
+        pytest.fail(f"{path} missing: run `cargo build --locked` (scripts/test-deploy.sh does)")
+    return path
+
+
+def first_json_line(proc: Proc, message: str, timeout: float = 15) -> dict:
+    """The first JSON log line of `proc` whose message is `message`."""
+
+    def probe():
+        if proc.popen.poll() is not None:
+            pytest.fail(f"{proc.name} exited {proc.popen.returncode}:\n{proc.output()}")
+        for line in proc.output().splitlines():
+            if line.startswith("{"):
+                obj = json.loads(line)
+                if obj.get("message") == message:
+                    return obj
+        return None
+
+    return wait_for(f"{proc.name} to log {message!r}", probe, timeout)
+
+
+def start_demo(binary: Path, log: Path, *args: str) -> Proc:
+    """`sessionguard demo` on a free loopback port; proc.extra["listen"] is its address."""
+    argv = [
+        str(binary), "demo", "--session", "2m", "--interval", "1s",
+        "--log-format", "json", "--listen", "127.0.0.1:0", *args,
+    ]  # fmt: skip
+    proc = start("sessionguard demo", argv, log, env=sessionguard_env())
+    try:
+        started = first_json_line(proc, "sessionguard started")
+    except BaseException:
+        proc.stop()
+        raise
+    assert started["listen"].startswith("127.0.0.1:"), started
+    proc.extra.update(started)
+    return proc
+
+
+@pytest.fixture
+def demo(sessionguard_bin, tmp_path):
+    proc = start_demo(sessionguard_bin, tmp_path / "demo.log")
+    yield proc
+    proc.stop()
+
+
+# --- the two deploy files, parsed ----------------------------------------------------------------
+
+
+def task_definition() -> dict:
+    return json.loads(TASK_DEFINITION.read_text())
+
+
+def container(td: dict, name: str) -> dict:
+    matches = [c for c in td["containerDefinitions"] if c["name"] == name]
+    assert len(matches) == 1, f"expected one container named {name!r}"
+    return matches[0]
+
+
+@dataclass
+class Instruction:
+    keyword: str  # upper case: FROM, RUN, ...
+    args: str  # the rest of the logical line, continuations joined
+    stage: int  # index of the FROM it belongs to
+
+
+def dockerfile_instructions(text: str) -> list[Instruction]:
+    """Logical Dockerfile lines: comments dropped, backslash continuations joined."""
+    out: list[Instruction] = []
+    stage = -1
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if pending and line.startswith("#"):
+            continue  # a comment inside a continuation is dropped by Docker too
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical = (pending + line).strip()
+        pending = ""
+        keyword, _, args = logical.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            stage += 1
+        out.append(Instruction(keyword, args.strip(), stage))
+    return out
+
+
+def exec_form(args: str) -> list[str]:
+    """The JSON array of an exec-form instruction; fails for shell form."""
+    value = json.loads(args)
+    assert isinstance(value, list) and all(isinstance(a, str) for a in value), args
+    return value
+
+
+def env_pairs(args: str) -> dict:
+    """`ENV A=1 B="two words"` as a dict."""
+    pairs = {}
+    for token in shlex.split(args):
+        key, sep, value = token.partition("=")
+        assert sep, f"ENV in the legacy `ENV key value` form: {args!r}"
+        pairs[key] = value
+    return pairs
