@@ -37,7 +37,7 @@ const MAX_KEY_BYTES: usize = 1024;
 /// Longest `content_type` accepted.
 const MAX_CONTENT_TYPE: usize = 256;
 /// Fields a request may carry; anything else is a typo the caller must hear about.
-const FIELDS: &[&str] = &[
+pub const FIELDS: &[&str] = &[
     "bucket",
     "key",
     "method",

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde::Serialize;
 
@@ -30,6 +30,45 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The content type Prometheus expects for the text exposition format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// One route: what `openapi.yaml` documents, and a test holds the two equal.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub path: &'static str,
+    /// The methods it answers, as the `Allow` header lists them.
+    pub methods: &'static str,
+    /// Served only on `--listen`, never on `--metrics-listen`.
+    pub api_only: bool,
+}
+
+/// Every route the daemon serves.
+pub const ROUTES: &[Route] = &[
+    Route {
+        path: "/metrics",
+        methods: "GET, HEAD",
+        api_only: false,
+    },
+    Route {
+        path: "/healthz",
+        methods: "GET, HEAD",
+        api_only: false,
+    },
+    Route {
+        path: "/readyz",
+        methods: "GET, HEAD",
+        api_only: false,
+    },
+    Route {
+        path: "/v1/credentials",
+        methods: "GET, HEAD",
+        api_only: true,
+    },
+    Route {
+        path: "/v1/presign",
+        methods: "POST",
+        api_only: true,
+    },
+];
 
 /// Which listener a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,38 +103,41 @@ impl Router {
         B: http_body::Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        let path = request.uri().path().to_string();
-        let (route, allowed): (&str, &'static str) = match (surface, path.as_str()) {
-            (_, p @ ("/metrics" | "/healthz" | "/readyz"))
-            | (Surface::Api, p @ "/v1/credentials") => (p, "GET, HEAD"),
-            (Surface::Api, p @ "/v1/presign") => (p, "POST"),
-            _ => {
-                return error(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("no route for {path}"),
-                );
-            }
+        let path = request.uri().path();
+        let Some(route) = ROUTES
+            .iter()
+            .find(|r| r.path == path && (surface == Surface::Api || !r.api_only))
+        else {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no route for {path}"),
+            );
         };
-        let method_ok = match allowed {
-            "POST" => request.method() == Method::POST,
-            _ => matches!(*request.method(), Method::GET | Method::HEAD),
-        };
-        if !method_ok {
-            if route == "/v1/presign" {
+        if !route
+            .methods
+            .split(", ")
+            .any(|m| m == request.method().as_str())
+        {
+            if route.path == "/v1/presign" {
                 self.metrics.presign_answered("invalid", 0.0);
             }
             let mut response = error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                format!("{route} answers {allowed}, not {}", request.method()),
+                format!(
+                    "{} answers {}, not {}",
+                    route.path,
+                    route.methods,
+                    request.method()
+                ),
             );
             response
                 .headers_mut()
-                .insert(ALLOW, http::HeaderValue::from_static(allowed));
+                .insert(ALLOW, http::HeaderValue::from_static(route.methods));
             return response;
         }
-        match route {
+        match route.path {
             "/metrics" => text(StatusCode::OK, PROMETHEUS_TEXT, self.metrics.render()),
             "/healthz" => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
             "/readyz" => {
@@ -180,11 +222,10 @@ where
         {
             Err(too_large())
         }
-        Err(e) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("the body could not be read: {e}"),
-        )),
+        Err(e) => Err(presign_error(&PresignError::Invalid {
+            field: "body".into(),
+            message: format!("could not be read: {e}"),
+        })),
     }
 }
 

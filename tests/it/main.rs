@@ -5,6 +5,7 @@ mod checks;
 mod commands;
 mod faults;
 mod http;
+mod openapi;
 mod presign;
 mod secrets;
 mod support;
