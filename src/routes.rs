@@ -162,9 +162,19 @@ impl Router {
     {
         let started = std::time::Instant::now();
         let (result, response) = match read_json_body(request).await {
-            Err(response) => ("invalid", response),
+            Err(response) => {
+                tracing::warn!(
+                    reason = "invalid",
+                    status = response.status().as_u16(),
+                    "presign refused"
+                );
+                ("invalid", response)
+            }
             Ok(body) => match PresignRequest::from_json(&body) {
-                Err(e) => ("invalid", presign_error(&e)),
+                Err(e) => {
+                    tracing::warn!(reason = "invalid", error = %e, "presign refused");
+                    ("invalid", presign_error(&e))
+                }
                 Ok(presign) => match self.guard.presign(&presign).await {
                     Ok(issued) => ("issued", json(StatusCode::OK, &issued)),
                     Err(e) => (e.kind(), presign_error(&e)),
