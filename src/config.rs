@@ -50,6 +50,23 @@ pub enum Command {
     Demo(DemoArgs),
     /// Presign one S3 URL, only if the session outlives it (an honest `aws s3 presign`).
     Presign(PresignArgs),
+    /// Exit 0 when the daemon on --listen is ready (GET /readyz is 200), 1 otherwise: for ECS
+    /// healthCheck in an image with no shell.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Flags of `healthcheck`.
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// Probe this URL instead of /readyz on --listen.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Probe /healthz (alive) instead of /readyz (ready).
+    #[arg(long)]
+    pub live: bool,
+    /// The daemon's --listen address.
+    #[arg(long, env = "SESSIONGUARD_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: String,
 }
 
 /// Raw flags of `run` (and `demo`), validated into [`Config`].
@@ -73,9 +90,12 @@ pub struct RunArgs {
     /// /readyz answers 503 when less than this is left.
     #[arg(long, env = "SESSIONGUARD_READY_MIN_REMAINING", default_value = DEFAULT_READY_MIN_REMAINING)]
     pub ready_min_remaining: String,
-    /// Log format: auto (json unless stdout is a terminal), text or json.
+    /// Log format: auto (json unless stdout is a terminal), text, json or emf (json + CloudWatch EMF).
     #[arg(long, env = "SESSIONGUARD_LOG_FORMAT", default_value = "auto")]
     pub log_format: String,
+    /// CloudWatch namespace of the metrics in `--log-format emf` lines.
+    #[arg(long, env = "SESSIONGUARD_EMF_NAMESPACE", default_value = crate::logging::DEFAULT_EMF_NAMESPACE)]
+    pub emf_namespace: String,
     /// Do not call STS GetCallerIdentity to learn the role ARN and account.
     #[arg(long, env = "SESSIONGUARD_NO_IDENTITY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub no_identity: bool,
@@ -157,6 +177,8 @@ pub enum LogFormat {
     Text,
     /// One flat JSON object per line, for CloudWatch Logs Insights.
     Json,
+    /// JSON lines that are also CloudWatch Embedded Metric Format records.
+    Emf,
 }
 
 /// The validated configuration of the daemon.
@@ -169,6 +191,7 @@ pub struct Config {
     pub warn_below: Duration,
     pub ready_min_remaining: Duration,
     pub log_format: LogFormat,
+    pub emf_namespace: String,
     /// Whether to call STS GetCallerIdentity after the first check and after each rotation.
     pub identity: bool,
     /// `--presign-allow`: empty means presigning is off.
@@ -297,7 +320,7 @@ impl RunArgs {
                 p.push(
                     "log-format",
                     &self.log_format,
-                    "expected one of auto, text, json",
+                    "expected one of auto, text, json, emf",
                 );
                 LogFormat::Auto
             }
@@ -328,6 +351,17 @@ impl RunArgs {
             warn_below,
             ready_min_remaining,
             log_format,
+            emf_namespace: {
+                let ns = self.emf_namespace.trim();
+                if ns.is_empty() || ns.len() > 255 || ns.starts_with(':') {
+                    p.push(
+                        "emf-namespace",
+                        &self.emf_namespace,
+                        "must be 1 to 255 characters and not start with ':'",
+                    );
+                }
+                ns.to_string()
+            },
             identity: !self.no_identity,
         })
     }
@@ -362,6 +396,19 @@ impl SigningArgs {
             region,
             force_path_style: self.s3_force_path_style,
         }
+    }
+}
+
+impl HealthcheckArgs {
+    /// The URL to probe.
+    pub fn url(&self) -> Result<String, ConfigError> {
+        if let Some(url) = &self.url {
+            return Ok(url.clone());
+        }
+        let mut p = Problems::default();
+        let listen = p.addr("listen", &self.listen);
+        p.finish(listen)
+            .map(|l| crate::healthcheck::url_for(l.expect("pushed a problem"), self.live))
     }
 }
 

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock;
 use crate::config::DemoConfig;
-use crate::ecs_endpoint::{CREDENTIALS_PATH, EcsEndpoint, Options, STS_PATH};
+use crate::ecs_endpoint::{CREDENTIALS_PATH, EcsEndpoint, METADATA_PATH, Options, STS_PATH};
 use crate::{Listeners, RunError};
 
 /// Variables that would make another credential source answer before the container endpoint.
@@ -44,6 +44,10 @@ pub unsafe fn prepare_environment(addr: SocketAddr) -> String {
         );
         std::env::set_var("AWS_CONTAINER_AUTHORIZATION_TOKEN", &token);
         std::env::set_var("AWS_ENDPOINT_URL_STS", format!("http://{addr}{STS_PATH}"));
+        std::env::set_var(
+            "ECS_CONTAINER_METADATA_URI_V4",
+            format!("http://{addr}{METADATA_PATH}"),
+        );
         // No instance metadata lookups (169.254.169.254) and no profile files.
         std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
         std::env::set_var("AWS_CONFIG_FILE", "/dev/null");

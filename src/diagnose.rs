@@ -10,16 +10,11 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 /// Where ECS serves credentials for `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
 const ECS_AGENT_ENDPOINT: &str = "http://169.254.170.2";
 /// Upper bound on the diagnostic request, whatever is left of the check's budget.
 const MAX_WAIT: Duration = Duration::from_secs(2);
-/// Credentials bodies are a few hundred bytes; anything much larger is not one.
-const MAX_BODY: usize = 64 * 1024;
 /// Longest endpoint message carried into a log line.
 const MAX_MESSAGE: usize = 512;
 
@@ -64,9 +59,7 @@ pub async fn container_endpoint(budget: Duration) -> Option<Diagnosis> {
     if wait.is_zero() {
         return None;
     }
-    let (status, body) = tokio::time::timeout(wait, fetch(&uri, token))
-        .await
-        .ok()??;
+    let (status, body) = fetch(&uri, token, wait).await?;
     explain(status, &body)
 }
 
@@ -90,28 +83,17 @@ fn authorization_from_env() -> Option<Vec<u8>> {
         .map(String::into_bytes)
 }
 
-async fn fetch(uri: &str, token: Option<Vec<u8>>) -> Option<(u16, Bytes)> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let mut request = http::Request::get(uri);
+async fn fetch(uri: &str, token: Option<Vec<u8>>, wait: Duration) -> Option<(u16, Bytes)> {
+    let mut headers = Vec::new();
     if let Some(token) = token {
         // An invalid token (a trailing newline, say) fails here as it failed in aws-config, whose
         // error already names it.
-        request = request.header(
+        headers.push((
             http::header::AUTHORIZATION,
             http::HeaderValue::from_bytes(&token).ok()?,
-        );
+        ));
     }
-    let response = client
-        .request(request.body(Empty::new()).ok()?)
-        .await
-        .ok()?;
-    let status = response.status().as_u16();
-    let body = Limited::new(response.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .ok()?
-        .to_bytes();
-    Some((status, body))
+    crate::http_client::get(uri, &headers, wait).await.ok()
 }
 
 /// Turns an answer into a diagnosis; `None` when it looks like good credentials.

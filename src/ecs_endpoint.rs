@@ -3,7 +3,8 @@
 //! It serves what the ECS agent serves at `/v2/credentials/{id}`: the same session on every GET
 //! (checking the `Authorization` token when one is set), a new one shortly before the old one
 //! expires, `Expiration` as RFC 3339 with `Z`. It also answers STS `GetCallerIdentity` at `/sts/`
-//! (only for access keys it issued), so the daemon's identity lookup works with no AWS account.
+//! (only for access keys it issued), so the daemon's identity lookup works with no AWS account, and
+//! the ECS task metadata v4 `/task` document under [`METADATA_PATH`].
 //! Tests switch [`Fault`]s on and off to see how the daemon copes.
 //!
 //! It is a test double: it only ever listens where it is told (loopback in the demo and tests).
@@ -31,6 +32,8 @@ use crate::clock::{self, Clock};
 pub const CREDENTIALS_PATH: &str = "/v2/credentials/sessionguard-demo";
 /// Path where STS `GetCallerIdentity` is answered.
 pub const STS_PATH: &str = "/sts/";
+/// Base path of the ECS task metadata v4 (`ECS_CONTAINER_METADATA_URI_V4`); `/task` is served.
+pub const METADATA_PATH: &str = "/v4/sessionguard-demo";
 /// Account of the pretend task role.
 pub const ACCOUNT: &str = "123456789012";
 /// Role the pretend task assumes.
@@ -158,6 +161,11 @@ impl EcsEndpoint {
         format!("http://{}{CREDENTIALS_PATH}", self.addr)
     }
 
+    /// The value for `ECS_CONTAINER_METADATA_URI_V4`.
+    pub fn metadata_uri(&self) -> String {
+        format!("http://{}{METADATA_PATH}", self.addr)
+    }
+
     /// The value for `AWS_ENDPOINT_URL_STS`.
     pub fn sts_uri(&self) -> String {
         format!("http://{}{STS_PATH}", self.addr)
@@ -238,6 +246,7 @@ impl Handler {
         match (request.method().clone(), path.as_str()) {
             (Method::GET, CREDENTIALS_PATH) => self.credentials(&request).await,
             (Method::POST, STS_PATH) => self.caller_identity(request).await,
+            (Method::GET, p) if p == format!("{METADATA_PATH}/task") => task_metadata(),
             _ => ecs_error(404, "InvalidIdInRequest", "no credentials at this path"),
         }
     }
@@ -354,6 +363,25 @@ impl Handler {
         );
         xml_response(200, xml)
     }
+}
+
+/// The task metadata v4 `/task` body, trimmed to the fields a task reports about itself.
+fn task_metadata() -> Response<Full<Bytes>> {
+    json_response(
+        200,
+        serde_json::json!({
+            "Cluster": format!("arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/demo"),
+            "TaskARN": format!("arn:aws:ecs:us-east-1:{ACCOUNT}:task/demo/0123456789abcdef0123456789abcdef"),
+            "Family": "sessionguard-demo",
+            "Revision": "1",
+            "DesiredStatus": "RUNNING",
+            "KnownStatus": "RUNNING",
+            "AvailabilityZone": "us-east-1a",
+            "LaunchType": "FARGATE",
+            "Containers": [],
+        })
+        .to_string(),
+    )
 }
 
 /// Issues a new session starting now (whole seconds, as the ECS agent writes them).

@@ -9,6 +9,8 @@
 //! - [`clock`]: the injected wall clock and time formatting.
 //! - [`credentials`]: one bounded credential check and what it found.
 //! - [`diagnose`]: the container endpoint's own explanation of a failed check.
+//! - [`task_metadata`]: the ECS task this sidecar runs in (cluster, family, task id).
+//! - [`http_client`]: one plain-HTTP GET for the endpoints the daemon reads itself.
 //! - [`identity`]: STS `GetCallerIdentity` for the role ARN and account.
 //! - [`state`]: the facts shared by the monitor and HTTP; readiness and the status view.
 //! - [`monitor`]: the check loop and its one log line per check.
@@ -17,7 +19,7 @@
 //!   session outlives, with aws-sdk-s3.
 //! - [`routes`]: every HTTP route; [`server`]: serving them with graceful shutdown.
 //! - [`logging`]: text or flat JSON log lines.
-//! - [`status`] and [`presign_command`]: the one-shot commands; [`demo`] and [`ecs_endpoint`]: the
+//! - [`status`], [`presign_command`] and [`healthcheck`]: the one-shot commands; [`demo`] and [`ecs_endpoint`]: the
 //!   demo and its endpoint.
 //! - [`shutdown`]: SIGTERM/SIGINT to one cancel signal.
 
@@ -27,6 +29,8 @@ pub mod credentials;
 pub mod demo;
 pub mod diagnose;
 pub mod ecs_endpoint;
+pub mod healthcheck;
+pub mod http_client;
 pub mod identity;
 pub mod logging;
 pub mod metrics;
@@ -39,6 +43,7 @@ pub mod server;
 pub mod shutdown;
 pub mod state;
 pub mod status;
+pub mod task_metadata;
 
 use std::sync::Arc;
 
@@ -141,6 +146,22 @@ pub async fn run_with(
     let session = Session::new(clock.clone());
     let limits = config.signing.limits;
     let metrics = Metrics::new(session.clone(), limits);
+    match task_metadata::load().await {
+        Ok(Some(task)) => {
+            logging::set_context(vec![
+                ("cluster".into(), task.cluster.clone().into()),
+                ("task_family".into(), task.family.clone().into()),
+                ("task_revision".into(), task.revision.clone().into()),
+                ("task_id".into(), task.task_id.clone().into()),
+            ]);
+            metrics.set_task(&task);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(
+            error = %credentials::error_chain(&e),
+            "task metadata unavailable; log lines will not name the task"
+        ),
+    }
     let monitor = Arc::new(Monitor {
         provider,
         identity: config

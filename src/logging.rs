@@ -5,9 +5,15 @@
 //! `stats min(remaining_seconds)` without parsing. Numbers and booleans stay JSON numbers and
 //! booleans. A field recorded as `?OrNull(None)` is written as JSON `null` (`expires_at` of static
 //! keys).
+//!
+//! `--log-format emf` writes the same lines and makes the check and presign-refusal lines CloudWatch
+//! Embedded Metric Format records too (`_aws` metadata plus a metric member), so CloudWatch gets
+//! `CredentialsRemainingSeconds` and `PresignRefusals` metrics with no agent. The ECS task's
+//! identity ([`set_context`]) goes on every JSON line and is the metrics' low-cardinality dimension.
 
 use std::fmt;
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -37,12 +43,23 @@ impl<T: fmt::Display> fmt::Debug for OrNull<T> {
     }
 }
 
+/// Default CloudWatch namespace of the EMF metrics.
+pub const DEFAULT_EMF_NAMESPACE: &str = "Sessionguard";
+
+/// Fields that go on every JSON line (the ECS task), set once at start.
+static CONTEXT: OnceLock<Vec<(String, Value)>> = OnceLock::new();
+
+/// Puts `fields` on every JSON line from now on; only the first call counts.
+pub fn set_context(fields: Vec<(String, Value)>) {
+    let _ = CONTEXT.set(fields);
+}
+
 /// Installs the global subscriber writing to stdout. A second call (tests) is a no-op.
-pub fn init(format: LogFormat) {
+pub fn init(format: LogFormat, emf_namespace: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let json = match format {
-        LogFormat::Json => true,
+        LogFormat::Json | LogFormat::Emf => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
@@ -53,6 +70,7 @@ pub fn init(format: LogFormat) {
         builder
             .event_format(JsonLines {
                 clock: clock::system(),
+                emf_namespace: (format == LogFormat::Emf).then(|| emf_namespace.to_string()),
             })
             .try_init()
     } else {
@@ -67,6 +85,8 @@ pub fn init(format: LogFormat) {
 pub struct JsonLines {
     /// Wall clock for the `timestamp` field.
     pub clock: Clock,
+    /// `Some(namespace)`: add CloudWatch EMF metadata to metric-bearing lines.
+    pub emf_namespace: Option<String>,
 }
 
 impl<S, N> FormatEvent<S, N> for JsonLines
@@ -92,10 +112,59 @@ where
             .insert("level".into(), event.metadata().level().as_str().into());
         // Placed before the fields so every line reads timestamp, level, message, then the rest.
         fields.0.insert("message".into(), "".into());
+        for (name, value) in CONTEXT.get().into_iter().flatten() {
+            fields.0.insert(name.clone(), value.clone());
+        }
         event.record(&mut fields);
+        if let Some(namespace) = &self.emf_namespace {
+            let millis = clock::unix_seconds(self.clock.now()) * 1000.0;
+            add_emf(&mut fields.0, namespace, millis.floor() as i64);
+        }
         let line = serde_json::to_string(&fields.0).map_err(|_| fmt::Error)?;
         writeln!(writer, "{line}")
     }
+}
+
+/// Makes a line an EMF record when it carries a metric: a successful check's remaining time, or a
+/// presign refusal. Dimensions are the task family when known (low cardinality: never the task id),
+/// else the credentials source, plus the refusal reason.
+fn add_emf(fields: &mut Map<String, Value>, namespace: &str, timestamp_ms: i64) {
+    let base = if fields.contains_key("task_family") {
+        "task_family"
+    } else {
+        "source"
+    };
+    let (metric, unit, value, dimensions) = match fields.get("message").and_then(Value::as_str) {
+        Some("credentials checked") => match fields.get("remaining_seconds") {
+            Some(remaining) => (
+                "CredentialsRemainingSeconds",
+                "Seconds",
+                remaining.clone(),
+                vec![base],
+            ),
+            None => return,
+        },
+        Some("presign refused") if fields.contains_key("reason") => {
+            let mut dims = vec!["reason"];
+            if base == "task_family" {
+                dims.insert(0, base);
+            }
+            ("PresignRefusals", "Count", Value::from(1), dims)
+        }
+        _ => return,
+    };
+    fields.insert(metric.into(), value);
+    fields.insert(
+        "_aws".into(),
+        serde_json::json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [dimensions],
+                "Metrics": [{"Name": metric, "Unit": unit}],
+            }],
+        }),
+    );
 }
 
 /// Collects an event's fields as JSON values, keeping numbers and booleans typed.
@@ -156,7 +225,10 @@ mod tests {
         ));
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
-            .event_format(JsonLines { clock })
+            .event_format(JsonLines {
+                clock,
+                emf_namespace: None,
+            })
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             tracing::warn!(
@@ -183,5 +255,42 @@ mod tests {
                 "at": "2026-11-28T12:00:00Z",
             })
         );
+    }
+
+    /// An EMF check line: `_aws` metadata in ms, the metric member, dimensions that are fields of
+    /// the same line.
+    #[test]
+    fn emf_check_and_refusal_lines() {
+        let mut line: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "message": "credentials checked", "remaining_seconds": 840, "source": "EcsContainer"
+        }))
+        .unwrap();
+        add_emf(&mut line, "Sessionguard", 1_795_867_200_000);
+        assert_eq!(line["CredentialsRemainingSeconds"], 840);
+        assert_eq!(
+            line["_aws"],
+            serde_json::json!({
+                "Timestamp": 1_795_867_200_000i64,
+                "CloudWatchMetrics": [{
+                    "Namespace": "Sessionguard",
+                    "Dimensions": [["source"]],
+                    "Metrics": [{"Name": "CredentialsRemainingSeconds", "Unit": "Seconds"}],
+                }],
+            })
+        );
+        let mut refusal: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "message": "presign refused", "reason": "session_too_short", "task_family": "app"
+        }))
+        .unwrap();
+        add_emf(&mut refusal, "Sessionguard", 0);
+        assert_eq!(refusal["PresignRefusals"], 1);
+        assert_eq!(
+            refusal["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["task_family", "reason"]])
+        );
+        let mut other: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"message": "sessionguard started"})).unwrap();
+        add_emf(&mut other, "Sessionguard", 0);
+        assert!(!other.contains_key("_aws"));
     }
 }

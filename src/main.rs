@@ -11,7 +11,7 @@ use tracing::{error, info};
 use sessionguard::config::{
     Cli, Command, Config, DemoConfig, EXIT_USAGE, PresignConfig, StatusConfig,
 };
-use sessionguard::{Listeners, demo, logging, presign_command, shutdown, status};
+use sessionguard::{Listeners, demo, healthcheck, logging, presign_command, shutdown, status};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -42,7 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 Ok(c) => c,
                 Err(e) => return Ok(usage(e)),
             };
-            logging::init(config.log_format);
+            logging::init(config.log_format, &config.emf_namespace);
             runtime()?.block_on(daemon(&config, None))
         }
         Command::Demo(args) => {
@@ -55,7 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let addr = endpoint.local_addr()?;
             // SAFETY: no thread has been started yet; the runtime is built below.
             let token = unsafe { demo::prepare_environment(addr) };
-            logging::init(config.run.log_format);
+            logging::init(config.run.log_format, &config.run.emf_namespace);
             runtime()?.block_on(daemon(&config.run, Some((&config, endpoint, token))))
         }
         Command::Presign(args) => {
@@ -75,6 +75,17 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     Err(e) => Err(e.into()),
                 }
             })
+        }
+        Command::Healthcheck(args) => {
+            let url = match args.url() {
+                Ok(u) => u,
+                Err(e) => return Ok(usage(e)),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            Ok(runtime.block_on(healthcheck::healthcheck(&url)))
         }
         Command::Status(args) => {
             let config = match StatusConfig::try_from(&args) {

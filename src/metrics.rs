@@ -35,6 +35,7 @@ pub struct Metrics {
     rotations: IntCounter,
     presign_requests: IntCounterVec,
     presign_duration: Histogram,
+    task: GaugeVec,
 }
 
 impl Metrics {
@@ -93,7 +94,23 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let task = GaugeVec::new(
+            Opts::new(
+                "sessionguard_task_info",
+                "Always 1; the ECS task sessionguard runs in (from task metadata v4).",
+            ),
+            &[
+                "cluster",
+                "family",
+                "revision",
+                "task_id",
+                "availability_zone",
+            ],
+        )
+        .expect("valid metric");
+
         let collectors: Vec<Box<dyn Collector>> = vec![
+            Box::new(task.clone()),
             Box::new(checks.clone()),
             Box::new(presign_requests.clone()),
             Box::new(presign_duration.clone()),
@@ -112,7 +129,21 @@ impl Metrics {
             rotations,
             presign_requests,
             presign_duration,
+            task,
         }
+    }
+
+    /// Exports the ECS task's identity as `sessionguard_task_info`.
+    pub fn set_task(&self, task: &crate::task_metadata::TaskMetadata) {
+        self.task
+            .with_label_values(&[
+                task.cluster.as_str(),
+                task.family.as_str(),
+                task.revision.as_str(),
+                task.task_id.as_str(),
+                task.availability_zone.as_str(),
+            ])
+            .set(1.0);
     }
 
     /// Counts one presign answer and how long it took.

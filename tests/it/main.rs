@@ -8,4 +8,5 @@ mod http;
 mod openapi;
 mod presign;
 mod secrets;
+mod ship;
 mod support;
