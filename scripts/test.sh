@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine or a warm one: installs what the tests need
-# (promtool from Debian's prometheus package, the s3s-fs S3 server), checks formatting and lints,
-# runs every test.
+# (promtool from Debian's prometheus package, the s3s-fs S3 server; scripts/test-deploy.sh adds a
+# Python venv with botocore, moto and hadolint), checks formatting and lints, runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -31,3 +31,5 @@ echo "--- cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 echo "--- cargo test"
 cargo test --locked --all-targets
+echo "--- deploy artifacts (Dockerfile, task-definition.json, Prometheus rules)"
+bash scripts/test-deploy.sh

@@ -100,7 +100,7 @@ pub struct RunArgs {
     #[arg(long, env = "SESSIONGUARD_NO_IDENTITY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub no_identity: bool,
     /// Allow presigning for `[METHODS:]BUCKET[/PREFIX]` (repeatable; env comma-separated). None: off.
-    #[arg(long, env = "SESSIONGUARD_PRESIGN_ALLOW", value_delimiter = ',')]
+    #[arg(long, env = "SESSIONGUARD_PRESIGN_ALLOW")]
     pub presign_allow: Vec<String>,
     #[command(flatten)]
     pub signing: SigningArgs,
@@ -325,10 +325,8 @@ impl RunArgs {
                 LogFormat::Auto
             }
         };
-        let presign_allow = self
-            .presign_allow
+        let presign_allow = split_rules(&self.presign_allow)
             .iter()
-            .filter(|r| !r.trim().is_empty())
             .filter_map(|r| match Rule::parse(r) {
                 Ok(rule) => Some(rule),
                 Err(why) => {
@@ -365,6 +363,29 @@ impl RunArgs {
             identity: !self.no_identity,
         })
     }
+}
+
+/// Splits comma-separated rule lists (the env var form) into rules. The comma also separates the
+/// methods of one rule (`GET,PUT:scratch`), so a fragment that is only a method name is joined to
+/// the fragment after it: a bucket can never be called `GET` (bucket names are lowercase).
+fn split_rules(values: &[String]) -> Vec<String> {
+    let mut rules = Vec::new();
+    for value in values {
+        let mut pending = String::new();
+        for fragment in value.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+            if !pending.is_empty() {
+                pending.push(',');
+            }
+            pending.push_str(fragment);
+            if crate::policy::Method::parse(fragment).is_none() || fragment.contains(':') {
+                rules.push(std::mem::take(&mut pending));
+            }
+        }
+        if !pending.is_empty() {
+            rules.push(pending);
+        }
+    }
+    rules
 }
 
 impl SigningArgs {
@@ -590,6 +611,29 @@ mod tests {
             assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
         }
         assert_eq!(err.problems.len(), 6, "{text}");
+    }
+
+    /// Rule lists split on commas, except between the methods of one rule.
+    #[test]
+    fn presign_allow_lists() {
+        let c = Config::try_from(&run_args(&[
+            "--presign-allow",
+            "GET,PUT:scratch, PUT:uploads/incoming/",
+            "--presign-allow",
+            "GET:reports/exports/",
+        ]))
+        .unwrap();
+        let rules: Vec<String> = c.presign_allow.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            rules,
+            [
+                "GET,PUT:scratch",
+                "PUT:uploads/incoming/",
+                "GET:reports/exports/"
+            ]
+        );
+        let err = Config::try_from(&run_args(&["--presign-allow", "GET"])).unwrap_err();
+        assert!(err.to_string().contains("--presign-allow"), "{err}");
     }
 
     /// `demo` validates its own flag and the `run` flags together.

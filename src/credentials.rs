@@ -60,6 +60,10 @@ impl Snapshot {
 pub enum CheckError {
     #[error("credentials provider did not answer within {}", humantime::format_duration(*.0))]
     TimedOut(Duration),
+    #[error(
+        "the credentials endpoint served credentials that expired at {0}; keeping the last good ones"
+    )]
+    AlreadyExpired(String),
     #[error("credentials provider failed")]
     Provider {
         #[source]
@@ -87,7 +91,7 @@ impl CheckError {
     pub fn diagnosis(&self) -> Option<&Diagnosis> {
         match self {
             CheckError::Provider { diagnosis, .. } => diagnosis.as_ref(),
-            CheckError::TimedOut(_) => None,
+            CheckError::TimedOut(_) | CheckError::AlreadyExpired(_) => None,
         }
     }
 }

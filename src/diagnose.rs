@@ -29,6 +29,8 @@ pub enum Diagnosis {
     },
     /// An answer that is not usable credentials, and why.
     BadAnswer { status: u16, problem: String },
+    /// The authorization token cannot be sent as a header (aws-config fails before asking).
+    BadToken { problem: String },
 }
 
 impl fmt::Display for Diagnosis {
@@ -45,6 +47,7 @@ impl fmt::Display for Diagnosis {
             Diagnosis::BadAnswer { status, problem } => {
                 write!(f, "credentials endpoint answered {status}, but {problem}")
             }
+            Diagnosis::BadToken { problem } => write!(f, "authorization token {problem}"),
         }
     }
 }
@@ -55,6 +58,9 @@ impl fmt::Display for Diagnosis {
 pub async fn container_endpoint(budget: Duration) -> Option<Diagnosis> {
     let uri = endpoint_from_env()?;
     let token = authorization_from_env();
+    if let Some(problem) = token.as_deref().and_then(token_problem) {
+        return Some(Diagnosis::BadToken { problem });
+    }
     let wait = budget.min(MAX_WAIT);
     if wait.is_zero() {
         return None;
@@ -83,11 +89,30 @@ fn authorization_from_env() -> Option<Vec<u8>> {
         .map(String::into_bytes)
 }
 
+/// What makes a token unusable as an `Authorization` value, in words that point at the fix. The
+/// token itself is never repeated.
+fn token_problem(token: &[u8]) -> Option<String> {
+    let file = std::env::var("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").ok();
+    let from = match &file {
+        Some(path) => format!("from file {path}"),
+        None => "from AWS_CONTAINER_AUTHORIZATION_TOKEN".to_string(),
+    };
+    if token.ends_with(b"\n") || token.ends_with(b"\r") {
+        Some(format!(
+            "{from} ends with a newline, which aws-config rejects; write the file without one (printf, not echo)"
+        ))
+    } else if http::HeaderValue::from_bytes(token).is_err() {
+        Some(format!(
+            "{from} holds characters not allowed in an HTTP header"
+        ))
+    } else {
+        None
+    }
+}
+
 async fn fetch(uri: &str, token: Option<Vec<u8>>, wait: Duration) -> Option<(u16, Bytes)> {
     let mut headers = Vec::new();
     if let Some(token) = token {
-        // An invalid token (a trailing newline, say) fails here as it failed in aws-config, whose
-        // error already names it.
         headers.push((
             http::header::AUTHORIZATION,
             http::HeaderValue::from_bytes(&token).ok()?,

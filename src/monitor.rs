@@ -61,8 +61,22 @@ impl Monitor {
     /// One check: resolve, update state and metrics, write exactly one line.
     pub async fn check_once(&self) -> Outcome {
         let started = Instant::now();
-        let result = credentials::check(&self.provider, self.check_timeout).await;
+        let mut result = credentials::check(&self.provider, self.check_timeout).await;
         let checked_at = self.session.now();
+        // An answer that has already expired never replaces credentials that are still good.
+        if let Ok(snapshot) = &result
+            && snapshot
+                .remaining_seconds(checked_at)
+                .is_some_and(|r| r <= 0.0)
+            && self
+                .session
+                .read()
+                .current
+                .is_some_and(|c| c.remaining_seconds(checked_at).is_some_and(|r| r > 0.0))
+        {
+            let at = snapshot.expiry().map(clock::rfc3339).unwrap_or_default();
+            result = Err(CheckError::AlreadyExpired(at));
+        }
         match result {
             Ok(snapshot) => {
                 let previous = self.session.read();
@@ -165,7 +179,7 @@ impl Monitor {
                 message,
             }) => (Some(*status), Some(code.as_str()), Some(message.as_str())),
             Some(Diagnosis::BadAnswer { status, .. }) => (Some(*status), None, None),
-            None => (None, None, None),
+            Some(Diagnosis::BadToken { .. }) | None => (None, None, None),
         };
         let state = self.session.read();
         let last_good = state.current.as_ref();

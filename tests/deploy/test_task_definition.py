@@ -187,9 +187,12 @@ def test_sidecar_environment():
     assert env["SESSIONGUARD_LOG_FORMAT"] in {"json", "emf"}
     assert env["SESSIONGUARD_METRICS_LISTEN"] == "0.0.0.0:9781"
     assert "SESSIONGUARD_LISTEN" not in env or env["SESSIONGUARD_LISTEN"].startswith("127.0.0.1:")
+    # `METHOD:BUCKET/PREFIX` rules, each limited to one method and a key prefix (the binary's own
+    # parser judges them in test_container_contract.py).
     for rule in env["SESSIONGUARD_PRESIGN_ALLOW"].split(","):
-        method, sep, prefix = rule.partition(":")
-        assert sep and method in {"GET", "PUT", "HEAD", "DELETE"} and prefix, rule
+        method, sep, target = rule.partition(":")
+        bucket, _, prefix = target.partition("/")
+        assert sep and method in {"GET", "PUT"} and bucket and prefix.endswith("/"), rule
     assert env["AWS_REGION"] == "us-east-1"
 
 
@@ -205,7 +208,8 @@ def test_only_the_metrics_port_is_mapped_and_labelled_for_discovery():
         (metrics_port, "tcp")
     ]
     # awsvpc: a hostPort, if given, must equal the containerPort.
-    assert all(p.get("hostPort", p["containerPort"]) == p["containerPort"] for p in sidecar["portMappings"])
+    for p in sidecar["portMappings"]:
+        assert p.get("hostPort", p["containerPort"]) == p["containerPort"], p
     labels = sidecar["dockerLabels"]
     # CloudWatch agent ECS service discovery: its default sd_port_label / sd_metrics_path_label /
     # sd_job_name_label. prometheus-ecs-discovery: its default port / path / job-name labels.

@@ -7,6 +7,16 @@ use sessionguard::ecs_endpoint::Fault;
 
 use crate::support::*;
 
+fn presign(daemon: &Daemon) -> (u16, String) {
+    http(
+        daemon.addr,
+        "POST",
+        "/v1/presign",
+        &[("content-type", "application/json")],
+        r#"{"bucket":"scratch","key":"k","expires_in":60}"#,
+    )
+}
+
 fn failures(daemon: &Daemon) -> f64 {
     sample(
         &daemon.get("/metrics").1,
@@ -23,7 +33,15 @@ async fn each_fault_is_logged_counted_and_recovered() {
     let daemon = Daemon::start(
         &aws_env(&endpoint),
         // aws-config retries a 500 three times with backoff: leave it room to finish.
-        &["run", "--interval", "1s", "--check-timeout", "5s"],
+        &[
+            "run",
+            "--interval",
+            "1s",
+            "--check-timeout",
+            "5s",
+            "--presign-allow",
+            "scratch",
+        ],
     )
     .await;
     daemon
@@ -65,6 +83,14 @@ async fn each_fault_is_logged_counted_and_recovered() {
             vec!["has a UTC offset instead of Z, which aws-config rejects"],
             None,
         ),
+        (
+            Fault::Expired,
+            vec![
+                "served credentials that expired at",
+                "keeping the last good ones",
+            ],
+            None,
+        ),
         (Fault::Hang, vec!["did not answer within 5s"], None),
     ];
     for (fault, needles, code) in cases {
@@ -86,9 +112,11 @@ async fn each_fault_is_logged_counted_and_recovered() {
             assert_eq!(line["ecs_error_code"], code, "{line}");
         }
         assert!(failures(&daemon) > before, "{fault:?} not counted");
-        // Still serving, and still ready on the last good (unexpired) credentials.
+        // Still serving, still ready and still signing on the last good (unexpired) credentials.
         assert_eq!(daemon.get("/healthz").0, 200);
         assert_eq!(daemon.get("/readyz").0, 200);
+        let (status, body) = presign(&daemon);
+        assert_eq!(status, 200, "{fault:?}: {body}");
         let (_, view) = daemon.get("/v1/credentials");
         let view: serde_json::Value = serde_json::from_str(&view).unwrap();
         assert!(view["last_error"].is_string(), "{view}");
@@ -120,7 +148,18 @@ async fn connection_refused_at_start_then_recovers() {
         ),
     );
     set(&mut env, "AWS_CONTAINER_AUTHORIZATION_TOKEN", TOKEN);
-    let daemon = Daemon::start(&env, &["run", "--interval", "1s", "--no-identity"]).await;
+    let daemon = Daemon::start(
+        &env,
+        &[
+            "run",
+            "--interval",
+            "1s",
+            "--no-identity",
+            "--presign-allow",
+            "scratch",
+        ],
+    )
+    .await;
     let line = daemon
         .wait_for_line(|l| l["message"] == "credentials check failed")
         .await;
@@ -136,6 +175,18 @@ async fn connection_refused_at_start_then_recovers() {
     assert_eq!(status, 503);
     assert!(body.contains("never_resolved"), "{body}");
     assert_eq!(daemon.get("/healthz").0, 200);
+    let (status, body) = presign(&daemon);
+    assert_eq!(status, 503, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"], "credentials_unavailable");
+    assert!(
+        v["last_error"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("connection refused"),
+        "{v}"
+    );
 
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let mut options = sessionguard::ecs_endpoint::Options::new(Duration::from_secs(3600));
@@ -150,6 +201,8 @@ async fn connection_refused_at_start_then_recovers() {
         .wait_for_line(|l| l["message"] == "credentials checked")
         .await;
     daemon.wait_for_status("/readyz", 200).await;
+    let (status, body) = presign(&daemon);
+    assert_eq!(status, 200, "{body}\n{}", daemon.output());
 }
 
 /// A wrong authorization token is reported with the endpoint's own answer.
@@ -169,4 +222,97 @@ async fn wrong_token_is_explained() {
     assert_eq!(line["ecs_error_code"], "AccessDenied", "{line}");
     assert_eq!(line["endpoint_status"], 403, "{line}");
     assert!(!daemon.output().contains("not-the-token"), "token leaked");
+}
+
+/// No authorization token at all: the endpoint's 401 reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_token_is_explained() {
+    let endpoint = endpoint(Duration::from_secs(3600)).await;
+    let mut env = aws_env(&endpoint);
+    env.retain(|(k, _)| k != "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    let daemon = Daemon::start(&env, &["run", "--no-identity"]).await;
+    let line = daemon
+        .wait_for_line(|l| l["message"] == "credentials check failed")
+        .await;
+    assert_eq!(line["endpoint_status"], 401, "{line}");
+    assert_eq!(line["ecs_error_code"], "Unauthorized", "{line}");
+}
+
+/// The token file (EKS rotates it) is read on every check: a trailing newline is named as the
+/// cause, a wrong token is the endpoint's 403, and replacing the file recovers with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_file_replaced_mid_run() {
+    let endpoint = endpoint(Duration::from_secs(3600)).await;
+    let dir = std::env::temp_dir().join(format!("sessionguard-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let mut env = aws_env(&endpoint);
+    env.retain(|(k, _)| k != "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    set(
+        &mut env,
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        file.to_str().unwrap(),
+    );
+    let daemon = Daemon::start(&env, &["run", "--interval", "1s", "--no-identity"]).await;
+    let line = daemon
+        .wait_for_line(|l| l["message"] == "credentials check failed")
+        .await;
+    assert!(
+        line["error"]
+            .as_str()
+            .unwrap()
+            .contains("ends with a newline"),
+        "{line}"
+    );
+
+    let mark = daemon.mark();
+    std::fs::write(&file, "wrong-token").unwrap();
+    let line = daemon
+        .wait_for_line_after(mark, |l| l["ecs_error_code"] == "AccessDenied")
+        .await;
+    assert_eq!(line["endpoint_status"], 403);
+
+    // Replace the file the way a kubelet does: write aside, rename over.
+    let aside = dir.join("token.new");
+    std::fs::write(&aside, TOKEN).unwrap();
+    std::fs::rename(&aside, &file).unwrap();
+    daemon
+        .wait_for_line(|l| l["message"] == "credentials checked")
+        .await;
+    assert!(!daemon.output().contains("wrong-token") && !daemon.output().contains(TOKEN));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The endpoint restarts on the same port: failures while it is down, then a new session is picked
+/// up and counted as a rotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_restarted_on_the_same_port() {
+    let first = endpoint(Duration::from_secs(3600)).await;
+    let addr = first.addr();
+    let env = aws_env(&first);
+    let daemon = Daemon::start(&env, &["run", "--interval", "1s", "--no-identity"]).await;
+    daemon
+        .wait_for_line(|l| l["message"] == "credentials checked")
+        .await;
+    let mark = daemon.mark();
+    drop(first);
+    daemon
+        .wait_for_line_after(mark, |l| l["message"] == "credentials check failed")
+        .await;
+    assert_eq!(
+        daemon.get("/readyz").0,
+        200,
+        "last good credentials still valid"
+    );
+    let mut options = sessionguard::ecs_endpoint::Options::new(Duration::from_secs(3600));
+    options.token = Some(TOKEN.into());
+    let _second = sessionguard::ecs_endpoint::EcsEndpoint::start(
+        tokio::net::TcpListener::bind(addr).await.unwrap(),
+        options,
+        sessionguard::clock::system(),
+    )
+    .unwrap();
+    let line = daemon.wait_for_line(|l| l["rotated"] == true).await;
+    assert_eq!(line["level"], "INFO");
 }
