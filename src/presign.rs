@@ -670,4 +670,63 @@ mod tests {
         ));
         assert_eq!(limits.available(&static_keys, start), Some(43_200));
     }
+
+    fn guard(clock: aws_smithy_async::test_util::ManualTimeSource) -> Guard {
+        let session = Session::new(clock::Clock::new(clock));
+        Guard {
+            session,
+            monitor: None,
+            refresh: Default::default(),
+            signer: Signer::new(
+                aws_sdk_s3::config::Builder::new()
+                    .region(aws_sdk_s3::config::Region::new("us-east-1"))
+                    .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest()),
+            ),
+            policy: Policy::Unrestricted,
+            limits: tests_limits(),
+        }
+    }
+
+    /// On a manual clock: a URL within the session is signed from the clock's second; the same
+    /// request after the clock steps past expiry is refused as unavailable, and a long one as too
+    /// short with what is left.
+    #[tokio::test]
+    async fn clock_stepping_past_expiry() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
+        let manual = aws_smithy_async::test_util::ManualTimeSource::new(start);
+        let guard = guard(manual.clone());
+        let creds = Credentials::new(
+            "ASIAEXAMPLE00000",
+            "s",
+            Some("t".into()),
+            Some(start + Duration::from_secs(900)),
+            "EcsContainer",
+        );
+        guard
+            .session
+            .update(|s| s.current = Some(Snapshot::new(creds)));
+        let request = parse(json!({"bucket": "abc", "key": "k", "expires_in": 60})).unwrap();
+
+        let issued = guard.presign(&request).await.unwrap();
+        assert!(
+            issued.url.contains("X-Amz-Date=20261128T120000Z"),
+            "{}",
+            issued.url
+        );
+        assert!(issued.url.contains("X-Amz-Expires=60"), "{}", issued.url);
+        assert_eq!(issued.expires_at, "2026-11-28T12:01:00Z");
+
+        let long = parse(json!({"bucket": "abc", "key": "k", "expires_in": 600})).unwrap();
+        manual.advance(Duration::from_secs(600));
+        match guard.presign(&long).await {
+            Err(PresignError::SessionTooShort { available, .. }) => assert_eq!(available, 240),
+            other => panic!("{other:?}"),
+        }
+
+        manual.advance(Duration::from_secs(301));
+        assert!(matches!(
+            guard.presign(&request).await,
+            Err(PresignError::Unavailable { .. })
+        ));
+    }
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the real `sessionguard` binary against a test-local endpoint that speaks the
 //! ECS container credentials protocol, read through aws-config exactly as in production.
 
+mod abuse;
 mod checks;
 mod commands;
 mod faults;
