@@ -188,15 +188,7 @@ async fn connection_refused_at_start_then_recovers() {
         "{v}"
     );
 
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let mut options = sessionguard::ecs_endpoint::Options::new(Duration::from_secs(3600));
-    options.token = Some(TOKEN.into());
-    let _endpoint = sessionguard::ecs_endpoint::EcsEndpoint::start(
-        listener,
-        options,
-        sessionguard::clock::system(),
-    )
-    .unwrap();
+    let _endpoint = endpoint_on(addr, Duration::from_secs(3600)).await;
     daemon
         .wait_for_line(|l| l["message"] == "credentials checked")
         .await;
@@ -305,14 +297,7 @@ async fn endpoint_restarted_on_the_same_port() {
         200,
         "last good credentials still valid"
     );
-    let mut options = sessionguard::ecs_endpoint::Options::new(Duration::from_secs(3600));
-    options.token = Some(TOKEN.into());
-    let _second = sessionguard::ecs_endpoint::EcsEndpoint::start(
-        tokio::net::TcpListener::bind(addr).await.unwrap(),
-        options,
-        sessionguard::clock::system(),
-    )
-    .unwrap();
+    let _second = endpoint_on(addr, Duration::from_secs(3600)).await;
     let line = daemon.wait_for_line(|l| l["rotated"] == true).await;
     assert_eq!(line["level"], "INFO");
 }

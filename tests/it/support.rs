@@ -21,9 +21,18 @@ pub async fn endpoint(session: Duration) -> EcsEndpoint {
     endpoint_with(Options::new(session)).await
 }
 
-pub async fn endpoint_with(mut options: Options) -> EcsEndpoint {
+pub async fn endpoint_with(options: Options) -> EcsEndpoint {
+    start_endpoint("127.0.0.1:0".parse().unwrap(), options).await
+}
+
+/// An endpoint on a given loopback address (a restart on the same port).
+pub async fn endpoint_on(addr: SocketAddr, session: Duration) -> EcsEndpoint {
+    start_endpoint(addr, Options::new(session)).await
+}
+
+async fn start_endpoint(addr: SocketAddr, mut options: Options) -> EcsEndpoint {
     options.token.get_or_insert_with(|| TOKEN.to_string());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     EcsEndpoint::start(listener, options, sessionguard::clock::system()).unwrap()
 }
 
