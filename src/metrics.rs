@@ -327,7 +327,7 @@ mod tests {
             Some(start + Duration::from_secs(900)),
             "EcsContainer",
         );
-        session.update(|s| s.current = Some(Snapshot::new(creds)));
+        session.update(|s| s.current = Some(std::sync::Arc::new(Snapshot::new(creds))));
         let text = metrics.render();
         assert_eq!(
             sample(&text, "sessionguard_credentials_remaining_seconds"),
@@ -355,7 +355,7 @@ mod tests {
         let session = Session::new(crate::clock::system());
         let metrics = Metrics::new(session.clone(), crate::presign::tests_limits());
         let creds = Credentials::new("AKIDEXAMPLE12345", "s", None, None, "EnvironmentVariable");
-        session.update(|s| s.current = Some(Snapshot::new(creds)));
+        session.update(|s| s.current = Some(std::sync::Arc::new(Snapshot::new(creds))));
         let text = metrics.render();
         assert!(
             !text.contains("sessionguard_credentials_remaining_seconds "),

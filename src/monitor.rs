@@ -3,6 +3,7 @@
 //! A failed check is a log line and a counter, never an exit: the loop keeps the last good
 //! credentials (still valid until they expire) and tries again at the next tick.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -42,7 +43,7 @@ pub enum Outcome {
 
 impl Monitor {
     /// Checks at once, then every interval, until `shutdown` is cancelled (also mid-check).
-    pub async fn run(self: std::sync::Arc<Self>, shutdown: CancellationToken) {
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut ticker = tokio::time::interval(self.interval);
         // A check that overran its slot is not followed by a burst of catch-up checks.
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -109,7 +110,7 @@ impl Monitor {
                     self.metrics.rotated();
                 }
                 self.session.update(|s| {
-                    s.current = Some(snapshot.clone());
+                    s.current = Some(Arc::new(snapshot.clone()));
                     s.identity = identity.clone();
                     s.last_check_at = Some(checked_at);
                     s.last_success_at = Some(checked_at);

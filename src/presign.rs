@@ -13,7 +13,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
 use aws_sdk_s3::config::RequestChecksumCalculation;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use serde::Serialize;
@@ -296,8 +295,9 @@ impl Limits {
 /// Builds presigned URLs with aws-sdk-s3, one client per credentials snapshot.
 pub struct Signer {
     base: aws_sdk_s3::config::Builder,
-    /// The client for the credentials last used, keyed by access key and session token.
-    cached: Mutex<Option<(String, aws_sdk_s3::Client)>>,
+    /// The client built for the snapshot last signed with (built once per rotation, not per
+    /// request).
+    cached: Mutex<Option<(Arc<Snapshot>, aws_sdk_s3::Client)>>,
 }
 
 impl Signer {
@@ -309,32 +309,27 @@ impl Signer {
         }
     }
 
-    fn client(&self, credentials: &Credentials) -> aws_sdk_s3::Client {
-        let id = format!(
-            "{}\n{}",
-            credentials.access_key_id(),
-            credentials.session_token().unwrap_or_default()
-        );
+    fn client(&self, snapshot: &Arc<Snapshot>) -> aws_sdk_s3::Client {
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((key, client)) = cached.as_ref()
-            && *key == id
+        if let Some((for_snapshot, client)) = cached.as_ref()
+            && Arc::ptr_eq(for_snapshot, snapshot)
         {
             return client.clone();
         }
         let config = self
             .base
             .clone()
-            .credentials_provider(credentials.clone())
+            .credentials_provider(snapshot.credentials.clone())
             .build();
         let client = aws_sdk_s3::Client::from_conf(config);
-        *cached = Some((id, client.clone()));
+        *cached = Some((snapshot.clone(), client.clone()));
         client
     }
 
     /// Signs `request` for `expires_in` seconds from `start`.
     pub async fn sign(
         &self,
-        credentials: &Credentials,
+        snapshot: &Arc<Snapshot>,
         request: &PresignRequest,
         start: SystemTime,
         expires_in: u64,
@@ -344,7 +339,7 @@ impl Signer {
             .expires_in(Duration::from_secs(expires_in))
             .build()
             .map_err(|e| PresignError::Signing(error_chain(&e)))?;
-        let client = self.client(credentials);
+        let client = self.client(snapshot);
         match request.method {
             Method::Get => client
                 .get_object()
@@ -449,9 +444,9 @@ impl Guard {
 
     /// The current credentials, the signing start (now, truncated to the second as in
     /// `X-Amz-Date`) and the seconds available from it.
-    fn available_now(&self) -> (Option<Snapshot>, SystemTime, Option<u64>) {
+    fn available_now(&self) -> (Option<Arc<Snapshot>>, SystemTime, Option<u64>) {
         let start = clock::whole_second(self.session.now());
-        let snapshot = self.session.read().current;
+        let snapshot = self.session.current();
         let available = snapshot
             .as_ref()
             .and_then(|s| self.limits.available(s, start));
@@ -476,14 +471,14 @@ impl Guard {
 
     async fn sign(
         &self,
-        snapshot: &Snapshot,
+        snapshot: &Arc<Snapshot>,
         request: &PresignRequest,
         start: SystemTime,
         expires_in: u64,
     ) -> Result<Presigned, PresignError> {
         let signed = self
             .signer
-            .sign(&snapshot.credentials, request, start, expires_in)
+            .sign(snapshot, request, start, expires_in)
             .await?;
         Ok(Presigned {
             url: signed.uri().to_string(),
@@ -511,6 +506,7 @@ pub fn tests_limits() -> Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_credential_types::Credentials;
     use serde_json::json;
     use std::time::UNIX_EPOCH;
 
@@ -704,7 +700,7 @@ mod tests {
         );
         guard
             .session
-            .update(|s| s.current = Some(Snapshot::new(creds)));
+            .update(|s| s.current = Some(std::sync::Arc::new(Snapshot::new(creds))));
         let request = parse(json!({"bucket": "abc", "key": "k", "expires_in": 60})).unwrap();
 
         let issued = guard.presign(&request).await.unwrap();

@@ -24,7 +24,7 @@ pub struct Session {
 pub struct State {
     /// The last credentials a check resolved, kept after later failures: they stay usable until
     /// they expire, and the endpoint hands out the same ones until ECS rotates them.
-    pub current: Option<Snapshot>,
+    pub current: Option<Arc<Snapshot>>,
     /// The caller identity of `current`, once STS has told us.
     pub identity: Option<Identity>,
     pub last_check_at: Option<SystemTime>,
@@ -88,6 +88,15 @@ impl Session {
     /// A copy of the current facts.
     pub fn read(&self) -> State {
         self.inner.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The last good credentials alone: what the presign hot path needs, without copying the rest.
+    pub fn current(&self) -> Option<Arc<Snapshot>> {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .current
+            .clone()
     }
 
     /// Changes the facts under the lock.
@@ -159,10 +168,10 @@ impl Session {
         let current = state.current.as_ref();
         CredentialsView {
             source: current.map(|c| c.source.clone()),
-            access_key_id: current.map(Snapshot::masked_access_key_id),
+            access_key_id: current.map(|c| c.masked_access_key_id()),
             role_arn: state.identity.as_ref().map(|i| i.arn.clone()),
             account: state.identity.as_ref().map(|i| i.account.clone()),
-            expires_at: current.and_then(Snapshot::expiry).map(clock::rfc3339),
+            expires_at: current.and_then(|c| c.expiry()).map(clock::rfc3339),
             remaining_seconds: current
                 .and_then(|c| c.remaining_seconds(now))
                 .map(whole_seconds),
@@ -198,7 +207,7 @@ mod tests {
             Some(start + Duration::from_secs(900)),
             "EcsContainer",
         );
-        session.update(|s| s.current = Some(Snapshot::new(creds)));
+        session.update(|s| s.current = Some(Arc::new(Snapshot::new(creds))));
         let r = session.readiness(min);
         assert!(r.ready, "{r:?}");
         assert_eq!(r.remaining_seconds, Some(900));
