@@ -78,12 +78,26 @@ pub async fn run(
     let endpoint =
         EcsEndpoint::start(listener, options, clock::system()).map_err(RunError::Listener)?;
     let api = listeners.api.local_addr().map_err(RunError::Listener)?;
+    let presign = match config.run.presign_allow.first() {
+        Some(rule) => format!(
+            "       curl -s -X POST http://{api}/v1/presign -H 'content-type: application/json' -d '{body}'\n",
+            body = serde_json::json!({
+                "bucket": rule.bucket,
+                "key": format!("{}example.csv", rule.prefix),
+                "expires_in": "10m",
+            }),
+        ),
+        None => {
+            "       (add --presign-allow BUCKET[/PREFIX] to try POST /v1/presign)\n".to_string()
+        }
+    };
     eprintln!(
         "sessionguard demo: an ECS container credentials endpoint at {uri}\n\
          issues {session} sessions and rotates them {rotate} before they expire; the daemon checks every {interval}.\n\
          Look:  curl -s http://{api}/metrics | grep '^sessionguard_'\n       \
          curl -s http://{api}/v1/credentials\n       \
          curl -s http://{api}/readyz\n\
+         {presign}\
          Stop with Ctrl-C.",
         uri = endpoint.credentials_uri(),
         session = humantime::format_duration(config.session),

@@ -1,0 +1,72 @@
+//! In-process cost of one presign: the guard's whole decision (policy, available time, signing with
+//! aws-sdk-s3, the response body) and the request parsing in front of it. No HTTP, no logging
+//! subscriber. Run with `cargo bench --bench presign`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use criterion::{Criterion, criterion_group, criterion_main};
+use sessionguard::clock;
+use sessionguard::credentials::Snapshot;
+use sessionguard::policy::{Policy, Rule};
+use sessionguard::presign::{Guard, Limits, PresignRequest, Signer};
+use sessionguard::state::Session;
+
+fn guard() -> Guard {
+    let session = Session::new(clock::system());
+    let creds = Credentials::new(
+        "ASIABENCHEXAMPLE0001",
+        "benchSecretKeyExample0123456789abcdefghij",
+        Some("IQoJb3JpZ2luX2VjBENCH".repeat(20)),
+        Some(session.now() + Duration::from_secs(6 * 3600)),
+        "EcsContainer",
+    );
+    session.update(|s| s.current = Some(Arc::new(Snapshot::new(creds))));
+    Guard {
+        session,
+        monitor: None,
+        refresh: Default::default(),
+        signer: Signer::new(
+            aws_sdk_s3::config::Builder::new()
+                .region(aws_sdk_s3::config::Region::new("us-east-1"))
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest()),
+        ),
+        policy: Policy::AllowList(vec![Rule::parse("GET,PUT:reports/exports/").unwrap()]),
+        limits: Limits {
+            margin: Duration::from_secs(60),
+            max_expires_in: Duration::from_secs(43_200),
+        },
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let guard = guard();
+    let body = br#"{"bucket":"reports","key":"exports/2026/q3 report.csv","expires_in":600}"#;
+    let request = PresignRequest::from_json(body).unwrap();
+    c.bench_function("parse_request", |b| {
+        b.iter(|| PresignRequest::from_json(black_box(body)).unwrap())
+    });
+    c.bench_function("presign_get", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(guard.presign(black_box(&request)))
+                .unwrap()
+        })
+    });
+    let put = PresignRequest::from_json(
+        br#"{"bucket":"reports","key":"exports/in.csv","method":"PUT","expires_in":600,"content_type":"text/csv"}"#,
+    )
+    .unwrap();
+    c.bench_function("presign_put_content_type", |b| {
+        b.iter(|| runtime.block_on(guard.presign(black_box(&put))).unwrap())
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
