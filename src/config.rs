@@ -463,7 +463,10 @@ impl TryFrom<&PresignArgs> for PresignConfig {
         if let Some(min) = &args.min_expires_in {
             body.insert("min_expires_in".into(), min.clone().into());
         }
-        body.insert("method".into(), args.method.clone().into());
+        body.insert(
+            "method".into(),
+            args.method.trim().to_ascii_uppercase().into(),
+        );
         if let Some(ct) = &args.content_type {
             body.insert("content_type".into(), ct.clone().into());
         }

@@ -135,9 +135,16 @@ impl PresignRequest {
                 format!("unknown field; expected one of {}", FIELDS.join(", ")),
             ));
         }
+        // Optional fields are left out, not null: a null is as likely a client bug as a typo.
+        if let Some((field, _)) = map.iter().find(|(_, v)| v.is_null()) {
+            return Err(PresignError::invalid(
+                field,
+                "must not be null; leave the field out instead",
+            ));
+        }
         let text = |field: &str| -> Result<Option<&str>, PresignError> {
             match map.get(field) {
-                None | Some(Value::Null) => Ok(None),
+                None => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.as_str())),
                 Some(_) => Err(PresignError::invalid(field, "must be a string")),
             }
@@ -148,19 +155,23 @@ impl PresignRequest {
         let key = text("key")?.ok_or_else(|| PresignError::invalid("key", "is required"))?;
         check_key(key)?;
         let method = match text("method")? {
-            None => Method::Get,
-            Some(m) => Method::parse(m).ok_or_else(|| {
-                PresignError::invalid("method", format!("{m:?} is not GET or PUT"))
-            })?,
+            None | Some("GET") => Method::Get,
+            Some("PUT") => Method::Put,
+            Some(m) => {
+                return Err(PresignError::invalid(
+                    "method",
+                    format!("{m:?} is not GET or PUT"),
+                ));
+            }
         };
         let expires_in = match map.get("expires_in") {
-            None | Some(Value::Null) => {
+            None => {
                 return Err(PresignError::invalid("expires_in", "is required"));
             }
             Some(v) => parse_seconds("expires_in", v)?,
         };
         let min_expires_in = match map.get("min_expires_in") {
-            None | Some(Value::Null) => None,
+            None => None,
             Some(v) => Some(parse_seconds("min_expires_in", v)?),
         };
         if min_expires_in.is_some_and(|m| m > expires_in) {
@@ -211,6 +222,10 @@ pub fn check_key(key: &str) -> Result<(), PresignError> {
             "key",
             "must not contain control characters",
         ));
+    }
+    if key.trim().is_empty() {
+        // aws-sdk-s3 treats a key that trims to nothing as missing and refuses to sign.
+        return Err(PresignError::invalid("key", "must not be only whitespace"));
     }
     Ok(())
 }
@@ -555,6 +570,26 @@ mod tests {
             (
                 json!({"bucket": "abc", "key": "a\nb", "expires_in": 60}),
                 "key",
+            ),
+            (
+                json!({"bucket": "abc", "key": " ", "expires_in": 60}),
+                "key",
+            ),
+            (
+                json!({"bucket": "abc", "key": "\u{a0}\u{3000}", "expires_in": 60}),
+                "key",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k", "expires_in": 60, "method": "get"}),
+                "method",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k", "expires_in": 60, "method": null}),
+                "method",
+            ),
+            (
+                json!({"bucket": "abc", "key": "k", "expires_in": 60, "min_expires_in": null}),
+                "min_expires_in",
             ),
             (
                 json!({"bucket": "abc", "key": "k".repeat(1025), "expires_in": 60}),

@@ -155,10 +155,10 @@ def first_json_line(proc: Proc, message: str, timeout: float = 15) -> dict:
     return wait_for(f"{proc.name} to log {message!r}", probe, timeout)
 
 
-def start_demo(binary: Path, log: Path, *args: str) -> Proc:
+def start_demo(binary: Path, log: Path, *args: str, session: str = "2m") -> Proc:
     """`sessionguard demo` on a free loopback port; proc.extra["listen"] is its address."""
     argv = [
-        str(binary), "demo", "--session", "2m", "--interval", "1s",
+        str(binary), "demo", "--session", session, "--interval", "1s",
         "--log-format", "json", "--listen", "127.0.0.1:0", *args,
     ]  # fmt: skip
     proc = start("sessionguard demo", argv, log, env=sessionguard_env())
