@@ -22,6 +22,9 @@ CLIENT = boto3.session.Session(
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY every keep-alive response
+    # waits ~40 ms for a delayed ACK, which would measure the kernel, not boto3.
+    disable_nagle_algorithm = True
 
     def _send(self, status, body):
         data = json.dumps(body).encode()
@@ -49,6 +52,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     print(server.server_address[1], flush=True)
     try:

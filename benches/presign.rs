@@ -28,11 +28,7 @@ fn guard() -> Guard {
         session,
         monitor: None,
         refresh: Default::default(),
-        signer: Signer::new(
-            aws_sdk_s3::config::Builder::new()
-                .region(aws_sdk_s3::config::Region::new("us-east-1"))
-                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest()),
-        ),
+        signer: Signer::new("us-east-1".into(), None, false),
         policy: Policy::AllowList(vec![Rule::parse("GET,PUT:reports/exports/").unwrap()]),
         limits: Limits {
             margin: Duration::from_secs(60),

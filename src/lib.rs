@@ -95,21 +95,21 @@ pub enum RunError {
     NoRegion,
 }
 
-/// The base S3 configuration for signing: the SDK's region and endpoint (`AWS_ENDPOINT_URL_S3`),
-/// overridden by the flags.
-pub fn s3_config(
-    sdk: &SdkConfig,
-    signing: &config::SigningConfig,
-    clock: &Clock,
-) -> Result<aws_sdk_s3::config::Builder, RunError> {
+/// The signer for the configured region and S3 endpoint: the flags first, then the SDK's
+/// configuration (`AWS_REGION`, `AWS_ENDPOINT_URL_S3`).
+pub fn signer(sdk: &SdkConfig, signing: &config::SigningConfig) -> Result<Signer, RunError> {
     let region = match &signing.region {
-        Some(r) => aws_sdk_s3::config::Region::new(r.clone()),
-        None => sdk.region().cloned().ok_or(RunError::NoRegion)?,
+        Some(r) => r.clone(),
+        None => sdk
+            .region()
+            .map(|r| r.to_string())
+            .ok_or(RunError::NoRegion)?,
     };
-    Ok(aws_sdk_s3::config::Builder::from(sdk)
-        .region(region)
-        .force_path_style(signing.force_path_style)
-        .time_source(clock.clone()))
+    Ok(Signer::new(
+        region,
+        Signer::endpoint_url_from(sdk),
+        signing.force_path_style,
+    ))
 }
 
 /// Loads aws-config's defaults (region, endpoints, the default credentials chain).
@@ -174,9 +174,9 @@ pub async fn run_with(
         warn_below: config.warn_below,
     });
     // Without allow rules presigning is off, and a missing region is no reason not to start.
-    let s3 = match s3_config(sdk, &config.signing, &clock) {
+    let signer = match signer(sdk, &config.signing) {
         Err(RunError::NoRegion) if config.presign_allow.is_empty() => {
-            aws_sdk_s3::config::Builder::from(sdk)
+            Signer::new(String::new(), None, false)
         }
         other => other?,
     };
@@ -184,7 +184,7 @@ pub async fn run_with(
         session: session.clone(),
         monitor: Some(monitor.clone()),
         refresh: Default::default(),
-        signer: Signer::new(s3),
+        signer,
         policy: Policy::AllowList(config.presign_allow.clone()),
         limits,
     });

@@ -12,9 +12,9 @@ use crate::config::PresignConfig;
 use crate::metrics::Metrics;
 use crate::monitor::Monitor;
 use crate::policy::Policy;
-use crate::presign::{Guard, PresignError, Signer};
+use crate::presign::{Guard, PresignError};
 use crate::state::Session;
-use crate::{RunError, credentials_provider, s3_config};
+use crate::{RunError, credentials_provider, signer};
 
 /// Exit code when the session cannot cover the URL.
 pub const EXIT_SESSION_TOO_SHORT: i32 = 3;
@@ -44,7 +44,7 @@ pub async fn presign(
         session,
         monitor: Some(monitor),
         refresh: Default::default(),
-        signer: Signer::new(s3_config(sdk, &config.signing, &clock)?),
+        signer: signer(sdk, &config.signing)?,
         policy: Policy::Unrestricted,
         limits: config.signing.limits,
     };

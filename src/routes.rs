@@ -320,10 +320,7 @@ mod tests {
                 session: session.clone(),
                 monitor: None,
                 refresh: Default::default(),
-                signer: crate::presign::Signer::new(
-                    aws_sdk_s3::config::Builder::new()
-                        .region(aws_sdk_s3::config::Region::new("us-east-1")),
-                ),
+                signer: crate::presign::Signer::new("us-east-1".into(), None, false),
                 policy: crate::policy::Policy::AllowList(vec![]),
                 limits,
             }),
