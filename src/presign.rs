@@ -305,6 +305,16 @@ impl Limits {
     }
 }
 
+/// Most buckets whose resolved endpoint is kept.
+const MAX_CACHED_ENDPOINTS: usize = 1024;
+
+/// Where a bucket's objects live and which region signs for them.
+#[derive(Debug, Clone)]
+struct ResolvedEndpoint {
+    url: Arc<str>,
+    signing_region: Arc<str>,
+}
+
 /// A presigned request: the URL and the headers the client must send with it.
 #[derive(Debug, Clone)]
 pub struct SignedUrl {
@@ -327,6 +337,10 @@ pub struct Signer {
     endpoint_url: Option<String>,
     force_path_style: bool,
     resolver: aws_sdk_s3::config::endpoint::DefaultResolver,
+    /// Resolved endpoints by bucket: S3's rules for GetObject/PutObject depend on the bucket and
+    /// the fixed configuration only, and walking them costs more than signing. Bounded, because
+    /// the one-shot command has no allow-list (the daemon only signs for allowed buckets).
+    endpoints: Mutex<std::collections::HashMap<String, ResolvedEndpoint>>,
     /// The signing identity of the snapshot last signed with (converted once per rotation).
     cached: Mutex<
         Option<(
@@ -343,6 +357,7 @@ impl Signer {
             endpoint_url,
             force_path_style,
             resolver: aws_sdk_s3::config::endpoint::DefaultResolver::new(),
+            endpoints: Mutex::new(std::collections::HashMap::new()),
             cached: Mutex::new(None),
         }
     }
@@ -375,23 +390,20 @@ impl Signer {
         cached.as_ref().expect("just set").1.clone()
     }
 
-    /// Signs `request` for `expires_in` seconds from `start`.
-    pub async fn sign(
-        &self,
-        snapshot: &Arc<Snapshot>,
-        request: &PresignRequest,
-        start: SystemTime,
-        expires_in: u64,
-    ) -> Result<SignedUrl, PresignError> {
+    /// The bucket's endpoint, resolved by aws-sdk-s3's rules once per bucket.
+    async fn endpoint(&self, bucket: &str) -> Result<ResolvedEndpoint, PresignError> {
         use aws_sdk_s3::config::endpoint::{Params, ResolveEndpoint};
-        use aws_sigv4::http_request::{
-            PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-            SignatureLocation, SigningSettings, UriPathNormalizationMode, sign,
-        };
+        if let Some(found) = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(bucket)
+        {
+            return Ok(found.clone());
+        }
         let failed = |e: &(dyn std::error::Error + 'static)| PresignError::Signing(error_chain(e));
         let params = Params::builder()
-            .bucket(&request.bucket)
-            .key(&request.key)
+            .bucket(bucket)
             .region(&self.region)
             .use_fips(false)
             .use_dual_stack(false)
@@ -405,15 +417,6 @@ impl Signer {
             .resolve_endpoint(&params)
             .await
             .map_err(|e| PresignError::Signing(error_chain(e.as_ref())))?;
-        // The SDK's `/{Key+}` label: every byte percent-encoded except unreserved ones and `/`.
-        let url = format!(
-            "{}/{}",
-            endpoint.url().trim_end_matches('/'),
-            aws_smithy_http::label::fmt_string(
-                &request.key,
-                aws_smithy_http::label::EncodingStrategy::Greedy
-            )
-        );
         let signing_region = endpoint
             .properties()
             .get("authSchemes")
@@ -422,8 +425,42 @@ impl Signer {
             .and_then(|scheme| scheme.as_object())
             .and_then(|scheme| scheme.get("signingRegion"))
             .and_then(|region| region.as_string())
-            .unwrap_or(&self.region)
-            .to_string();
+            .unwrap_or(&self.region);
+        let resolved = ResolvedEndpoint {
+            url: endpoint.url().trim_end_matches('/').into(),
+            signing_region: signing_region.into(),
+        };
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        if endpoints.len() >= MAX_CACHED_ENDPOINTS {
+            endpoints.clear();
+        }
+        endpoints.insert(bucket.to_string(), resolved.clone());
+        Ok(resolved)
+    }
+
+    /// Signs `request` for `expires_in` seconds from `start`.
+    pub async fn sign(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        request: &PresignRequest,
+        start: SystemTime,
+        expires_in: u64,
+    ) -> Result<SignedUrl, PresignError> {
+        use aws_sigv4::http_request::{
+            PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
+            SignatureLocation, SigningSettings, UriPathNormalizationMode, sign,
+        };
+        let failed = |e: &(dyn std::error::Error + 'static)| PresignError::Signing(error_chain(e));
+        let endpoint = self.endpoint(&request.bucket).await?;
+        // The SDK's `/{Key+}` label: every byte percent-encoded except unreserved ones and `/`.
+        let url = format!(
+            "{}/{}",
+            endpoint.url,
+            aws_smithy_http::label::fmt_string(
+                &request.key,
+                aws_smithy_http::label::EncodingStrategy::Greedy
+            )
+        );
 
         let mut settings = SigningSettings::default();
         settings.percent_encoding_mode = PercentEncodingMode::Single;
@@ -434,7 +471,7 @@ impl Signer {
         let identity = self.identity(snapshot);
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
-            .region(&signing_region)
+            .region(&endpoint.signing_region)
             .name("s3")
             .time(start)
             .settings(settings)
