@@ -493,16 +493,18 @@ impl Signer {
         let (instructions, _signature) = sign(signable, &params)
             .map_err(|e| failed(&e))?
             .into_parts();
-        let mut signed = http::Request::builder()
-            .method(request.method.as_str())
-            .uri(&url)
-            .body(())
-            .map_err(|e| failed(&e))?;
-        instructions.apply_to_request_http1x(&mut signed);
-        Ok(SignedUrl {
-            url: signed.uri().to_string(),
-            headers,
-        })
+        // What `apply_to_request_http1x` does (the same percent-encoder, the same order), without
+        // parsing the ~1 KB URL three more times: on the hot path that parsing cost more than
+        // hashing.
+        let (_, query) = instructions.into_parts();
+        let mut url = url;
+        for (i, (name, value)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(&aws_smithy_http::query::fmt_string(name));
+            url.push('=');
+            url.push_str(&aws_smithy_http::query::fmt_string(value));
+        }
+        Ok(SignedUrl { url, headers })
     }
 }
 
