@@ -166,7 +166,7 @@ def main():
     print("|---|---|---|")
     ratio = results[("presign", top)]["rps"] / results[("healthz", top)]["rps"]
     boto_ratio = results[("presign", top)]["rps"] / results[("boto3", top)]["rps"]
-    print(f"| presign / healthz req/s at {top} connections | {ratio:.0%} | >= 40% |")
+    print(f"| presign / healthz req/s at {top} connections | {ratio:.1%} | >= 40% |")
     print(f"| presign / boto3 service req/s at {top} connections | {boto_ratio:.1f}x | >= 15x |")
     print(f"| presign p99 at {top} connections | {results[('presign', top)]['p99']:.2f} ms | <= 5 ms |")
     print(f"| idle RSS | {idle_rss / 1024:.1f} MiB | <= 12 MiB |")
