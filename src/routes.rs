@@ -120,6 +120,12 @@ impl Router {
             .any(|m| m == request.method().as_str())
         {
             if route.path == "/v1/presign" {
+                tracing::warn!(
+                    reason = "invalid",
+                    status = 405,
+                    method = %request.method(),
+                    "presign refused"
+                );
                 self.metrics.presign_answered("invalid", 0.0);
             }
             let mut response = error(
