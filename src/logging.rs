@@ -55,7 +55,12 @@ pub fn set_context(fields: Vec<(String, Value)>) {
 }
 
 /// Installs the global subscriber writing to stdout. A second call (tests) is a no-op.
-pub fn init(format: LogFormat, emf_namespace: &str) {
+///
+/// Lines are handed to a writer thread that batches them into few `write` calls (one per burst, not
+/// one per line: under presign load a line per request crossing the container runtime's pipe is a
+/// real cost). It never drops a line: when it falls behind, logging waits. Keep the returned guard
+/// until the process ends; dropping it flushes what is queued.
+pub fn init(format: LogFormat, emf_namespace: &str) -> tracing_appender::non_blocking::WorkerGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let json = match format {
@@ -63,9 +68,16 @@ pub fn init(format: LogFormat, emf_namespace: &str) {
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("sessionguard-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(writer);
     let _ = if json {
         builder
             .event_format(JsonLines {
@@ -79,6 +91,7 @@ pub fn init(format: LogFormat, emf_namespace: &str) {
             .with_target(false)
             .try_init()
     };
+    guard
 }
 
 /// Formats each event as one flat JSON object.

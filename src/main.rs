@@ -42,7 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 Ok(c) => c,
                 Err(e) => return Ok(usage(e)),
             };
-            logging::init(config.log_format, &config.emf_namespace);
+            let _log = logging::init(config.log_format, &config.emf_namespace);
             runtime()?.block_on(daemon(&config, None))
         }
         Command::Demo(args) => {
@@ -55,7 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let addr = endpoint.local_addr()?;
             // SAFETY: no thread has been started yet; the runtime is built below.
             let token = unsafe { demo::prepare_environment(addr) };
-            logging::init(config.run.log_format, &config.run.emf_namespace);
+            let _log = logging::init(config.run.log_format, &config.run.emf_namespace);
             runtime()?.block_on(daemon(&config.run, Some((&config, endpoint, token))))
         }
         Command::Presign(args) => {
