@@ -46,6 +46,10 @@ impl<T: fmt::Display> fmt::Debug for OrNull<T> {
 /// Default CloudWatch namespace of the EMF metrics.
 pub const DEFAULT_EMF_NAMESPACE: &str = "Sessionguard";
 
+/// Lines queued for the writer thread before logging waits: bounds the memory a stalled stdout
+/// reader can cost (the library's default is 128 000 lines).
+const MAX_QUEUED_LINES: usize = 4096;
+
 /// Fields that go on every JSON line (the ECS task), set once at start.
 static CONTEXT: OnceLock<Vec<(String, Value)>> = OnceLock::new();
 
@@ -70,6 +74,8 @@ pub fn init(format: LogFormat, emf_namespace: &str) -> tracing_appender::non_blo
     };
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        // At most this many lines wait for the writer (~1 MB); beyond, logging waits for it.
+        .buffered_lines_limit(MAX_QUEUED_LINES)
         .thread_name("sessionguard-log")
         .finish(std::io::BufWriter::with_capacity(
             64 * 1024,
