@@ -110,7 +110,6 @@ struct Inner {
     fault: Option<Fault>,
     /// Every access key issued, so STS answers only for those.
     issued_keys: Vec<String>,
-    requests: u64,
 }
 
 /// A running endpoint; stops when dropped.
@@ -138,7 +137,6 @@ impl EcsEndpoint {
                 current: None,
                 fault: None,
                 issued_keys: Vec::new(),
-                requests: 0,
             })),
             clock,
             stop: CancellationToken::new(),
@@ -201,11 +199,6 @@ impl EcsEndpoint {
             None => issue(&mut inner, now),
         }
     }
-
-    /// Requests answered so far on the credentials path.
-    pub fn requests(&self) -> u64 {
-        self.lock().requests
-    }
 }
 
 async fn accept_loop(listener: TcpListener, handler: Handler, stop: CancellationToken) {
@@ -255,7 +248,6 @@ impl Handler {
         let now = self.clock.now();
         let (fault, body) = {
             let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            inner.requests += 1;
             if let Some(expected) = &inner.options.token {
                 let sent = request.headers().get(http::header::AUTHORIZATION);
                 match sent {

@@ -601,11 +601,6 @@ impl Guard {
         (snapshot, start, available)
     }
 
-    /// The longest URL the guard would sign right now (0 when it would sign none).
-    pub fn max_expires_in_now(&self) -> u64 {
-        self.available_now().2.unwrap_or(0)
-    }
-
     /// Resolves the credentials once more, unless another request just did.
     async fn refresh(&self) {
         let Some(monitor) = &self.monitor else { return };

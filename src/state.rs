@@ -77,10 +77,6 @@ impl Session {
         }
     }
 
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
     pub fn now(&self) -> SystemTime {
         self.clock.now()
     }
