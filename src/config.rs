@@ -11,6 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::policy::Rule;
 use crate::presign::{Limits, PresignRequest, SIGV4_MAX_EXPIRES_IN};
+use crate::signing::{
+    AssumeRole, MAX_ASSUME_ROLE_DURATION, MIN_ASSUME_ROLE_DURATION, Overlap, Secret, Source,
+};
 
 /// Default API address: loopback, because every container in an awsvpc task shares it and nothing
 /// outside the task should read credential state. 9780 is unassigned in IANA's registry and clear of
@@ -104,6 +107,38 @@ pub struct RunArgs {
     pub presign_allow: Vec<String>,
     #[command(flatten)]
     pub signing: SigningArgs,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// Which credentials the daemon signs with (`run` and `demo` only).
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Credentials URLs are signed with: task (the task role's), assume-role or secrets-manager.
+    #[arg(long, env = "SESSIONGUARD_SIGNING_SOURCE", default_value = "task")]
+    pub signing_source: String,
+    /// assume-role: the role to assume with the task credentials.
+    #[arg(long, env = "SESSIONGUARD_ASSUME_ROLE_ARN")]
+    pub assume_role_arn: Option<String>,
+    /// assume-role: session length asked of STS (15m to 12h; role chaining caps it at 1h).
+    #[arg(long, env = "SESSIONGUARD_ASSUME_ROLE_DURATION", default_value = crate::signing::DEFAULT_ASSUME_ROLE_DURATION)]
+    pub assume_role_duration: String,
+    /// assume-role: RoleSessionName, seen in CloudTrail and in the assumed-role ARN.
+    #[arg(long, env = "SESSIONGUARD_ASSUME_ROLE_SESSION_NAME", default_value = crate::signing::DEFAULT_SESSION_NAME)]
+    pub assume_role_session_name: String,
+    /// assume-role: ExternalId, when the role's trust policy requires one.
+    #[arg(long, env = "SESSIONGUARD_ASSUME_ROLE_EXTERNAL_ID")]
+    pub assume_role_external_id: Option<String>,
+    /// secrets-manager: the secret (ARN or name) holding {"AccessKeyId", "SecretAccessKey"}.
+    #[arg(long, env = "SESSIONGUARD_SIGNING_SECRET_ID")]
+    pub signing_secret_id: Option<String>,
+    /// secrets-manager: time between reads of the secret (picks up rotation).
+    #[arg(long, env = "SESSIONGUARD_SIGNING_SECRET_REFRESH", default_value = crate::signing::DEFAULT_SECRET_REFRESH)]
+    pub signing_secret_refresh: String,
+    /// secrets-manager: how long a key stays active after rotation replaces it: rotation-period
+    /// (two-key rotation) or a duration (0s when rotation deactivates the old key at once).
+    #[arg(long, env = "SESSIONGUARD_SIGNING_KEY_OVERLAP", default_value = crate::signing::DEFAULT_KEY_OVERLAP)]
+    pub signing_key_overlap: String,
 }
 
 /// Flags shared by the daemon's presign endpoint and the `presign` command.
@@ -197,6 +232,8 @@ pub struct Config {
     /// `--presign-allow`: empty means presigning is off.
     pub presign_allow: Vec<Rule>,
     pub signing: SigningConfig,
+    /// `--signing-source` and its settings.
+    pub source: Source,
 }
 
 /// Validated signing flags.
@@ -336,9 +373,11 @@ impl RunArgs {
             })
             .collect();
         let signing = self.signing.validate(p);
+        let source = self.source.validate(p);
         Some(Config {
             presign_allow,
             signing,
+            source,
             listen: listen?,
             metrics_listen: match metrics_listen {
                 Some(a) => Some(a?),
@@ -418,6 +457,154 @@ impl SigningArgs {
             force_path_style: self.s3_force_path_style,
         }
     }
+}
+
+impl SourceArgs {
+    fn validate(&self, p: &mut Problems) -> Source {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        let source = self.signing_source.trim();
+        let (arn, external_id, secret_id) = (
+            given(&self.assume_role_arn),
+            given(&self.assume_role_external_id),
+            given(&self.signing_secret_id),
+        );
+        // A flag of the other source is a mistake in the task definition, not something to ignore.
+        for (flag, value, belongs_to) in [
+            ("assume-role-arn", arn, "assume-role"),
+            ("assume-role-external-id", external_id, "assume-role"),
+            ("signing-secret-id", secret_id, "secrets-manager"),
+        ] {
+            if let Some(v) = value
+                && source != belongs_to
+            {
+                p.push(
+                    flag,
+                    v,
+                    &format!("only applies with --signing-source {belongs_to}"),
+                );
+            }
+        }
+        match source {
+            "task" => Source::Task,
+            "assume-role" => {
+                let role_arn = match arn {
+                    None => {
+                        p.push(
+                            "assume-role-arn",
+                            "",
+                            "is required with --signing-source assume-role",
+                        );
+                        String::new()
+                    }
+                    Some(a) if !is_role_arn(a) => {
+                        p.push(
+                            "assume-role-arn",
+                            a,
+                            "expected a role ARN like arn:aws:iam::123456789012:role/presigner",
+                        );
+                        a.to_string()
+                    }
+                    Some(a) => a.to_string(),
+                };
+                let duration = p.duration_min(
+                    "assume-role-duration",
+                    &self.assume_role_duration,
+                    MIN_ASSUME_ROLE_DURATION,
+                );
+                if duration > MAX_ASSUME_ROLE_DURATION || duration.subsec_nanos() != 0 {
+                    p.push(
+                        "assume-role-duration",
+                        &self.assume_role_duration,
+                        "must be whole seconds from 15m to 12h (STS AssumeRole's DurationSeconds range)",
+                    );
+                }
+                let session_name = self.assume_role_session_name.trim();
+                if !(2..=64).contains(&session_name.len())
+                    || !session_name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+                {
+                    p.push(
+                        "assume-role-session-name",
+                        session_name,
+                        "must be 2 to 64 characters of letters, digits and _+=,.@-",
+                    );
+                }
+                if let Some(id) = external_id
+                    && (!(2..=1224).contains(&id.len())
+                        || !id
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c)))
+                {
+                    p.push(
+                        "assume-role-external-id",
+                        "(hidden)",
+                        "must be 2 to 1224 characters of letters, digits and _+=,.@:/-",
+                    );
+                }
+                Source::AssumeRole(AssumeRole {
+                    role_arn,
+                    duration,
+                    session_name: session_name.to_string(),
+                    external_id: external_id.map(str::to_string),
+                })
+            }
+            "secrets-manager" => {
+                let secret_id = match secret_id {
+                    None => {
+                        p.push(
+                            "signing-secret-id",
+                            "",
+                            "is required with --signing-source secrets-manager",
+                        );
+                        String::new()
+                    }
+                    Some(id) if id.len() > 2048 => {
+                        p.push("signing-secret-id", id, "must be at most 2048 characters");
+                        id.to_string()
+                    }
+                    Some(id) => id.to_string(),
+                };
+                let refresh = p.duration_min(
+                    "signing-secret-refresh",
+                    &self.signing_secret_refresh,
+                    Duration::from_secs(1),
+                );
+                let overlap = match self.signing_key_overlap.trim() {
+                    "rotation-period" => Overlap::RotationPeriod,
+                    other => Overlap::Fixed(p.duration("signing-key-overlap", other)),
+                };
+                Source::SecretsManager(Secret {
+                    secret_id,
+                    refresh,
+                    overlap,
+                })
+            }
+            other => {
+                p.push(
+                    "signing-source",
+                    other,
+                    "expected one of task, assume-role, secrets-manager",
+                );
+                Source::Task
+            }
+        }
+    }
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`.
+fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(
+        parts.as_slice(),
+        ["arn", partition, "iam", "", account, resource]
+            if partition.starts_with("aws")
+                && account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && resource.strip_prefix("role/").is_some_and(|name| !name.is_empty() && !name.ends_with('/'))
+    )
 }
 
 impl HealthcheckArgs {

@@ -17,6 +17,7 @@
 //! - [`metrics`]: the Prometheus registry and the scrape-time session collector.
 //! - [`policy`]: the `--presign-allow` rules; [`presign`]: the guard that signs only what the
 //!   session outlives, with aws-sdk-s3.
+//! - [`signing`]: signing credentials of their own, from STS AssumeRole or Secrets Manager.
 //! - [`routes`]: every HTTP route; [`server`]: serving them with graceful shutdown.
 //! - [`logging`]: text or flat JSON log lines.
 //! - [`status`], [`presign_command`] and [`healthcheck`]: the one-shot commands; [`demo`] and [`ecs_endpoint`]: the
@@ -41,6 +42,7 @@ pub mod presign_command;
 pub mod routes;
 pub mod server;
 pub mod shutdown;
+pub mod signing;
 pub mod state;
 pub mod status;
 pub mod task_metadata;
@@ -62,6 +64,7 @@ use crate::monitor::Monitor;
 use crate::policy::Policy;
 use crate::presign::{Guard, Signer};
 use crate::routes::{Router, Surface};
+use crate::signing::Signing;
 use crate::state::Session;
 
 /// Bound listeners: tests bind `127.0.0.1:0` and pass them in.
@@ -180,10 +183,22 @@ pub async fn run_with(
         }
         other => other?,
     };
+    let signing = Signing::new(
+        &config.source,
+        sdk,
+        session.clone(),
+        clock.clone(),
+        config.check_timeout,
+        metrics.signing_refreshes(),
+    );
+    if let Some(signing) = &signing {
+        metrics.set_signing(signing.clone());
+    }
     let guard = Arc::new(Guard {
         session: session.clone(),
         monitor: Some(monitor.clone()),
         refresh: Default::default(),
+        signing: signing.clone(),
         signer,
         policy: Policy::AllowList(config.presign_allow.clone()),
         limits,
@@ -207,6 +222,7 @@ pub async fn run_with(
         check_timeout = %humantime::format_duration(config.check_timeout),
         warn_below = %humantime::format_duration(config.warn_below),
         identity = config.identity,
+        signing_source = config.source.name(),
         presign_allow = %config
             .presign_allow
             .iter()
@@ -232,6 +248,9 @@ pub async fn run_with(
         ));
     }
     tasks.spawn(monitor.run(shutdown.clone()));
+    if let Some(signing) = signing {
+        tasks.spawn(signing.run(config.interval, shutdown.clone()));
+    }
     while tasks.join_next().await.is_some() {}
     Ok(())
 }

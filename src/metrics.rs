@@ -5,7 +5,7 @@
 //! scrapes, from the stored facts and the injected clock, so the remaining time is `expiry - now`
 //! at scrape time, not a value from the last check.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
@@ -16,6 +16,7 @@ use prometheus::{
 
 use crate::clock;
 use crate::presign::Limits;
+use crate::signing::Signing;
 use crate::state::Session;
 
 /// Outcomes of a presign request, pre-registered at 0 so `rate()` works from the first scrape.
@@ -36,6 +37,8 @@ pub struct Metrics {
     presign_requests: IntCounterVec,
     presign_duration: Histogram,
     task: GaugeVec,
+    signing_refreshes: IntCounterVec,
+    signing: Arc<OnceLock<Arc<Signing>>>,
 }
 
 impl Metrics {
@@ -109,6 +112,19 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let signing_refreshes = IntCounterVec::new(
+            Opts::new(
+                "sessionguard_signing_credentials_refreshes_total",
+                "Refreshes of the signing credentials (--signing-source assume-role or secrets-manager), by result (success or failure).",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        for result in ["success", "failure"] {
+            signing_refreshes.with_label_values(&[result]);
+        }
+        let signing = Arc::new(OnceLock::new());
+
         let collectors: Vec<Box<dyn Collector>> = vec![
             Box::new(task.clone()),
             Box::new(checks.clone()),
@@ -116,7 +132,8 @@ impl Metrics {
             Box::new(presign_duration.clone()),
             Box::new(rotations.clone()),
             Box::new(build),
-            Box::new(SessionCollector::new(session, limits)),
+            Box::new(signing_refreshes.clone()),
+            Box::new(SessionCollector::new(session, limits, signing.clone())),
             #[cfg(target_os = "linux")]
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
@@ -130,7 +147,20 @@ impl Metrics {
             presign_requests,
             presign_duration,
             task,
+            signing_refreshes,
+            signing,
         }
+    }
+
+    /// The counter the signing credentials' refreshes bump.
+    pub fn signing_refreshes(&self) -> IntCounterVec {
+        self.signing_refreshes.clone()
+    }
+
+    /// Exports the signing credentials of `--signing-source assume-role|secrets-manager` instead of
+    /// the task's.
+    pub fn set_signing(&self, signing: Arc<Signing>) {
+        let _ = self.signing.set(signing);
     }
 
     /// Exports the ECS task's identity as `sessionguard_task_info`.
@@ -177,6 +207,9 @@ impl Metrics {
 /// Metrics computed at scrape time from the session facts and the clock.
 struct SessionCollector {
     session: Session,
+    /// Signing credentials of their own; unset, the task's sign.
+    signing: Arc<OnceLock<Arc<Signing>>>,
+    signing_expiry: Gauge,
     expiry: Gauge,
     remaining: Gauge,
     last_success: Gauge,
@@ -189,7 +222,7 @@ struct SessionCollector {
 }
 
 impl SessionCollector {
-    fn new(session: Session, limits: Limits) -> Self {
+    fn new(session: Session, limits: Limits, signing: Arc<OnceLock<Arc<Signing>>>) -> Self {
         let gauge = |name: &str, help: &str| Gauge::new(name, help).expect("valid metric");
         let expiry = gauge(
             "sessionguard_credentials_expiry_timestamp_seconds",
@@ -215,8 +248,13 @@ impl SessionCollector {
             "sessionguard_presign_max_expires_in_seconds",
             "Longest presigned URL the daemon would sign now (remaining time minus margin, capped), computed at scrape time.",
         );
+        let signing_expiry = gauge(
+            "sessionguard_signing_credentials_expiry_timestamp_seconds",
+            "When the credentials URLs are signed with may stop working (session expiry, or the key's possible deactivation under rotation), in Unix seconds; absent when unbounded.",
+        );
         let descs = [
             &expiry as &dyn Collector,
+            &signing_expiry,
             &remaining,
             &last_success,
             &info,
@@ -227,6 +265,8 @@ impl SessionCollector {
         .collect();
         SessionCollector {
             session,
+            signing,
+            signing_expiry,
             expiry,
             remaining,
             last_success,
@@ -250,13 +290,20 @@ impl Collector for SessionCollector {
         let now = self.session.now();
         let mut families = Vec::new();
         let start = clock::whole_second(now);
-        let available = state
-            .current
+        let signing = match self.signing.get() {
+            Some(signing) => signing.current(),
+            None => state.current.clone(),
+        };
+        let available = signing
             .as_ref()
             .and_then(|c| self.limits.available(c, start))
             .unwrap_or(0);
         self.max_expires_in.set(available as f64);
         families.extend(self.max_expires_in.collect());
+        if let Some(expiry) = signing.as_ref().and_then(|c| c.expiry()) {
+            self.signing_expiry.set(clock::unix_seconds(expiry));
+            families.extend(self.signing_expiry.collect());
+        }
         if let Some(at) = state.last_success_at {
             self.last_success.set(clock::unix_seconds(at));
             families.extend(self.last_success.collect());

@@ -21,6 +21,7 @@ use crate::clock;
 use crate::credentials::{Snapshot, error_chain};
 use crate::monitor::Monitor;
 use crate::policy::{Method, Policy, check_bucket};
+use crate::signing::{Signing, Source};
 use crate::state::Session;
 
 /// SigV4 refuses presigned URLs valid for more than 7 days.
@@ -79,13 +80,15 @@ pub enum PresignError {
     Forbidden(String),
     /// 409: the session ends before the URL would.
     #[error(
-        "the credentials expire at {}, so a URL can last at most {available}s now, less than the {requested}s asked for; ask for less, retry after the task credentials rotate, or sign with longer-lived credentials",
-        .credentials_expire_at.as_deref().unwrap_or("?")
+        "{limit}, so a URL can last at most {available}s now, less than the {requested}s asked for; {advice}"
     )]
     SessionTooShort {
         requested: u64,
         available: u64,
         credentials_expire_at: Option<String>,
+        /// Why the credentials allow no more, for people.
+        limit: String,
+        advice: &'static str,
     },
     /// 503: no valid credentials are known.
     #[error("no valid credentials to sign with{}", .last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
@@ -515,6 +518,9 @@ pub struct Guard {
     pub monitor: Option<Arc<Monitor>>,
     /// At most one re-resolution in flight; waiters reuse its answer.
     pub refresh: tokio::sync::Mutex<()>,
+    /// Signing credentials of their own (`--signing-source assume-role|secrets-manager`); `None`
+    /// signs with the task credentials of `session`.
+    pub signing: Option<Arc<Signing>>,
     pub signer: Signer,
     pub policy: Policy,
     pub limits: Limits,
@@ -568,12 +574,24 @@ impl Guard {
                 .sign(snapshot, request, start, request.expires_in)
                 .await;
         }
-        self.refresh().await;
+        match &self.signing {
+            None => self.refresh().await,
+            Some(signing) => {
+                let need = request.min_expires_in.unwrap_or(request.expires_in);
+                signing.refresh_for(need, &self.limits).await
+            }
+        }
         let (snapshot, start, available) = self.available_now();
-        let (Some(snapshot), Some(available)) = (snapshot, available) else {
-            return Err(PresignError::Unavailable {
-                last_error: self.session.read().last_error,
-            });
+        let (Some(snapshot), Some(available)) = (snapshot.clone(), available) else {
+            let last_error = match &self.signing {
+                None => self.session.read().last_error,
+                Some(signing) => signing.last_error().or_else(|| {
+                    snapshot
+                        .as_ref()
+                        .map(|_| signing.limit_reason(&self.limits))
+                }),
+            };
+            return Err(PresignError::Unavailable { last_error });
         };
         if request.expires_in <= available {
             return self
@@ -583,10 +601,29 @@ impl Guard {
         if request.min_expires_in.is_some_and(|m| m <= available) {
             return self.sign(&snapshot, request, start, available).await;
         }
+        let credentials_expire_at = snapshot.expiry().map(clock::rfc3339);
+        let (limit, advice) = match &self.signing {
+            None => (
+                format!(
+                    "the credentials expire at {}",
+                    credentials_expire_at.as_deref().unwrap_or("?")
+                ),
+                "ask for less, retry after the task credentials rotate, or sign with longer-lived credentials (--signing-source)",
+            ),
+            Some(signing) => (
+                signing.limit_reason(&self.limits),
+                match signing.source() {
+                    Source::AssumeRole(_) => "ask for less",
+                    _ => "ask for less, or retry after the rotated key has been read",
+                },
+            ),
+        };
         Err(PresignError::SessionTooShort {
             requested: request.expires_in,
             available,
-            credentials_expire_at: snapshot.expiry().map(clock::rfc3339),
+            credentials_expire_at,
+            limit,
+            advice,
         })
     }
 
@@ -594,7 +631,10 @@ impl Guard {
     /// `X-Amz-Date`) and the seconds available from it.
     fn available_now(&self) -> (Option<Arc<Snapshot>>, SystemTime, Option<u64>) {
         let start = clock::whole_second(self.session.now());
-        let snapshot = self.session.current();
+        let snapshot = match &self.signing {
+            None => self.session.current(),
+            Some(signing) => signing.current(),
+        };
         let available = snapshot
             .as_ref()
             .and_then(|s| self.limits.available(s, start));
@@ -837,6 +877,7 @@ mod tests {
             session,
             monitor: None,
             refresh: Default::default(),
+            signing: None,
             signer: Signer::new("us-east-1".into(), None, false),
             policy: Policy::Unrestricted,
             limits: tests_limits(),

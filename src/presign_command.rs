@@ -44,6 +44,7 @@ pub async fn presign(
         session,
         monitor: Some(monitor),
         refresh: Default::default(),
+        signing: None,
         signer: signer(sdk, &config.signing)?,
         policy: Policy::Unrestricted,
         limits: config.signing.limits,

@@ -23,7 +23,16 @@ use serde::Serialize;
 
 use crate::metrics::Metrics;
 use crate::presign::{Guard, PresignError, PresignRequest};
-use crate::state::Session;
+use crate::signing::SigningView;
+use crate::state::{CredentialsView, Session};
+
+/// The body of `/v1/credentials`: the task session, and the credentials URLs are signed with.
+#[derive(Serialize)]
+struct CredentialsBody {
+    #[serde(flatten)]
+    task: CredentialsView,
+    signing: SigningView,
+}
 
 /// Largest presign request body; a real one is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -155,7 +164,14 @@ impl Router {
                 };
                 json(status, &readiness)
             }
-            "/v1/credentials" => json(StatusCode::OK, &self.session.view()),
+            "/v1/credentials" => {
+                let task = self.session.view();
+                let signing = match &self.guard.signing {
+                    Some(signing) => signing.view(),
+                    None => SigningView::task(&task),
+                };
+                json(StatusCode::OK, &CredentialsBody { task, signing })
+            }
             _ => self.presign(request).await,
         }
     }
@@ -262,6 +278,7 @@ fn presign_error(e: &PresignError) -> Response<Full<Bytes>> {
             requested,
             available,
             credentials_expire_at,
+            ..
         } => json(
             StatusCode::CONFLICT,
             &serde_json::json!({
@@ -326,6 +343,7 @@ mod tests {
                 session: session.clone(),
                 monitor: None,
                 refresh: Default::default(),
+                signing: None,
                 signer: crate::presign::Signer::new("us-east-1".into(), None, false),
                 policy: crate::policy::Policy::AllowList(vec![]),
                 limits,

@@ -17,6 +17,8 @@ use crate::identity::Identity;
 pub struct Session {
     inner: Arc<RwLock<State>>,
     clock: Clock,
+    /// Ticks after every update, for tasks that wait for the first credentials.
+    changed: Arc<tokio::sync::watch::Sender<()>>,
 }
 
 /// The facts the monitor records.
@@ -74,6 +76,7 @@ impl Session {
         Session {
             inner: Arc::default(),
             clock,
+            changed: Arc::new(tokio::sync::watch::Sender::new(())),
         }
     }
 
@@ -97,7 +100,14 @@ impl Session {
 
     /// Changes the facts under the lock.
     pub fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        f(&mut self.inner.write().unwrap_or_else(|e| e.into_inner()))
+        let result = f(&mut self.inner.write().unwrap_or_else(|e| e.into_inner()));
+        self.changed.send_replace(());
+        result
+    }
+
+    /// Notified after every update.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<()> {
+        self.changed.subscribe()
     }
 
     /// Ready when the last good credentials have at least `min` left (static keys always are).
