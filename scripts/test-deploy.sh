@@ -46,6 +46,11 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" >"$stamp"
 fi
 
+# scripts/test.sh sets up the venv first: the Rust integration tests start moto from it.
+if [ "${1:-}" = "--setup-only" ]; then
+  exit 0
+fi
+
 if [ -z "${SESSIONGUARD_BIN:-}" ] && [ ! -x target/debug/sessionguard ]; then
   echo "--- cargo build --locked"
   cargo build --locked

@@ -25,6 +25,11 @@ if [ ! -x "$S3S_FS" ]; then
 fi
 "$S3S_FS" --version
 
+# A venv with moto (tests/deploy/requirements.txt): the integration tests of the signing sources
+# start moto's server from it (tests/moto/moto_server.py).
+bash scripts/test-deploy.sh --setup-only
+export MOTO_PYTHON="${MOTO_PYTHON:-$PWD/.venv-deploy/bin/python}"
+
 echo "--- cargo fmt --check"
 cargo fmt --all -- --check
 echo "--- cargo clippy"

@@ -839,4 +839,88 @@ mod tests {
         assert_eq!(err.problems.len(), 2, "{err}");
         assert!(err.to_string().contains("--session"));
     }
+
+    /// Each signing source takes its own flags; missing, malformed or misplaced ones are named.
+    #[test]
+    fn signing_sources() {
+        let c = Config::try_from(&run_args(&[])).unwrap();
+        assert_eq!(c.source, Source::Task);
+
+        let c = Config::try_from(&run_args(&[
+            "--signing-source",
+            "assume-role",
+            "--assume-role-arn",
+            "arn:aws:iam::123456789012:role/presigner",
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.source,
+            Source::AssumeRole(AssumeRole {
+                role_arn: "arn:aws:iam::123456789012:role/presigner".into(),
+                duration: Duration::from_secs(3600),
+                session_name: "sessionguard".into(),
+                external_id: None,
+            })
+        );
+
+        let c = Config::try_from(&run_args(&[
+            "--signing-source",
+            "secrets-manager",
+            "--signing-secret-id",
+            "presigner-keys",
+            "--signing-key-overlap",
+            "0s",
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.source,
+            Source::SecretsManager(Secret {
+                secret_id: "presigner-keys".into(),
+                refresh: Duration::from_secs(300),
+                overlap: Overlap::Fixed(Duration::ZERO),
+            })
+        );
+
+        let err = Config::try_from(&run_args(&[
+            "--signing-source",
+            "assume-role",
+            "--assume-role-arn",
+            "arn:aws:iam::1234:user/me",
+            "--assume-role-duration",
+            "13h",
+            "--assume-role-session-name",
+            "a b",
+            "--signing-secret-id",
+            "keys",
+        ]))
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "--assume-role-arn (env SESSIONGUARD_ASSUME_ROLE_ARN)",
+            "--assume-role-duration (env SESSIONGUARD_ASSUME_ROLE_DURATION) = \"13h\"",
+            "--assume-role-session-name",
+            "--signing-secret-id (env SESSIONGUARD_SIGNING_SECRET_ID) = \"keys\": only applies with --signing-source secrets-manager",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
+        let err =
+            Config::try_from(&run_args(&["--signing-source", "secrets-manager"])).unwrap_err();
+        assert!(err.to_string().contains("is required"), "{err}");
+        let err = Config::try_from(&run_args(&["--signing-source", "vault"])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("expected one of task, assume-role, secrets-manager"),
+            "{err}"
+        );
+        let err = Config::try_from(&run_args(&[
+            "--signing-source",
+            "assume-role",
+            "--assume-role-arn",
+            "arn:aws:iam::123456789012:role/r",
+            "--assume-role-duration",
+            "10m",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("at least 15m"), "{err}");
+    }
 }

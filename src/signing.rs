@@ -460,8 +460,9 @@ impl Signing {
                             signing_source = self.source.name(),
                             requested_duration = %humantime::format_duration(duration),
                             clamped_to = %humantime::format_duration(ROLE_CHAINING_CAP),
+                            reason = reason.as_str(),
                             sts_message = message.as_str(),
-                            "{reason}"
+                            "assume-role duration clamped"
                         );
                         self.update(|s| {
                             s.duration = Some(ROLE_CHAINING_CAP);

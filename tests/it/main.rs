@@ -10,4 +10,5 @@ mod openapi;
 mod presign;
 mod secrets;
 mod ship;
+mod signing;
 mod support;

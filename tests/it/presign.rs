@@ -9,7 +9,7 @@ use sessionguard::ecs_endpoint::{EcsEndpoint, Fault, Options};
 use crate::support::*;
 
 /// The default `--presign-margin`.
-const MARGIN: u64 = 60;
+pub(crate) const MARGIN: u64 = 60;
 
 async fn s3_endpoint(session: Duration) -> EcsEndpoint {
     let mut options = Options::new(session);
@@ -33,7 +33,7 @@ async fn daemon(env: &[(String, String)], allow: &str, extra: &[&str]) -> Daemon
     d
 }
 
-fn presign(daemon: &Daemon, body: &Value) -> (u16, Value) {
+pub(crate) fn presign(daemon: &Daemon, body: &Value) -> (u16, Value) {
     let (status, text) = http(
         daemon.addr,
         "POST",
@@ -46,7 +46,7 @@ fn presign(daemon: &Daemon, body: &Value) -> (u16, Value) {
 }
 
 /// A URL's query parameter, percent-decoded.
-fn query_param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
@@ -75,7 +75,7 @@ fn percent_decode(s: &str) -> String {
 
 /// The promise: `X-Amz-Date + X-Amz-Expires <= credentials expiry - margin`, and the response's
 /// `expires_at` says exactly when the URL stops working.
-fn assert_honest(response: &Value) {
+pub(crate) fn assert_honest(response: &Value) {
     let url = response["url"].as_str().unwrap();
     let date = query_param(url, "X-Amz-Date").expect("X-Amz-Date");
     let expires: u64 = query_param(url, "X-Amz-Expires").unwrap().parse().unwrap();

@@ -462,3 +462,90 @@ fn s3s_fs_binary() -> std::path::PathBuf {
             "s3s-fs not found: run scripts/test.sh, which installs s3s-fs 0.14.1, or set S3S_FS",
         )
 }
+
+/// moto's server (STS, Secrets Manager, ...) on `127.0.0.1:0`, from `tests/moto/moto_server.py`,
+/// with the real-STS duration checks that script adds. Stopped (by PID) when dropped; it also
+/// exits when its stdin pipe closes, so it never outlives the test process.
+pub struct MotoServer {
+    child: Child,
+    pub url: String,
+    pub addr: SocketAddr,
+}
+
+impl MotoServer {
+    /// `chain_all`: every AssumeRole caller counts as role chaining (capped at 1 hour), as the
+    /// task-role credentials of a real ECS task do.
+    pub fn start(chain_all: bool) -> MotoServer {
+        let python = std::env::var_os("MOTO_PYTHON")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-deploy/bin/python")
+            });
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/moto/moto_server.py");
+        let mut child = Command::new(&python)
+            .arg(script)
+            .env("MOTO_CHAIN_ALL", if chain_all { "1" } else { "0" })
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {} (moto): {e}; run scripts/test.sh, which creates .venv-deploy, or set MOTO_PYTHON",
+                    python.display()
+                )
+            });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let Some(url) = line
+            .trim()
+            .strip_prefix("listening on ")
+            .map(str::to_string)
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("moto did not start: {line:?}");
+        };
+        let addr = url.trim_start_matches("http://").parse().unwrap();
+        MotoServer { child, url, addr }
+    }
+
+    /// Every AssumeRole moto has answered (`/moto-api/data.json`: `sts.AssumedRole`).
+    pub fn assumed_roles(&self) -> Vec<Value> {
+        let (status, body) = http(self.addr, "GET", "/moto-api/data.json", &[], "");
+        assert_eq!(status, 200, "{body}");
+        let data: Value = serde_json::from_str(&body).unwrap();
+        data["sts"]["AssumedRole"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A Secrets Manager client for setting the test up.
+    pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(Credentials::new(
+                "AKIATESTSETUP0000001",
+                "test-setup-secret",
+                None,
+                None,
+                "test",
+            ))
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(config)
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

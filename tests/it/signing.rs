@@ -1,0 +1,509 @@
+//! Signing sources against moto's server: assumed-role sessions (with the real STS duration
+//! checks `tests/moto/moto_server.py` adds) and rotated keys from Secrets Manager, whose URLs a
+//! real SigV4-verifying S3 server (s3s-fs) accepts or refuses.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::presign::{MARGIN, assert_honest, presign, query_param};
+use crate::support::*;
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/presigner";
+
+/// The task endpoint's credentials, with STS and Secrets Manager on moto.
+fn moto_env(
+    endpoint: &sessionguard::ecs_endpoint::EcsEndpoint,
+    moto: &MotoServer,
+) -> Vec<(String, String)> {
+    let mut env = aws_env(endpoint);
+    set(&mut env, "AWS_ENDPOINT_URL_STS", &moto.url);
+    set(&mut env, "AWS_ENDPOINT_URL_SECRETS_MANAGER", &moto.url);
+    env
+}
+
+async fn assume_role_daemon(env: &[(String, String)], duration: &str) -> Daemon {
+    Daemon::start(
+        env,
+        &[
+            "run",
+            "--interval",
+            "1s",
+            "--no-identity",
+            "--presign-allow",
+            "GET:reports/",
+            "--signing-source",
+            "assume-role",
+            "--assume-role-arn",
+            ROLE,
+            "--assume-role-duration",
+            duration,
+        ],
+    )
+    .await
+}
+
+fn credentials(daemon: &Daemon) -> Value {
+    let (status, body) = daemon.get("/v1/credentials");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn seconds_from_now(rfc3339: &str) -> f64 {
+    let at = humantime::parse_rfc3339(rfc3339).unwrap();
+    sessionguard::clock::seconds_until(at, sessionguard::clock::system().now())
+}
+
+fn presign_at(addr: SocketAddr, body: &Value) -> (u16, Value) {
+    let (status, text) = http(
+        addr,
+        "POST",
+        "/v1/presign",
+        &[("content-type", "application/json")],
+        &body.to_string(),
+    );
+    (status, serde_json::from_str(&text).unwrap())
+}
+
+/// An assumed-role session lasts what was asked (2 hours here, moto enforcing no cap), so URLs
+/// can outlive the 20-minute task session; the URL is signed with the assumed session's key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assumed_role_sessions_honour_the_requested_duration() {
+    let moto = MotoServer::start(false);
+    let endpoint = endpoint(Duration::from_secs(1200)).await;
+    let daemon = assume_role_daemon(&moto_env(&endpoint, &moto), "2h").await;
+    let line = daemon
+        .wait_for_line(|l| l["message"] == "signing credentials refreshed")
+        .await;
+    let remaining = line["remaining_seconds"].as_i64().unwrap();
+    assert!((7195..=7200).contains(&remaining), "{line}");
+    assert!(
+        line["assumed_role_arn"]
+            .as_str()
+            .unwrap()
+            .ends_with(":assumed-role/presigner/sessionguard"),
+        "{line}"
+    );
+    let roles = moto.assumed_roles();
+    assert_eq!(roles.len(), 1, "{roles:?}");
+    assert_eq!(roles[0]["role_arn"], ROLE);
+    assert_eq!(roles[0]["session_name"], "sessionguard");
+    let assumed_key = roles[0]["access_key_id"].as_str().unwrap().to_string();
+
+    let view = credentials(&daemon);
+    assert_eq!(view["signing"]["source"], "assume-role", "{view}");
+    assert_eq!(view["signing"]["session_duration_seconds"], 7200, "{view}");
+    assert!(
+        view["remaining_seconds"].as_i64().unwrap() <= 1200,
+        "{view}"
+    );
+    let signing_expiry = view["signing"]["expires_at"].as_str().unwrap().to_string();
+    assert!(seconds_from_now(&signing_expiry) > 7190.0, "{view}");
+
+    // 1h50m: far more than the task session has, within the assumed one.
+    let (status, issued) = presign(
+        &daemon,
+        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "1h 50m"}),
+    );
+    assert_eq!(status, 200, "{issued}");
+    assert_honest(&issued);
+    assert_eq!(issued["credentials_expire_at"], signing_expiry.as_str());
+    let url = issued["url"].as_str().unwrap();
+    let credential = query_param(url, "X-Amz-Credential").unwrap();
+    assert!(credential.starts_with(&format!("{assumed_key}/")), "{url}");
+    assert!(query_param(url, "X-Amz-Security-Token").is_some(), "{url}");
+
+    let (_, metrics) = daemon.get("/metrics");
+    let expiry = sample(
+        &metrics,
+        "sessionguard_signing_credentials_expiry_timestamp_seconds",
+    )
+    .unwrap();
+    let expected = humantime::parse_rfc3339(&signing_expiry)
+        .unwrap()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    // expires_at is to the second; the gauge keeps STS's fraction.
+    assert!(
+        (0.0..1.0).contains(&(expiry - expected)),
+        "{expiry} vs {expected}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "sessionguard_signing_credentials_refreshes_total{result=\"success\"}"
+        ),
+        Some(1.0)
+    );
+
+    // More than a fresh 2h session allows (2h minus the margin): refused without calling STS.
+    let (status, refused) = presign(
+        &daemon,
+        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": 7200}),
+    );
+    assert_eq!(status, 409, "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "a fresh 2h session allows at most {}s",
+            7200 - MARGIN
+        )),
+        "{message}"
+    );
+    assert_eq!(moto.assumed_roles().len(), 1);
+    daemon.terminate();
+}
+
+/// From task-role credentials AssumeRole is role chaining: STS refuses 2 hours, the daemon logs
+/// the cap once, clamps to 1 hour and says so in 409s. A request beyond the current session but
+/// within a fresh one triggers exactly one AssumeRole, however many such requests arrive at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_chaining_is_clamped_and_a_short_session_is_renewed_once() {
+    let moto = MotoServer::start(true);
+    let endpoint = endpoint(Duration::from_secs(1200)).await;
+    let daemon = assume_role_daemon(&moto_env(&endpoint, &moto), "2h").await;
+    let first = daemon
+        .wait_for_line(|l| l["message"] == "signing credentials refreshed")
+        .await;
+    let remaining = first["remaining_seconds"].as_i64().unwrap();
+    assert!((3595..=3600).contains(&remaining), "{first}");
+    let clamped = daemon.lines_with("assume-role duration clamped");
+    assert_eq!(clamped.len(), 1, "{clamped:?}");
+    assert_eq!(clamped[0]["level"], "WARN");
+    assert_eq!(clamped[0]["clamped_to"], "1h");
+    assert!(
+        clamped[0]["sts_message"]
+            .as_str()
+            .unwrap()
+            .contains("1 hour session limit for roles assumed by role chaining"),
+        "{clamped:?}"
+    );
+
+    let view = credentials(&daemon);
+    assert_eq!(view["signing"]["session_duration_seconds"], 3600, "{view}");
+    assert!(
+        view["signing"]["duration_cap"]
+            .as_str()
+            .unwrap()
+            .contains("role chaining"),
+        "{view}"
+    );
+
+    // Two hours cannot be had: the 409 explains the cap, and STS is not asked again.
+    let (status, refused) = presign(
+        &daemon,
+        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "2h"}),
+    );
+    assert_eq!(status, 409, "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("at most 3540s"), "{message}");
+    assert!(
+        message.contains("STS caps sessions assumed by role chaining"),
+        "{message}"
+    );
+    assert_eq!(moto.assumed_roles().len(), 1);
+
+    // Let the session age past the on-demand spacing (10 s), so that 3535 s is more than it has
+    // left but within what a fresh one-hour session gives.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let left = credentials(&daemon)["signing"]["remaining_seconds"]
+            .as_i64()
+            .unwrap();
+        if left <= 3600 - 12 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the signing session does not age"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let addr = daemon.addr;
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                scope.spawn(move || {
+                    presign_at(
+                        addr,
+                        &json!({"bucket": "reports", "key": format!("part-{i}.csv"), "expires_in": 3535}),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        assert_honest(body);
+        assert!(
+            seconds_from_now(body["credentials_expire_at"].as_str().unwrap())
+                > seconds_from_now(first["expires_at"].as_str().unwrap()),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        moto.assumed_roles().len(),
+        2,
+        "exactly one fresh AssumeRole"
+    );
+    let refreshed = daemon.lines_with("signing credentials refreshed");
+    assert_eq!(refreshed.len(), 2, "{refreshed:?}");
+    assert_eq!(refreshed[1]["requested_for_seconds"], 3535);
+    assert_eq!(refreshed[1]["new_key"], true);
+    assert_eq!(
+        daemon.lines_with("assume-role duration clamped").len(),
+        1,
+        "the cap is logged once"
+    );
+    let (_, metrics) = daemon.get("/metrics");
+    assert_eq!(
+        sample(
+            &metrics,
+            "sessionguard_signing_credentials_refreshes_total{result=\"success\"}"
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "sessionguard_signing_credentials_refreshes_total{result=\"failure\"}"
+        ),
+        Some(0.0)
+    );
+    daemon.terminate();
+}
+
+const SECRET: &str = "sessionguard/presigner";
+const WRONG_SECRET_KEY: &str = "wrongSecretKeyCanary0000000000000000000000";
+
+fn key_pair(access_key_id: &str, secret_access_key: &str) -> String {
+    json!({"AccessKeyId": access_key_id, "SecretAccessKey": secret_access_key, "UserName": "presigner"})
+        .to_string()
+}
+
+/// Keys from Secrets Manager: the rotation schedule bounds every URL (next rotation + one period
+/// under two-key rotation), a new `AWSCURRENT` version is picked up within one refresh and its
+/// URLs work against s3s-fs, and a value that cannot be read keeps the last good keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_keys_sign_rotate_and_survive_bad_values() {
+    let moto = MotoServer::start(false);
+    let s3 = S3Server::start(&["reports"]);
+    std::fs::write(s3.root.join("reports/q3.csv"), "region,total\neu,42\n").unwrap();
+    let sm = moto.secrets();
+    sm.create_secret()
+        .name(SECRET)
+        .secret_string(key_pair("AKIAPLACEHOLDER00001", WRONG_SECRET_KEY))
+        .send()
+        .await
+        .unwrap();
+    // Daily rotation (moto sets NextRotationDate = now + 1 day), no rotation Lambda run.
+    sm.rotate_secret()
+        .secret_id(SECRET)
+        .rotation_rules(
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .automatically_after_days(1)
+                .build(),
+        )
+        .rotate_immediately(false)
+        .send()
+        .await
+        .unwrap();
+    let wrong = sm
+        .put_secret_value()
+        .secret_id(SECRET)
+        .secret_string(key_pair("AKIAWRONGKEY00000001", WRONG_SECRET_KEY))
+        .send()
+        .await
+        .unwrap();
+
+    let endpoint = endpoint(Duration::from_secs(3600)).await;
+    let mut env = moto_env(&endpoint, &moto);
+    set(&mut env, "AWS_ENDPOINT_URL_S3", &s3.endpoint());
+    set(&mut env, "SESSIONGUARD_S3_FORCE_PATH_STYLE", "true");
+    let daemon = Daemon::start(
+        &env,
+        &[
+            "run",
+            "--interval",
+            "1s",
+            "--no-identity",
+            "--presign-allow",
+            "GET:reports/",
+            "--presign-max-expires-in",
+            "7d",
+            "--signing-source",
+            "secrets-manager",
+            "--signing-secret-id",
+            SECRET,
+            "--signing-secret-refresh",
+            "2s",
+        ],
+    )
+    .await;
+    let line = daemon
+        .wait_for_line(|l| l["message"] == "signing credentials refreshed")
+        .await;
+    assert_eq!(line["secret_version_id"], wrong.version_id().unwrap());
+    assert_eq!(line["rotation_enabled"], true);
+    assert_eq!(line["access_key_id"], "AKIA...0001");
+    // Usable until the next rotation (1 day) plus one rotation period (1 day).
+    let usable = seconds_from_now(line["expires_at"].as_str().unwrap());
+    assert!(
+        (2.0 * 86_400.0 - 10.0..=2.0 * 86_400.0).contains(&usable),
+        "{line}"
+    );
+    let view = credentials(&daemon);
+    let secret = &view["signing"]["secret"];
+    assert_eq!(secret["key_overlap_seconds"], 86_400, "{view}");
+    let next = seconds_from_now(secret["next_rotation_date"].as_str().unwrap());
+    assert!((86_390.0..=86_400.0).contains(&next), "{view}");
+
+    // Three days: the key may be gone by then.
+    let (status, refused) = presign(
+        &daemon,
+        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "3d"}),
+    );
+    assert_eq!(status, 409, "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("may be deactivated at"), "{message}");
+    assert!(message.contains("two-key rotation"), "{message}");
+
+    // Within the bound: signed, honest, but s3s-fs does not know this key.
+    let (status, issued) = presign(
+        &daemon,
+        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "47h"}),
+    );
+    assert_eq!(status, 200, "{issued}");
+    assert_honest(&issued);
+    let url = issued["url"].as_str().unwrap();
+    assert!(query_param(url, "X-Amz-Security-Token").is_none(), "{url}");
+    let (status, body) = http_url("GET", url, &[], "");
+    assert_eq!(status, 403, "{body}");
+
+    // Rotation: a new AWSCURRENT version holding the key pair s3s-fs accepts.
+    let mark = daemon.mark();
+    let put_at = Instant::now();
+    let rotated = sm
+        .put_secret_value()
+        .secret_id(SECRET)
+        .secret_string(key_pair(S3_ACCESS_KEY, S3_SECRET_KEY))
+        .send()
+        .await
+        .unwrap();
+    let version = rotated.version_id().unwrap().to_string();
+    let line = daemon
+        .wait_for_line_after(mark, |l| {
+            l["message"] == "signing credentials refreshed"
+                && l["secret_version_id"] == version.as_str()
+        })
+        .await;
+    assert!(
+        put_at.elapsed() < Duration::from_secs(2 + 3),
+        "picked up after {:?}, more than one refresh (2s) and slack",
+        put_at.elapsed()
+    );
+    assert_eq!(line["new_key"], true);
+    let (status, issued) = presign(
+        &daemon,
+        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "1h"}),
+    );
+    assert_eq!(status, 200, "{issued}");
+    assert_honest(&issued);
+    let (status, body) = http_url("GET", issued["url"].as_str().unwrap(), &[], "");
+    assert_eq!((status, body.as_str()), (200, "region,total\neu,42\n"));
+
+    // A value that is not a key pair: logged, counted, and the last good keys keep signing.
+    let mark = daemon.mark();
+    sm.put_secret_value()
+        .secret_id(SECRET)
+        .secret_string("AKIA-not-json-canary")
+        .send()
+        .await
+        .unwrap();
+    let failed = daemon
+        .wait_for_line_after(mark, |l| {
+            l["message"] == "signing credentials refresh failed; keeping the last good ones"
+        })
+        .await;
+    assert_eq!(failed["level"], "WARN");
+    assert!(
+        failed["error"].as_str().unwrap().contains("is not JSON"),
+        "{failed}"
+    );
+    assert_eq!(failed["kept_access_key_id"], line["access_key_id"]);
+    let (status, issued) = presign(
+        &daemon,
+        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "1h"}),
+    );
+    assert_eq!(status, 200, "{issued}");
+    let (status, _) = http_url("GET", issued["url"].as_str().unwrap(), &[], "");
+    assert_eq!(status, 200);
+    let view = credentials(&daemon);
+    assert!(
+        view["signing"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("is not JSON"),
+        "{view}"
+    );
+    let (_, metrics) = daemon.get("/metrics");
+    assert!(
+        sample(
+            &metrics,
+            "sessionguard_signing_credentials_refreshes_total{result=\"failure\"}"
+        )
+        .unwrap()
+            >= 1.0
+    );
+
+    // No secret anywhere a person or a scraper reads.
+    let everything = format!("{}{}{}", daemon.output(), view, metrics);
+    for secret in [
+        S3_SECRET_KEY,
+        WRONG_SECRET_KEY,
+        "AKIA-not-json-canary",
+        S3_ACCESS_KEY,
+    ] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
+    daemon.terminate();
+}
+
+/// By default the task credentials sign: the `signing` view and gauge mirror them, and the
+/// signing refresh counter stays at 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_task_source_signs_with_the_task_credentials() {
+    let endpoint = endpoint(Duration::from_secs(1800)).await;
+    let daemon = Daemon::start(&aws_env(&endpoint), &["run", "--no-identity"]).await;
+    daemon
+        .wait_for_line(|l| l["message"] == "credentials checked")
+        .await;
+    let view = credentials(&daemon);
+    assert_eq!(view["signing"]["source"], "task", "{view}");
+    assert_eq!(view["signing"]["expires_at"], view["expires_at"], "{view}");
+    assert_eq!(
+        view["signing"]["access_key_id"], view["access_key_id"],
+        "{view}"
+    );
+    let (_, metrics) = daemon.get("/metrics");
+    assert_eq!(
+        sample(
+            &metrics,
+            "sessionguard_signing_credentials_expiry_timestamp_seconds"
+        ),
+        sample(
+            &metrics,
+            "sessionguard_credentials_expiry_timestamp_seconds"
+        )
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "sessionguard_signing_credentials_refreshes_total{result=\"success\"}"
+        ),
+        Some(0.0)
+    );
+}

@@ -1,0 +1,120 @@
+"""moto's server (every service, like `moto_server`) on a free loopback port, for tests.
+
+    python tests/moto/moto_server.py
+
+Binds 127.0.0.1 on an OS-assigned port, prints exactly one line to stdout,
+`listening on http://127.0.0.1:PORT`, once the socket accepts connections, and serves
+until SIGTERM/SIGINT or EOF on stdin, then exits 0. The spawner must give it a stdin
+pipe and keep it open (an inherited /dev/null stdin means immediate exit): when the
+test process dies, the pipe closes and the server goes with it. Anything moto prints
+later, and werkzeug's request log, goes to stderr.
+
+It also ADDS TWO REAL-STS CHECKS THAT MOTO 5.2.5 LACKS. moto's AssumeRole accepts any
+DurationSeconds and returns Expiration = now + DurationSeconds (moto/sts/responses.py
+TokenResponse.assume_role, moto/sts/models.py STSBackend.assume_role). Here AssumeRole
+fails with 400 Sender ValidationError, as real STS does, when
+  * the caller is chaining roles (its access key id came from an earlier AssumeRole on
+    this server, or MOTO_CHAIN_ALL=1) and DurationSeconds > 3600:
+    "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed
+    by role chaining."
+  * the role exists in moto's IAM and DurationSeconds > its MaxSessionDuration:
+    "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+MOTO_CHAIN_ALL=1 treats every caller as chaining: our tests' callers hold credentials
+from a fake ECS endpoint, which in real ECS are always task-role (assumed-role)
+credentials. Nothing else changes (the 900..43200 range is still not checked).
+"""
+
+import os
+import re
+import signal
+import sys
+import threading
+
+from moto.iam.exceptions import NotFoundException
+from moto.iam.models import iam_backends
+from moto.server import ThreadedMotoServer
+from moto.sts.exceptions import STSValidationError
+from moto.sts.models import sts_backends
+from moto.sts.responses import TokenResponse
+
+CHAIN_LIMIT = 3600  # real STS: role-chained sessions last at most one hour
+CHAIN_ALL = os.environ.get("MOTO_CHAIN_ALL") == "1"
+
+
+def issued_by_assume_role(access_key_id):
+    """Whether an earlier AssumeRole on this server handed out this access key id."""
+    backends = [backend for _, _, backend in list(sts_backends.iter_backends())]
+    return any(b.get_assumed_role_from_access_key(access_key_id) for b in backends)
+
+
+def role_max_session_duration(role_arn, partition):
+    """The role's MaxSessionDuration if moto's IAM knows the role, else None."""
+    account = re.match(r"arn:[^:]+:iam::(\d{12}):role/", role_arn or "")
+    if not account:
+        return None
+    try:
+        role = iam_backends[account.group(1)][partition].get_role_by_arn(role_arn)
+    except NotFoundException:
+        return None
+    return int(role.max_session_duration or 3600)
+
+
+moto_assume_role = TokenResponse.assume_role
+
+
+def assume_role(self):
+    """TokenResponse.assume_role, after the two duration checks real STS makes.
+
+    Raised inside the action, an STSValidationError (a moto ServiceException) is
+    serialized by moto as real STS's query-protocol error: HTTP 400,
+    <ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code>
+    <Message>...</Message></Error><RequestId>...</RequestId></ErrorResponse>.
+    """
+    duration = self._get_int_param("DurationSeconds", 3600)
+    if duration > CHAIN_LIMIT and (
+        CHAIN_ALL or issued_by_assume_role(self.get_access_key())
+    ):
+        raise STSValidationError(
+            "The requested DurationSeconds exceeds the 1 hour session limit"
+            " for roles assumed by role chaining."
+        )
+    limit = role_max_session_duration(self._get_param("RoleArn"), self.partition)
+    if limit is not None and duration > limit:
+        raise STSValidationError(
+            "The requested DurationSeconds exceeds the MaxSessionDuration"
+            " set for this role."
+        )
+    return moto_assume_role(self)
+
+
+TokenResponse.assume_role = assume_role
+
+
+def main():
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+    def watch_stdin():
+        # EOF: the spawner closed the pipe or died. os.read, not sys.stdin: a daemon
+        # thread blocked in a buffered read makes interpreter shutdown abort.
+        while os.read(0, 4096):
+            pass
+        stop.set()
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()  # returns once the socket is bound and listening
+    _, port = server.get_host_and_port()
+    os.environ["MOTO_PORT"] = str(port)  # as moto_server does; moto builds URLs from it
+    print(f"listening on http://127.0.0.1:{port}", flush=True)
+    sys.stdout = sys.stderr  # keep stdout to that one line, whatever moto prints
+    threading.Thread(target=watch_stdin, daemon=True).start()
+
+    while not stop.wait(1):  # a timed wait lets the signal handlers run promptly
+        pass
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
