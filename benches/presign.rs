@@ -28,6 +28,7 @@ fn guard() -> Guard {
         session,
         monitor: None,
         refresh: Default::default(),
+        signing: None,
         signer: Signer::new("us-east-1".into(), None, false),
         policy: Policy::AllowList(vec![Rule::parse("GET,PUT:reports/exports/").unwrap()]),
         limits: Limits {
