@@ -153,3 +153,51 @@ async fn demo_serves_a_live_gauge() {
 fn daemon_pid(daemon: &Daemon) -> libc::pid_t {
     daemon.pid() as libc::pid_t
 }
+
+/// README's configuration table names every flag of `run` with its env var and default, as
+/// `run --help` has them: the table is what operators read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_configuration_table_matches_the_flags() {
+    let out = run_once(&base_env(), &["run", "--help"]).await;
+    assert!(out.status.success(), "{}", out.stderr);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let mut checked = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(flag) = line.trim().strip_prefix("--") else {
+            continue;
+        };
+        let flag = flag.split_whitespace().next().unwrap();
+        if flag == "help" {
+            continue;
+        }
+        let help = lines.get(i + 1).copied().unwrap_or_default();
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `--{flag}` |")))
+            .unwrap_or_else(|| panic!("README has no configuration row for --{flag}"));
+        let env = help
+            .split("[env: ")
+            .nth(1)
+            .and_then(|rest| rest.split('=').next())
+            .unwrap_or_else(|| panic!("--{flag} has no env var"));
+        assert!(row.contains(&format!("`{env}`")), "{row} lacks {env}");
+        if let Some(default) = help
+            .split("[default: ")
+            .nth(1)
+            .and_then(|rest| rest.strip_suffix(']'))
+        {
+            assert!(
+                row.contains(&format!("`{default}`")),
+                "{row} lacks the default {default}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} flags found in:\n{}",
+        out.stdout
+    );
+}
