@@ -182,15 +182,21 @@ async fn readme_configuration_table_matches_the_flags() {
             .nth(1)
             .and_then(|rest| rest.split('=').next())
             .unwrap_or_else(|| panic!("--{flag} has no env var"));
-        assert!(row.contains(&format!("`{env}`")), "{row} lacks {env}");
+        // | flag | env var | default | meaning |
+        let columns: Vec<&str> = row.split(" | ").collect();
+        assert!(
+            columns[1].contains(&format!("`{env}`")),
+            "{row} lacks {env}"
+        );
         if let Some(default) = help
             .split("[default: ")
             .nth(1)
             .and_then(|rest| rest.strip_suffix(']'))
         {
-            assert!(
-                row.contains(&format!("`{default}`")),
-                "{row} lacks the default {default}"
+            assert_eq!(
+                columns[2],
+                format!("`{default}`"),
+                "the default of --{flag}"
             );
         }
         checked += 1;
