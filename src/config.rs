@@ -486,6 +486,21 @@ impl SourceArgs {
                 );
             }
         }
+        // Checked whatever the source, so a typo is caught before the source is switched on.
+        let duration = p.duration_min(
+            "assume-role-duration",
+            &self.assume_role_duration,
+            MIN_ASSUME_ROLE_DURATION,
+        );
+        let refresh = p.duration_min(
+            "signing-secret-refresh",
+            &self.signing_secret_refresh,
+            Duration::from_secs(1),
+        );
+        let overlap = match self.signing_key_overlap.trim() {
+            "rotation-period" => Overlap::RotationPeriod,
+            other => Overlap::Fixed(p.duration("signing-key-overlap", other)),
+        };
         match source {
             "task" => Source::Task,
             "assume-role" => {
@@ -508,11 +523,6 @@ impl SourceArgs {
                     }
                     Some(a) => a.to_string(),
                 };
-                let duration = p.duration_min(
-                    "assume-role-duration",
-                    &self.assume_role_duration,
-                    MIN_ASSUME_ROLE_DURATION,
-                );
                 if duration > MAX_ASSUME_ROLE_DURATION || duration.subsec_nanos() != 0 {
                     p.push(
                         "assume-role-duration",
@@ -566,15 +576,6 @@ impl SourceArgs {
                         id.to_string()
                     }
                     Some(id) => id.to_string(),
-                };
-                let refresh = p.duration_min(
-                    "signing-secret-refresh",
-                    &self.signing_secret_refresh,
-                    Duration::from_secs(1),
-                );
-                let overlap = match self.signing_key_overlap.trim() {
-                    "rotation-period" => Overlap::RotationPeriod,
-                    other => Overlap::Fixed(p.duration("signing-key-overlap", other)),
                 };
                 Source::SecretsManager(Secret {
                     secret_id,

@@ -266,7 +266,10 @@ impl Signing {
                 _ = ticks.tick() => {}
             }
             if self.due() {
-                self.refresh_once(None).await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = self.refresh_once(None) => {}
+                }
             }
         }
     }

@@ -507,3 +507,119 @@ async fn the_task_source_signs_with_the_task_credentials() {
         Some(0.0)
     );
 }
+
+/// STS unreachable: the daemon keeps serving and watching the task session, logs and counts the
+/// failure, and presign answers 503 with the cause instead of signing with the task credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_sts_is_reported_and_never_replaced_by_the_task_credentials() {
+    let endpoint = endpoint(Duration::from_secs(3600)).await;
+    let mut env = aws_env(&endpoint);
+    set(
+        &mut env,
+        "AWS_ENDPOINT_URL_STS",
+        &format!("http://{}", closed_port()),
+    );
+    let daemon = Daemon::start(
+        &env,
+        &[
+            "run",
+            "--no-identity",
+            "--check-timeout",
+            "2s",
+            "--presign-allow",
+            "GET:reports/",
+            "--signing-source",
+            "assume-role",
+            "--assume-role-arn",
+            ROLE,
+        ],
+    )
+    .await;
+    let failed = daemon
+        .wait_for_line(|l| {
+            l["message"] == "signing credentials refresh failed; no valid signing credentials"
+        })
+        .await;
+    assert_eq!(failed["level"], "ERROR");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("sts AssumeRole failed"),
+        "{failed}"
+    );
+    let (status, _) = daemon.get("/healthz");
+    assert_eq!(status, 200);
+    let (status, body) = presign(
+        &daemon,
+        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": 60}),
+    );
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "credentials_unavailable");
+    assert!(
+        body["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("sts AssumeRole failed"),
+        "{body}"
+    );
+    let (_, metrics) = daemon.get("/metrics");
+    assert!(
+        sample(
+            &metrics,
+            "sessionguard_signing_credentials_refreshes_total{result=\"failure\"}"
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "sessionguard_signing_credentials_expiry_timestamp_seconds"
+        ),
+        None
+    );
+    // The task session is still watched.
+    assert!(sample(&metrics, "sessionguard_credentials_remaining_seconds").unwrap() > 3500.0);
+}
+
+/// SIGTERM while an AssumeRole hangs (STS accepts the connection and never answers) still exits 0
+/// promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_hung_assume_role() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = endpoint(Duration::from_secs(3600)).await;
+    let mut env = aws_env(&endpoint);
+    set(
+        &mut env,
+        "AWS_ENDPOINT_URL_STS",
+        &format!("http://{}", silent.local_addr().unwrap()),
+    );
+    let mut daemon = Daemon::start(
+        &env,
+        &[
+            "run",
+            "--no-identity",
+            "--check-timeout",
+            "1m",
+            "--signing-source",
+            "assume-role",
+            "--assume-role-arn",
+            ROLE,
+        ],
+    )
+    .await;
+    // The refresh has started (and hangs on the silent listener).
+    let deadline = Instant::now() + WAIT;
+    while credentials(&daemon)["signing"]["last_refresh_at"].is_null() {
+        assert!(Instant::now() < deadline, "no AssumeRole attempt");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    daemon.terminate();
+    let status = daemon
+        .wait_exit(Duration::from_secs(5))
+        .await
+        .expect("hung");
+    assert_eq!(status.code(), Some(0));
+    drop(silent);
+}
