@@ -2,7 +2,7 @@
 //!
 //! It serves what the ECS agent serves at `/v2/credentials/{id}`: the same session on every GET
 //! (checking the `Authorization` token when one is set), a new one shortly before the old one
-//! expires, `Expiration` as RFC 3339 with `Z`. It also answers STS `GetCallerIdentity` at `/sts/`
+//! expires, `Expiration` as RFC 3339 with `Z`. It also answers STS `GetCallerIdentity` and `AssumeRole` at `/sts/`
 //! (only for access keys it issued), so the daemon's identity lookup works with no AWS account, and
 //! the ECS task metadata v4 `/task` document under [`METADATA_PATH`].
 //! Tests switch [`Fault`]s on and off to see how the daemon copes.
@@ -328,11 +328,14 @@ impl Handler {
                 .iter()
                 .any(|k| authorization.contains(&format!("Credential={k}/")))
         };
-        if !String::from_utf8_lossy(&body).contains("Action=GetCallerIdentity") {
+        let form: std::collections::HashMap<String, String> =
+            form_urlencoded::parse(&body).into_owned().collect();
+        let action = form.get("Action").map(String::as_str).unwrap_or_default();
+        if action != "GetCallerIdentity" && action != "AssumeRole" {
             return sts_error(
                 400,
                 "InvalidAction",
-                "only GetCallerIdentity is served here",
+                "only GetCallerIdentity and AssumeRole are served here",
             );
         }
         if !known {
@@ -341,6 +344,9 @@ impl Handler {
                 "InvalidClientTokenId",
                 "The security token included in the request is invalid.",
             );
+        }
+        if action == "AssumeRole" {
+            return self.assume_role(&form);
         }
         let role = ROLE_ARN.rsplit('/').next().unwrap_or("role");
         let xml = format!(
@@ -352,6 +358,79 @@ impl Handler {
              </GetCallerIdentityResult>\
              <ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata>\
              </GetCallerIdentityResponse>"
+        );
+        xml_response(200, xml)
+    }
+}
+
+impl Handler {
+    /// STS `AssumeRole` as real STS answers it for task-role credentials: role chaining, so more
+    /// than an hour is refused with STS's own `ValidationError`.
+    fn assume_role(
+        &self,
+        form: &std::collections::HashMap<String, String>,
+    ) -> Response<Full<Bytes>> {
+        let (Some(role_arn), Some(session_name)) =
+            (form.get("RoleArn"), form.get("RoleSessionName"))
+        else {
+            return sts_error(
+                400,
+                "MissingParameter",
+                "RoleArn and RoleSessionName are required",
+            );
+        };
+        let duration: u64 = match form.get("DurationSeconds").map(|d| d.parse()) {
+            None => 3600,
+            Some(Ok(d)) if (900..=43_200).contains(&d) => d,
+            Some(_) => {
+                return sts_error(
+                    400,
+                    "ValidationError",
+                    "DurationSeconds must be between 900 and 43200",
+                );
+            }
+        };
+        if duration > 3600 {
+            return sts_error(
+                400,
+                "ValidationError",
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+            );
+        }
+        let escape = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        };
+        let role = escape(role_arn.rsplit('/').next().unwrap_or("role"));
+        let account = escape(role_arn.split(':').nth(4).unwrap_or(ACCOUNT));
+        let session_name = escape(session_name);
+        let expiration = clock::whole_second(self.clock.now()) + Duration::from_secs(duration);
+        let access_key_id = format!("ASIA{}", random_upper(16));
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .issued_keys
+            .push(access_key_id.clone());
+        let xml = format!(
+            "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+             <AssumeRoleResult>\
+             <Credentials>\
+             <AccessKeyId>{access_key_id}</AccessKeyId>\
+             <SecretAccessKey>{}</SecretAccessKey>\
+             <SessionToken>IQoJb3JpZ2luX2Vj{}</SessionToken>\
+             <Expiration>{}</Expiration>\
+             </Credentials>\
+             <AssumedRoleUser>\
+             <Arn>arn:aws:sts::{account}:assumed-role/{role}/{session_name}</Arn>\
+             <AssumedRoleId>AROADEMOEXAMPLE:{session_name}</AssumedRoleId>\
+             </AssumedRoleUser>\
+             </AssumeRoleResult>\
+             <ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata>\
+             </AssumeRoleResponse>",
+            random_upper(40),
+            random_upper(120),
+            clock::rfc3339(expiration),
         );
         xml_response(200, xml)
     }

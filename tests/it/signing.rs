@@ -623,3 +623,39 @@ async fn sigterm_during_a_hung_assume_role() {
     assert_eq!(status.code(), Some(0));
     drop(silent);
 }
+
+/// The demo needs no AWS account for `assume-role` either: its STS answers AssumeRole as real STS
+/// does for task-role credentials, so a 2h request is clamped to 1h and URLs outlive the demo's
+/// 2-minute task sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shows_the_role_chaining_cap() {
+    let daemon = Daemon::start(
+        &base_env(),
+        &[
+            "demo",
+            "--session",
+            "2m",
+            "--presign-allow",
+            "GET:reports/",
+            "--signing-source",
+            "assume-role",
+            "--assume-role-arn",
+            ROLE,
+            "--assume-role-duration",
+            "2h",
+        ],
+    )
+    .await;
+    let line = daemon
+        .wait_for_line(|l| l["message"] == "signing credentials refreshed")
+        .await;
+    assert!(line["remaining_seconds"].as_i64().unwrap() > 3590, "{line}");
+    assert_eq!(daemon.lines_with("assume-role duration clamped").len(), 1);
+    let (status, issued) = presign(
+        &daemon,
+        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "50m"}),
+    );
+    assert_eq!(status, 200, "{issued}");
+    assert_honest(&issued);
+    daemon.terminate();
+}
