@@ -2,9 +2,10 @@
 //!
 //! It serves what the ECS agent serves at `/v2/credentials/{id}`: the same session on every GET
 //! (checking the `Authorization` token when one is set), a new one shortly before the old one
-//! expires, `Expiration` as RFC 3339 with `Z`. It also answers STS `GetCallerIdentity` and `AssumeRole` at `/sts/`
-//! (only for access keys it issued), so the daemon's identity lookup works with no AWS account, and
-//! the ECS task metadata v4 `/task` document under [`METADATA_PATH`].
+//! expires, `Expiration` as RFC 3339 with `Z`. It also answers STS `GetCallerIdentity` and
+//! `AssumeRole` (as for task-role credentials: role chaining, at most an hour) at `/sts/`, only for
+//! access keys it issued, so identity lookups and `--signing-source assume-role` work with no AWS
+//! account; and the ECS task metadata v4 `/task` document under [`METADATA_PATH`].
 //! Tests switch [`Fault`]s on and off to see how the daemon copes.
 //!
 //! It is a test double: it only ever listens where it is told (loopback in the demo and tests).
