@@ -25,6 +25,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TASK_DEFINITION = REPO / "task-definition.json"
+# The same task with the sidecar signing URLs with an IAM user's keys it reads from Secrets Manager.
+TASK_DEFINITION_SECRETS_MANAGER = REPO / "task-definition-secrets-manager.json"
+TASK_DEFINITIONS = (TASK_DEFINITION, TASK_DEFINITION_SECRETS_MANAGER)
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
@@ -179,17 +182,33 @@ def demo(sessionguard_bin, tmp_path):
     proc.stop()
 
 
-# --- the two deploy files, parsed ----------------------------------------------------------------
+# --- the deploy files, parsed --------------------------------------------------------------------
 
 
-def task_definition() -> dict:
-    return json.loads(TASK_DEFINITION.read_text())
+def task_definition(path: Path = TASK_DEFINITION) -> dict:
+    """A task definition file, parsed afresh (callers may edit it): task-definition.json unless
+    `path` names another, e.g. TASK_DEFINITION_SECRETS_MANAGER."""
+    return json.loads(Path(path).read_text())
+
+
+@pytest.fixture(params=TASK_DEFINITIONS, ids=lambda path: path.name)
+def task_definition_path(request) -> Path:
+    """Each task definition file in turn: a test taking this runs once per file."""
+    return request.param
 
 
 def container(td: dict, name: str) -> dict:
     matches = [c for c in td["containerDefinitions"] if c["name"] == name]
     assert len(matches) == 1, f"expected one container named {name!r}"
     return matches[0]
+
+
+def container_env(td: dict, name: str) -> dict:
+    """A container's `environment` as a dict; fails if a name is set twice."""
+    pairs = [(e["name"], e["value"]) for e in container(td, name).get("environment", [])]
+    env = dict(pairs)
+    assert len(env) == len(pairs), f"{name}: a variable is set twice in `environment`"
+    return env
 
 
 @dataclass

@@ -69,6 +69,7 @@ def test_every_alert_is_tested_firing_and_quiet():
         "SessionguardCredentialsExpired",
         "SessionguardChecksFailing",
         "SessionguardPresignRefusalsRising",
+        "SessionguardSigningRefreshFailing",
         "SessionguardDown",
     }
     assert names - fired == set(), "alerts never shown firing"
