@@ -36,7 +36,13 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
 
 /// RFC 3339 in UTC with whole seconds (`2026-11-28T12:00:00Z`), the form the ECS agent uses.
 pub fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
+    use std::fmt::Write;
+    let mut text = String::new();
+    // humantime refuses years past 9999; such a time can only come from a nonsense input.
+    match write!(text, "{}", humantime::format_rfc3339_seconds(t)) {
+        Ok(()) => text,
+        Err(_) => "9999-12-31T23:59:59Z".into(),
+    }
 }
 
 /// A remaining time a person reads: `14m 59s`, or `expired 3s ago`.
@@ -65,6 +71,11 @@ mod tests {
         assert_eq!(
             rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_867_200)),
             "2026-11-28T12:00:00Z"
+        );
+        // Past year 9999 (only a nonsense input gets there): clamped, not a panic.
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(400_000_000_000)),
+            "9999-12-31T23:59:59Z"
         );
     }
 }

@@ -499,7 +499,17 @@ impl SourceArgs {
         );
         let overlap = match self.signing_key_overlap.trim() {
             "rotation-period" => Overlap::RotationPeriod,
-            other => Overlap::Fixed(p.duration("signing-key-overlap", other)),
+            other => {
+                let d = p.duration("signing-key-overlap", other);
+                if d > crate::signing::MAX_ROTATION_PERIOD {
+                    p.push(
+                        "signing-key-overlap",
+                        other,
+                        "must be at most 1000d (Secrets Manager's longest rotation period) or rotation-period",
+                    );
+                }
+                Overlap::Fixed(d)
+            }
         };
         match source {
             "task" => Source::Task,
@@ -907,6 +917,16 @@ mod tests {
         let err =
             Config::try_from(&run_args(&["--signing-source", "secrets-manager"])).unwrap_err();
         assert!(err.to_string().contains("is required"), "{err}");
+        let err = Config::try_from(&run_args(&[
+            "--signing-source",
+            "secrets-manager",
+            "--signing-secret-id",
+            "keys",
+            "--signing-key-overlap",
+            "10000y",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("at most 1000d"), "{err}");
         let err = Config::try_from(&run_args(&["--signing-source", "vault"])).unwrap_err();
         assert!(
             err.to_string()

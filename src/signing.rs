@@ -129,6 +129,8 @@ pub struct SecretFacts {
     pub next_rotation_date: Option<String>,
     /// Seconds a replaced key is assumed to stay active; `None` without rotation.
     pub key_overlap_seconds: Option<u64>,
+    /// How long before `next_rotation_date` the rotation may happen; `None` without rotation.
+    pub rotation_window_seconds: Option<u64>,
     /// How the key's usable lifetime was computed, for people.
     pub usable_until_reason: String,
 }
@@ -507,49 +509,68 @@ impl Signing {
             .time_source(self.clock.clone())
             .build();
         let client = aws_sdk_secretsmanager::Client::from_conf(config);
-        let calls = async {
-            tokio::join!(
-                client.get_secret_value().secret_id(&cfg.secret_id).send(),
-                client.describe_secret().secret_id(&cfg.secret_id).send(),
-            )
-        };
-        let (value, described) = tokio::time::timeout(self.timeout, calls)
-            .await
-            .map_err(|_| {
-                format!(
-                    "secretsmanager did not answer within {}",
-                    humantime::format_duration(self.timeout)
+        // The two answers must describe the same version: a rotation finishing between them would
+        // pair the old key with the new schedule. Asked again once, then a failed read.
+        for _ in 0..2 {
+            let calls = async {
+                tokio::join!(
+                    client.get_secret_value().secret_id(&cfg.secret_id).send(),
+                    client.describe_secret().secret_id(&cfg.secret_id).send(),
                 )
-            })?;
-        let value = value.map_err(|e| sdk_failure("secretsmanager GetSecretValue", &e))?;
-        let described = described.map_err(|e| sdk_failure("secretsmanager DescribeSecret", &e))?;
-        let keys = parse_secret(value.secret_string())
-            .map_err(|why| format!("secret {}: {why}", cfg.secret_id))?;
-        let rules = described.rotation_rules();
-        let period = rules.and_then(rotation_period);
-        let schedule = Schedule {
-            rotation_enabled: described.rotation_enabled().unwrap_or(false),
-            next_rotation: described
-                .next_rotation_date()
-                .and_then(|d| SystemTime::try_from(*d).ok()),
-            last_rotated: described
-                .last_rotated_date()
-                .and_then(|d| SystemTime::try_from(*d).ok()),
-            period,
-        };
-        let (usable_until, mut facts) = schedule.usable_until(cfg.overlap, self.clock.now());
-        facts.version_id = value.version_id().map(str::to_string);
-        Ok(Fetched {
-            credentials: Credentials::new(
-                keys.access_key_id,
-                keys.secret_access_key,
-                None,
-                usable_until,
-                "SecretsManager",
-            ),
-            session_arn: None,
-            secret: Some(facts),
-        })
+            };
+            let (value, described) =
+                tokio::time::timeout(self.timeout, calls)
+                    .await
+                    .map_err(|_| {
+                        format!(
+                            "secretsmanager did not answer within {}",
+                            humantime::format_duration(self.timeout)
+                        )
+                    })?;
+            let value = value.map_err(|e| sdk_failure("secretsmanager GetSecretValue", &e))?;
+            let described =
+                described.map_err(|e| sdk_failure("secretsmanager DescribeSecret", &e))?;
+            let current_in_description = value.version_id().is_some_and(|v| {
+                described
+                    .version_ids_to_stages()
+                    .and_then(|stages| stages.get(v))
+                    .is_some_and(|stages| stages.iter().any(|s| s == "AWSCURRENT"))
+            });
+            if !current_in_description {
+                continue;
+            }
+            let keys = parse_secret(value.secret_string())
+                .map_err(|why| format!("secret {}: {why}", cfg.secret_id))?;
+            let rules = described.rotation_rules();
+            let schedule = Schedule {
+                rotation_enabled: described.rotation_enabled().unwrap_or(false),
+                next_rotation: described
+                    .next_rotation_date()
+                    .and_then(|d| SystemTime::try_from(*d).ok()),
+                last_rotated: described
+                    .last_rotated_date()
+                    .and_then(|d| SystemTime::try_from(*d).ok()),
+                period: rules.and_then(rotation_period),
+                window: rules.map(rotation_window).unwrap_or(DAY),
+            };
+            let (usable_until, mut facts) = schedule.usable_until(cfg.overlap, self.clock.now());
+            facts.version_id = value.version_id().map(str::to_string);
+            return Ok(Fetched {
+                credentials: Credentials::new(
+                    keys.access_key_id,
+                    keys.secret_access_key,
+                    None,
+                    usable_until,
+                    "SecretsManager",
+                ),
+                session_arn: None,
+                secret: Some(facts),
+            });
+        }
+        Err(format!(
+            "secret {}: GetSecretValue's version is not AWSCURRENT in DescribeSecret (a rotation in progress); keeping the last good keys",
+            cfg.secret_id
+        ))
     }
 
     /// The `signing` object of `/v1/credentials`.
@@ -676,30 +697,58 @@ fn parse_secret(text: Option<&str>) -> Result<KeyPair, String> {
     })
 }
 
+/// One day: the rotation window of day schedules when `RotationRules` names none.
+const DAY: Duration = Duration::from_secs(86_400);
+/// Secrets Manager rotates at most every 1000 days; longer periods or overlaps are not real.
+pub const MAX_ROTATION_PERIOD: Duration = Duration::from_secs(1000 * 86_400);
+
 /// The rotation period from `RotationRules`: `AutomaticallyAfterDays`, or a `rate()` schedule.
 fn rotation_period(rules: &aws_sdk_secretsmanager::types::RotationRulesType) -> Option<Duration> {
-    if let Some(days) = rules.automatically_after_days().filter(|d| *d > 0) {
-        return Some(Duration::from_secs(days as u64 * 86_400));
-    }
-    let expr = rules.schedule_expression()?.trim();
-    let inner = expr.strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = match rules.automatically_after_days().filter(|d| *d > 0) {
+        Some(days) => (u64::try_from(days).ok()?, 86_400),
+        None => rate(rules.schedule_expression()?)?,
+    };
+    let period = Duration::from_secs(n.checked_mul(unit)?);
+    (period <= MAX_ROTATION_PERIOD).then_some(period)
+}
+
+/// `rate(N days)` or `rate(N hours)` as (N, seconds per unit).
+fn rate(expression: &str) -> Option<(u64, u64)> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
     let (n, unit) = inner.trim().split_once(' ')?;
-    let n: u64 = n.parse().ok()?;
     let unit = match unit.trim() {
         "day" | "days" => 86_400,
         "hour" | "hours" => 3_600,
         _ => return None,
     };
-    Some(Duration::from_secs(n * unit))
+    Some((n.parse().ok()?, unit))
+}
+
+/// How long before `NextRotationDate` a rotation may already happen: `RotationRules.Duration`
+/// (e.g. `3h`), else Secrets Manager's default window: an hour for hourly schedules, the rest of
+/// the UTC day (up to a day) otherwise.
+fn rotation_window(rules: &aws_sdk_secretsmanager::types::RotationRulesType) -> Duration {
+    if let Some(window) = rules
+        .duration()
+        .and_then(|d| humantime::parse_duration(d.trim()).ok())
+    {
+        return window.min(DAY);
+    }
+    match rules.schedule_expression().and_then(rate) {
+        Some((_, 3_600)) => Duration::from_secs(3_600),
+        _ => DAY,
+    }
 }
 
 /// A secret's rotation schedule.
 #[derive(Debug, Clone, Copy)]
 struct Schedule {
     rotation_enabled: bool,
+    /// Secrets Manager's "on or before": the rotation happens within `window` before it.
     next_rotation: Option<SystemTime>,
     last_rotated: Option<SystemTime>,
     period: Option<Duration>,
+    window: Duration,
 }
 
 impl Schedule {
@@ -710,6 +759,7 @@ impl Schedule {
             rotation_enabled: self.rotation_enabled,
             next_rotation_date: self.next_rotation.map(clock::rfc3339),
             key_overlap_seconds: None,
+            rotation_window_seconds: None,
             usable_until_reason: String::new(),
         };
         if !self.rotation_enabled {
@@ -730,24 +780,33 @@ impl Schedule {
             ),
         };
         facts.key_overlap_seconds = Some(overlap.as_secs());
-        let (next, next_text) = match (self.next_rotation, self.last_rotated, self.period) {
-            (Some(n), _, _) => (n, format!("the next rotation ({})", clock::rfc3339(n))),
-            (None, Some(last), Some(p)) => (
-                last + p,
+        let scheduled = match (self.next_rotation, self.last_rotated, self.period) {
+            (Some(n), _, _) => Some((n, "NextRotationDate")),
+            (None, Some(last), Some(p)) => {
+                last.checked_add(p).map(|n| (n, "LastRotatedDate + period"))
+            }
+            _ => None,
+        };
+        facts.rotation_window_seconds = Some(self.window.as_secs());
+        // The rotation happens within its window, on or before the scheduled date.
+        let (replaced, replaced_text) = match scheduled {
+            Some((next, what)) => (
+                next.checked_sub(self.window).unwrap_or(next),
                 format!(
-                    "the next rotation (LastRotatedDate + period = {})",
-                    clock::rfc3339(last + p)
+                    "{} before the next rotation ({what} {}, the end of its window)",
+                    humantime::format_duration(self.window),
+                    clock::rfc3339(next)
                 ),
             ),
-            _ => (
-                now,
-                "the next rotation (unknown, so taken as now)".to_string(),
-            ),
+            None => (now, "now (the next rotation is unknown)".to_string()),
         };
         facts.usable_until_reason = format!(
-            "the key stops being AWSCURRENT at {next_text} and stays active for {overlap_text}"
+            "the key may stop being AWSCURRENT {replaced_text} and stays active for {overlap_text}"
         );
-        (Some(next + overlap), facts)
+        (
+            Some(replaced.checked_add(overlap).unwrap_or(replaced)),
+            facts,
+        )
     }
 }
 
@@ -756,37 +815,46 @@ mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
 
-    const DAY: u64 = 86_400;
+    const DAY_SECS: u64 = 86_400;
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
     }
 
-    /// Two-key rotation: the key in use lives until one period after the next rotation; a fixed
-    /// overlap replaces the period; no rotation, no bound; an unknown next rotation counts as now.
+    /// Two-key rotation: the key in use lives until one period after the start of the next
+    /// rotation's window; a fixed overlap replaces the period; no rotation, no bound; an unknown
+    /// next rotation counts as now.
     #[test]
     fn key_lifetime_under_rotation() {
         let now = at(1_795_867_200);
+        let days = |n: u64| Duration::from_secs(n * DAY_SECS);
         let schedule = Schedule {
             rotation_enabled: true,
-            next_rotation: Some(now + Duration::from_secs(3 * DAY)),
-            last_rotated: Some(now - Duration::from_secs(27 * DAY)),
-            period: Some(Duration::from_secs(30 * DAY)),
+            next_rotation: Some(now + days(3)),
+            last_rotated: Some(now - days(27)),
+            period: Some(days(30)),
+            window: Duration::from_secs(3 * 3600),
         };
         let (until, facts) = schedule.usable_until(Overlap::RotationPeriod, now);
-        assert_eq!(until, Some(now + Duration::from_secs(33 * DAY)));
-        assert_eq!(facts.key_overlap_seconds, Some(30 * DAY));
+        assert_eq!(until, Some(now + days(33) - Duration::from_secs(3 * 3600)));
+        assert_eq!(facts.key_overlap_seconds, Some(30 * DAY_SECS));
+        assert_eq!(facts.rotation_window_seconds, Some(3 * 3600));
         assert!(facts.usable_until_reason.contains("two-key"), "{facts:?}");
 
         let (until, _) = schedule.usable_until(Overlap::Fixed(Duration::ZERO), now);
-        assert_eq!(until, Some(now + Duration::from_secs(3 * DAY)));
+        assert_eq!(until, Some(now + days(3) - Duration::from_secs(3 * 3600)));
 
         let no_next = Schedule {
             next_rotation: None,
+            window: DAY,
             ..schedule
         };
-        let (until, _) = no_next.usable_until(Overlap::Fixed(Duration::from_secs(60)), now);
-        assert_eq!(until, Some(now + Duration::from_secs(3 * DAY + 60)));
+        let (until, facts) = no_next.usable_until(Overlap::Fixed(Duration::from_secs(60)), now);
+        assert_eq!(until, Some(now + days(2) + Duration::from_secs(60)));
+        assert!(
+            facts.usable_until_reason.contains("LastRotatedDate"),
+            "{facts:?}"
+        );
 
         let unknown = Schedule {
             next_rotation: None,
@@ -806,20 +874,31 @@ mod tests {
     }
 
     #[test]
-    fn rotation_periods() {
+    fn rotation_periods_and_windows() {
         use aws_sdk_secretsmanager::types::RotationRulesType;
         let days = RotationRulesType::builder()
             .automatically_after_days(30)
             .build();
-        assert_eq!(rotation_period(&days), Some(Duration::from_secs(30 * DAY)));
+        assert_eq!(
+            rotation_period(&days),
+            Some(Duration::from_secs(30 * DAY_SECS))
+        );
+        assert_eq!(rotation_window(&days), DAY);
         let rate = RotationRulesType::builder()
             .schedule_expression("rate(12 hours)")
             .build();
         assert_eq!(rotation_period(&rate), Some(Duration::from_secs(43_200)));
+        assert_eq!(rotation_window(&rate), Duration::from_secs(3_600));
         let cron = RotationRulesType::builder()
             .schedule_expression("cron(0 16 1,15 * ? *)")
+            .duration("3h")
             .build();
         assert_eq!(rotation_period(&cron), None);
+        assert_eq!(rotation_window(&cron), Duration::from_secs(3 * 3_600));
+        let absurd = RotationRulesType::builder()
+            .schedule_expression("rate(18446744073709551615 days)")
+            .build();
+        assert_eq!(rotation_period(&absurd), None);
     }
 
     /// Bad secret values are named without quoting them.

@@ -299,12 +299,12 @@ async fn secret_keys_sign_rotate_and_survive_bad_values() {
         .send()
         .await
         .unwrap();
-    // Daily rotation (moto sets NextRotationDate = now + 1 day), no rotation Lambda run.
+    // Rotation every 2 days (moto sets NextRotationDate = now + 2 days), no rotation Lambda run.
     sm.rotate_secret()
         .secret_id(SECRET)
         .rotation_rules(
             aws_sdk_secretsmanager::types::RotationRulesType::builder()
-                .automatically_after_days(1)
+                .automatically_after_days(2)
                 .build(),
         )
         .rotate_immediately(false)
@@ -349,22 +349,28 @@ async fn secret_keys_sign_rotate_and_survive_bad_values() {
     assert_eq!(line["secret_version_id"], wrong.version_id().unwrap());
     assert_eq!(line["rotation_enabled"], true);
     assert_eq!(line["access_key_id"], "AKIA...0001");
-    // Usable until the next rotation (1 day) plus one rotation period (1 day).
+    // The next rotation happens on or before NextRotationDate (2 days), within its window (a day
+    // by default), so the key may be replaced after 1 day; two-key rotation keeps it active one
+    // more period (2 days): usable for 3 days.
     let usable = seconds_from_now(line["expires_at"].as_str().unwrap());
     assert!(
-        (2.0 * 86_400.0 - 10.0..=2.0 * 86_400.0).contains(&usable),
+        (3.0 * 86_400.0 - 10.0..=3.0 * 86_400.0).contains(&usable),
         "{line}"
     );
     let view = credentials(&daemon);
     let secret = &view["signing"]["secret"];
-    assert_eq!(secret["key_overlap_seconds"], 86_400, "{view}");
+    assert_eq!(secret["key_overlap_seconds"], 2 * 86_400, "{view}");
+    assert_eq!(secret["rotation_window_seconds"], 86_400, "{view}");
     let next = seconds_from_now(secret["next_rotation_date"].as_str().unwrap());
-    assert!((86_390.0..=86_400.0).contains(&next), "{view}");
+    assert!(
+        (2.0 * 86_400.0 - 10.0..=2.0 * 86_400.0).contains(&next),
+        "{view}"
+    );
 
-    // Three days: the key may be gone by then.
+    // Four days: the key may be gone by then.
     let (status, refused) = presign(
         &daemon,
-        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "3d"}),
+        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "4d"}),
     );
     assert_eq!(status, 409, "{refused}");
     let message = refused["message"].as_str().unwrap();
@@ -374,7 +380,7 @@ async fn secret_keys_sign_rotate_and_survive_bad_values() {
     // Within the bound: signed, honest, but s3s-fs does not know this key.
     let (status, issued) = presign(
         &daemon,
-        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "47h"}),
+        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "71h"}),
     );
     assert_eq!(status, 200, "{issued}");
     assert_honest(&issued);
