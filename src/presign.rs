@@ -574,11 +574,27 @@ impl Guard {
                 .sign(snapshot, request, start, request.expires_in)
                 .await;
         }
-        match &self.signing {
-            None => self.refresh().await,
-            Some(signing) => {
-                let need = request.min_expires_in.unwrap_or(request.expires_in);
-                signing.refresh_for(need, &self.limits).await
+        let cap = self.limits.max_expires_in.as_secs();
+        // At the cap already, fresh credentials cannot make the URL any longer.
+        if available != Some(cap) {
+            match &self.signing {
+                None => self.refresh().await,
+                Some(signing) => {
+                    // A fresh session for the whole request when it would cover it; otherwise for
+                    // the minimum the caller accepts, if the current session falls short of that.
+                    let fresh = signing.fresh_capacity(&self.limits).unwrap_or(0);
+                    let current = available.unwrap_or(0);
+                    let need = if request.expires_in <= fresh {
+                        Some(request.expires_in)
+                    } else {
+                        request
+                            .min_expires_in
+                            .filter(|m| current < *m && *m <= fresh)
+                    };
+                    if let Some(need) = need {
+                        signing.refresh_for(need, &self.limits).await
+                    }
+                }
             }
         }
         let (snapshot, start, available) = self.available_now();
@@ -603,6 +619,10 @@ impl Guard {
         }
         let credentials_expire_at = snapshot.expiry().map(clock::rfc3339);
         let (limit, advice) = match &self.signing {
+            _ if available == cap => (
+                format!("--presign-max-expires-in caps every URL at {cap}s"),
+                "ask for less, or raise --presign-max-expires-in (at most 7d) where the credentials allow it",
+            ),
             None => (
                 format!(
                     "the credentials expire at {}",

@@ -47,6 +47,9 @@ pub const ROLE_CHAINING_CAP: Duration = Duration::from_secs(3_600);
 /// Least time between two AssumeRole calls made for presign requests: clients asking for the
 /// longest URL a fresh session allows would otherwise cost one STS call each.
 pub const ON_DEMAND_SPACING: Duration = Duration::from_secs(10);
+/// Kept off what a fresh session is expected to allow: STS's `Expiration` carries its own clock and
+/// the call's latency, and signing starts at a whole second.
+pub const FRESH_SESSION_SLACK: Duration = Duration::from_secs(5);
 /// Default `--assume-role-duration`.
 pub const DEFAULT_ASSUME_ROLE_DURATION: &str = "1h";
 /// Default `--assume-role-session-name`.
@@ -183,8 +186,9 @@ pub struct Signing {
     clock: Clock,
     timeout: Duration,
     state: RwLock<State>,
-    /// At most one refresh in flight.
-    refreshing: tokio::sync::Mutex<()>,
+    /// At most one refresh in flight; held by the refresh itself, which runs as its own task so
+    /// that a client hanging up does not abandon an AssumeRole other requests wait for.
+    refreshing: Arc<tokio::sync::Mutex<()>>,
     refreshes: IntCounterVec,
 }
 
@@ -215,7 +219,7 @@ impl Signing {
                 duration,
                 ..State::default()
             }),
-            refreshing: tokio::sync::Mutex::new(()),
+            refreshing: Arc::new(tokio::sync::Mutex::new(())),
             refreshes,
         }))
     }
@@ -270,7 +274,7 @@ impl Signing {
             if self.due() {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = self.refresh_once(None) => {}
+                    _ = self.refresh_once() => {}
                 }
             }
         }
@@ -298,8 +302,9 @@ impl Signing {
         }
     }
 
-    /// The longest URL a fresh assumed-role session would allow: `None` when no fresh session can
-    /// be had on demand (secrets-manager keys do not get longer by asking again).
+    /// The longest URL a fresh assumed-role session would allow, a few seconds short of its
+    /// duration (STS's clock and the call's latency), or `None` when no fresh session can be had on
+    /// demand (secrets-manager keys do not get longer by asking again).
     pub fn fresh_capacity(&self, limits: &Limits) -> Option<u64> {
         let Source::AssumeRole(_) = &self.source else {
             return None;
@@ -308,6 +313,7 @@ impl Signing {
         Some(
             duration
                 .saturating_sub(limits.margin)
+                .saturating_sub(FRESH_SESSION_SLACK)
                 .min(limits.max_expires_in)
                 .as_secs(),
         )
@@ -316,12 +322,14 @@ impl Signing {
     /// For a presign request short by the current credentials: assume a fresh session when one
     /// would grant `need` seconds, unless another request just did or the last attempt is less
     /// than [`ON_DEMAND_SPACING`] old.
-    pub async fn refresh_for(&self, need: u64, limits: &Limits) {
-        if self.fresh_capacity(limits).is_none_or(|cap| cap < need) {
+    pub async fn refresh_for(self: &Arc<Self>, need: u64, limits: &Limits) {
+        if self.fresh_capacity(limits).is_none_or(|cap| cap < need)
+            || self.session.current().is_none()
+        {
             return;
         }
         let seen = self.read().attempts;
-        let _one = self.refreshing.lock().await;
+        let one = self.refreshing.clone().lock_owned().await;
         let state = self.read();
         if state.attempts != seen {
             return;
@@ -332,17 +340,22 @@ impl Signing {
             return;
         }
         drop(state);
-        self.attempt(Some(need)).await;
+        let this = self.clone();
+        let attempt = tokio::spawn(async move {
+            this.attempt(Some(need)).await;
+            drop(one);
+        });
+        let _ = attempt.await;
     }
 
-    /// One refresh, unless one is already running (then its answer is reused).
-    async fn refresh_once(&self, need: Option<u64>) {
+    /// One periodic refresh, unless another one ran while this waited for its turn.
+    async fn refresh_once(&self) {
         let seen = self.read().attempts;
         let _one = self.refreshing.lock().await;
-        if self.read().attempts != seen {
+        if self.read().attempts != seen || !self.due() {
             return;
         }
-        self.attempt(need).await;
+        self.attempt(None).await;
     }
 
     /// Fetches new signing credentials with the current task credentials; logs one line.
@@ -385,6 +398,19 @@ impl Signing {
                     .remaining_seconds(self.clock.now())
                     .map(whole_seconds);
                 let secret = fetched.secret.as_ref();
+                if remaining_seconds.is_some_and(|r| r <= 0) {
+                    warn!(
+                        signing_source = self.source.name(),
+                        access_key_id = %snapshot.masked_access_key_id(),
+                        expires_at,
+                        remaining_seconds,
+                        secret_version_id = secret.and_then(|s| s.version_id.as_deref()),
+                        next_rotation_date = secret.and_then(|s| s.next_rotation_date.as_deref()),
+                        usable_until_reason = secret.map(|s| s.usable_until_reason.as_str()),
+                        "signing credentials refreshed, but they may already have stopped working; nothing is signed with them"
+                    );
+                    return;
+                }
                 info!(
                     signing_source = self.source.name(),
                     access_key_id = %snapshot.masked_access_key_id(),
@@ -608,10 +634,16 @@ impl Signing {
             Source::AssumeRole(_) => {
                 let duration = state.duration.unwrap_or_default();
                 let fresh = self.fresh_capacity(limits).unwrap_or(0);
-                let mut text = format!(
-                    "the assumed-role session expires at {expires} and a fresh {} session allows at most {fresh}s",
-                    humantime::format_duration(duration)
-                );
+                let mut text = if fresh == limits.max_expires_in.as_secs() {
+                    format!(
+                        "the assumed-role session expires at {expires} and --presign-max-expires-in caps every URL at {fresh}s"
+                    )
+                } else {
+                    format!(
+                        "the assumed-role session expires at {expires} and a fresh {} session would allow about {fresh}s",
+                        humantime::format_duration(duration)
+                    )
+                };
                 if let Some(cap) = &state.duration_cap {
                     text.push_str(&format!(" ({cap})"));
                 }
