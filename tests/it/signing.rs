@@ -55,6 +55,14 @@ fn seconds_from_now(rfc3339: &str) -> f64 {
     sessionguard::clock::seconds_until(at, sessionguard::clock::system().now())
 }
 
+/// `sessionguard_signing_credentials_refreshes_total{result}` in a scrape.
+fn refreshes(metrics: &str, result: &str) -> Option<f64> {
+    sample(
+        metrics,
+        &format!("sessionguard_signing_credentials_refreshes_total{{result=\"{result}\"}}"),
+    )
+}
+
 fn presign_at(addr: SocketAddr, body: &Value) -> (u16, Value) {
     let (status, text) = http(
         addr,
@@ -130,13 +138,7 @@ async fn assumed_role_sessions_honour_the_requested_duration() {
         (0.0..1.0).contains(&(expiry - expected)),
         "{expiry} vs {expected}"
     );
-    assert_eq!(
-        sample(
-            &metrics,
-            "sessionguard_signing_credentials_refreshes_total{result=\"success\"}"
-        ),
-        Some(1.0)
-    );
+    assert_eq!(refreshes(&metrics, "success"), Some(1.0));
 
     // More than a fresh 2h session allows (2h minus the margin and 5 s of slack for STS's clock):
     // refused without calling STS.
@@ -260,20 +262,8 @@ async fn role_chaining_is_clamped_and_a_short_session_is_renewed_once() {
         "the cap is logged once"
     );
     let (_, metrics) = daemon.get("/metrics");
-    assert_eq!(
-        sample(
-            &metrics,
-            "sessionguard_signing_credentials_refreshes_total{result=\"success\"}"
-        ),
-        Some(2.0)
-    );
-    assert_eq!(
-        sample(
-            &metrics,
-            "sessionguard_signing_credentials_refreshes_total{result=\"failure\"}"
-        ),
-        Some(0.0)
-    );
+    assert_eq!(refreshes(&metrics, "success"), Some(2.0));
+    assert_eq!(refreshes(&metrics, "failure"), Some(0.0));
     daemon.terminate();
 }
 
@@ -457,14 +447,7 @@ async fn secret_keys_sign_rotate_and_survive_bad_values() {
         "{view}"
     );
     let (_, metrics) = daemon.get("/metrics");
-    assert!(
-        sample(
-            &metrics,
-            "sessionguard_signing_credentials_refreshes_total{result=\"failure\"}"
-        )
-        .unwrap()
-            >= 1.0
-    );
+    assert!(refreshes(&metrics, "failure").unwrap() >= 1.0);
 
     // No secret anywhere a person or a scraper reads.
     let everything = format!("{}{}{}", daemon.output(), view, metrics);
@@ -506,13 +489,7 @@ async fn the_task_source_signs_with_the_task_credentials() {
             "sessionguard_credentials_expiry_timestamp_seconds"
         )
     );
-    assert_eq!(
-        sample(
-            &metrics,
-            "sessionguard_signing_credentials_refreshes_total{result=\"success\"}"
-        ),
-        Some(0.0)
-    );
+    assert_eq!(refreshes(&metrics, "success"), Some(0.0));
 }
 
 /// STS unreachable (refused, retried by the SDK, or timed out): the daemon keeps serving and watching the task session, logs and counts the
@@ -571,14 +548,7 @@ async fn an_unreachable_sts_is_reported_and_never_replaced_by_the_task_credentia
         "{body}"
     );
     let (_, metrics) = daemon.get("/metrics");
-    assert!(
-        sample(
-            &metrics,
-            "sessionguard_signing_credentials_refreshes_total{result=\"failure\"}"
-        )
-        .unwrap()
-            >= 1.0
-    );
+    assert!(refreshes(&metrics, "failure").unwrap() >= 1.0);
     assert_eq!(
         sample(
             &metrics,
