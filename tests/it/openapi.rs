@@ -85,6 +85,20 @@ fn check(spec: &Value, schema: &Value, value: &Value, at: &str) {
     }
 }
 
+/// `body`, answered with `status` to `method path`, is documented and matches its schema.
+pub(crate) fn assert_documented(path: &str, method: &str, status: u16, body: &str) {
+    let spec = spec();
+    let responses = &spec["paths"][path][method]["responses"];
+    let documented = &responses[status.to_string()];
+    assert!(
+        !documented.is_null(),
+        "{method} {path} answered undocumented {status}: {body}"
+    );
+    let schema = &documented["content"]["application/json"]["schema"];
+    let value: Value = serde_json::from_str(body).unwrap();
+    check(&spec, schema, &value, &format!("{method} {path} {status}"));
+}
+
 /// The spec documents exactly the routes and methods the server routes.
 #[test]
 fn same_routes_and_methods() {
@@ -208,15 +222,7 @@ async fn responses_match_the_schemas() {
     ];
     let mut seen = Vec::new();
     for (path, method, (status, body)) in exchanges {
-        let responses = &spec["paths"][path][method]["responses"];
-        let documented = &responses[status.to_string()];
-        assert!(
-            !documented.is_null(),
-            "{method} {path} answered undocumented {status}: {body}"
-        );
-        let schema = &documented["content"]["application/json"]["schema"];
-        let value: Value = serde_json::from_str(&body).unwrap();
-        check(&spec, schema, &value, &format!("{method} {path} {status}"));
+        assert_documented(path, method, status, &body);
         seen.push(status);
     }
     seen.sort();

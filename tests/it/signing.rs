@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::openapi::assert_documented;
 use crate::presign::{MARGIN, assert_honest, presign, query_param};
 use crate::support::*;
 
@@ -44,9 +45,11 @@ async fn assume_role_daemon(env: &[(String, String)], duration: &str) -> Daemon 
     .await
 }
 
+/// `/v1/credentials`, held to openapi.yaml.
 fn credentials(daemon: &Daemon) -> Value {
     let (status, body) = daemon.get("/v1/credentials");
     assert_eq!(status, 200, "{body}");
+    assert_documented("/v1/credentials", "get", status, &body);
     serde_json::from_str(&body).unwrap()
 }
 
