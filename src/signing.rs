@@ -224,8 +224,14 @@ impl Signing {
         }))
     }
 
+    /// A copy of the whole state, for the views.
     fn read(&self) -> State {
-        self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.peek(State::clone)
+    }
+
+    /// One look under the lock, without copying what is not needed.
+    fn peek<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.state.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -238,15 +244,11 @@ impl Signing {
 
     /// The last good signing credentials.
     pub fn current(&self) -> Option<Arc<Snapshot>> {
-        self.state
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .current
-            .clone()
+        self.peek(|s| s.current.clone())
     }
 
     pub fn last_error(&self) -> Option<String> {
-        self.read().last_error
+        self.peek(|s| s.last_error.clone())
     }
 
     /// Keeps the signing credentials fresh until `shutdown`: the first load as soon as the task
@@ -309,7 +311,7 @@ impl Signing {
         let Source::AssumeRole(_) = &self.source else {
             return None;
         };
-        let duration = self.read().duration?;
+        let duration = self.peek(|s| s.duration)?;
         Some(
             duration
                 .saturating_sub(limits.margin)
@@ -328,18 +330,17 @@ impl Signing {
         {
             return;
         }
-        let seen = self.read().attempts;
+        let seen = self.peek(|s| s.attempts);
         let one = self.refreshing.clone().lock_owned().await;
-        let state = self.read();
-        if state.attempts != seen {
+        let (attempts, last_attempt_at) = self.peek(|s| (s.attempts, s.last_attempt_at));
+        if attempts != seen {
             return;
         }
-        if let Some(at) = state.last_attempt_at
+        if let Some(at) = last_attempt_at
             && clock::seconds_until(self.clock.now(), at) < ON_DEMAND_SPACING.as_secs_f64()
         {
             return;
         }
-        drop(state);
         let this = self.clone();
         let attempt = tokio::spawn(async move {
             this.attempt(Some(need)).await;
@@ -350,9 +351,9 @@ impl Signing {
 
     /// One periodic refresh, unless another one ran while this waited for its turn.
     async fn refresh_once(&self) {
-        let seen = self.read().attempts;
+        let seen = self.peek(|s| s.attempts);
         let _one = self.refreshing.lock().await;
-        if self.read().attempts != seen || !self.due() {
+        if self.peek(|s| s.attempts) != seen || !self.due() {
             return;
         }
         self.attempt(None).await;
@@ -464,7 +465,7 @@ impl Signing {
             .build();
         let client = aws_sdk_sts::Client::from_conf(config);
         loop {
-            let duration = self.read().duration.unwrap_or(cfg.duration);
+            let duration = self.peek(|s| s.duration).unwrap_or(cfg.duration);
             let call = client
                 .assume_role()
                 .role_arn(&cfg.role_arn)
@@ -501,11 +502,7 @@ impl Signing {
                         });
                         continue;
                     }
-                    return Err(if code.is_empty() {
-                        format!("sts AssumeRole failed: {}", error_chain(&e))
-                    } else {
-                        format!("sts AssumeRole failed: {code}: {message}")
-                    });
+                    return Err(sdk_failure("sts AssumeRole", &e));
                 }
                 Ok(Ok(output)) => output,
             };
@@ -682,7 +679,7 @@ fn duration_cap_reason(sts_message: &str, asked: Duration) -> String {
     }
 }
 
-/// `"STS code: message"` when the service answered, the whole chain otherwise.
+/// `"WHAT failed: code: message"` when the service answered, the whole cause chain otherwise.
 fn sdk_failure<E, R>(
     what: &str,
     e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
