@@ -3,38 +3,34 @@
 //! subscriber. Run with `cargo bench --bench presign`.
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use criterion::{Criterion, criterion_group, criterion_main};
 use sessionguard::clock;
-use sessionguard::credentials::Snapshot;
-use sessionguard::policy::{Policy, Rule};
-use sessionguard::presign::{Guard, Limits, PresignRequest, Signer};
-use sessionguard::state::Session;
+use sessionguard::presign::{Guard, Limits, Policy, PresignRequest, Rule, Signer};
+use sessionguard::tracked::Tracked;
 
-fn guard() -> Guard {
-    let session = Session::new(clock::system());
+fn guard(runtime: &tokio::runtime::Runtime) -> Guard {
+    let clock = clock::system();
     let creds = Credentials::new(
         "ASIABENCHEXAMPLE0001",
         "benchSecretKeyExample0123456789abcdefghij",
         Some("IQoJb3JpZ2luX2VjBENCH".repeat(20)),
-        Some(session.now() + Duration::from_secs(6 * 3600)),
+        Some(clock.now() + Duration::from_secs(6 * 3600)),
         "EcsContainer",
     );
-    session.update(|s| s.current = Some(Arc::new(Snapshot::new(creds))));
+    let signing = Tracked::fixed(creds, clock);
+    runtime.block_on(signing.attempt(None));
     Guard {
-        session,
-        monitor: None,
-        refresh: Default::default(),
-        signing: None,
+        signing,
         signer: Signer::new("us-east-1".into(), None, false),
         policy: Policy::AllowList(vec![Rule::parse("GET,PUT:reports/exports/").unwrap()]),
         limits: Limits {
             margin: Duration::from_secs(60),
             max_expires_in: Duration::from_secs(43_200),
         },
+        first_wait: Duration::ZERO,
     }
 }
 
@@ -43,7 +39,7 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let guard = guard();
+    let guard = guard(&runtime);
     let body = br#"{"bucket":"reports","key":"exports/2026/q3 report.csv","expires_in":600}"#;
     let request = PresignRequest::from_json(body).unwrap();
     c.bench_function("parse_request", |b| {

@@ -34,15 +34,35 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
     }
 }
 
+/// Earliest time [`rfc3339`] writes as itself: RFC 3339 has four-digit years.
+const FIRST_WRITABLE: &str = "0001-01-01T00:00:00Z";
+/// Latest time [`rfc3339`] writes as itself.
+const LAST_WRITABLE: &str = "9999-12-31T23:59:59Z";
+
 /// RFC 3339 in UTC with whole seconds (`2026-11-28T12:00:00Z`), the form the ECS agent uses.
+///
+/// Total: times come from outside (an endpoint's `Expiration`, STS, Secrets Manager), and aws-config
+/// accepts ones before 1970 that humantime's formatter panics on. aws-smithy-types writes years 1
+/// to 9999 either side of the epoch; anything beyond is clamped to the nearest end.
 pub fn rfc3339(t: SystemTime) -> String {
-    use std::fmt::Write;
-    let mut text = String::new();
-    // humantime refuses years past 9999; such a time can only come from a nonsense input.
-    match write!(text, "{}", humantime::format_rfc3339_seconds(t)) {
-        Ok(()) => text,
-        Err(_) => "9999-12-31T23:59:59Z".into(),
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let seconds = unix_seconds(t).floor();
+    if seconds < 0.0 && seconds < -62_135_596_800.0 {
+        return FIRST_WRITABLE.into();
     }
+    if seconds > 253_402_300_799.0 {
+        return LAST_WRITABLE.into();
+    }
+    match DateTime::from_secs(seconds as i64).fmt(Format::DateTime) {
+        Ok(text) => text,
+        Err(_) if seconds < 0.0 => FIRST_WRITABLE.into(),
+        Err(_) => LAST_WRITABLE.into(),
+    }
+}
+
+/// Whether `t` lies in the years a real session can end in: from the epoch to year 9999.
+pub fn plausible(t: SystemTime) -> bool {
+    t >= UNIX_EPOCH && unix_seconds(t) <= 253_402_300_799.0
 }
 
 /// A remaining time a person reads: `14m 59s`, or `expired 3s ago`.
@@ -77,5 +97,34 @@ mod tests {
             rfc3339(UNIX_EPOCH + Duration::from_secs(400_000_000_000)),
             "9999-12-31T23:59:59Z"
         );
+    }
+
+    /// Every time an endpoint can send formats without a panic: before 1970, at the edges of
+    /// four-digit years, and beyond them.
+    #[test]
+    fn formatting_is_total() {
+        let before = |secs: u64| UNIX_EPOCH - Duration::from_secs(secs);
+        let after = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+        let cases = [
+            (before(315_619_200), "1960-01-01T00:00:00Z"),
+            (before(1), "1969-12-31T23:59:59Z"),
+            (
+                UNIX_EPOCH - Duration::from_millis(500),
+                "1969-12-31T23:59:59Z",
+            ),
+            (UNIX_EPOCH, "1970-01-01T00:00:00Z"),
+            (before(62_135_596_800), "0001-01-01T00:00:00Z"),
+            (before(62_135_596_801), "0001-01-01T00:00:00Z"),
+            (before(u32::MAX as u64 * 100), "0001-01-01T00:00:00Z"),
+            (after(253_402_300_799), "9999-12-31T23:59:59Z"),
+            (after(253_402_300_800), "9999-12-31T23:59:59Z"),
+            (after(u64::MAX / 4), "9999-12-31T23:59:59Z"),
+        ];
+        for (t, want) in cases {
+            assert_eq!(rfc3339(t), want, "{t:?}");
+        }
+        assert!(!plausible(before(1)));
+        assert!(plausible(UNIX_EPOCH));
+        assert!(!plausible(after(253_402_300_800)));
     }
 }

@@ -5,47 +5,38 @@
 //! left, exports it to Prometheus and answers health and status questions about it.
 //!
 //! # Layout
-//! - [`config`]: flags, env vars and the validated [`Config`].
-//! - [`clock`]: the injected wall clock and time formatting.
-//! - [`credentials`]: one bounded credential check and what it found.
-//! - [`diagnose`]: the container endpoint's own explanation of a failed check.
-//! - [`task_metadata`]: the ECS task this sidecar runs in (cluster, family, task id).
-//! - [`http_client`]: one plain-HTTP GET for the endpoints the daemon reads itself.
-//! - [`identity`]: STS `GetCallerIdentity` for the role ARN and account.
-//! - [`state`]: the facts shared by the monitor and HTTP; readiness and the status view.
-//! - [`monitor`]: the check loop and its one log line per check.
-//! - [`metrics`]: the Prometheus registry and the scrape-time session collector.
-//! - [`policy`]: the `--presign-allow` rules; [`presign`]: the guard that signs only what the
-//!   session outlives, with aws-sdk-s3.
-//! - [`signing`]: signing credentials of their own, from STS AssumeRole or Secrets Manager.
-//! - [`routes`]: every HTTP route; [`server`]: serving them with graceful shutdown.
-//! - [`logging`]: text or flat JSON log lines.
-//! - [`status`], [`presign_command`] and [`healthcheck`]: the one-shot commands; [`demo`] and [`ecs_endpoint`]: the
-//!   demo and its endpoint.
-//! - [`shutdown`]: SIGTERM/SIGINT to one cancel signal.
+//! The folders follow the data, from the credentials to the answers; lower ones never name higher
+//! ones.
+//! - [`clock`], [`text`], [`http_client`]: the injected wall clock and total time formatting; error
+//!   chains and nullable log fields; one plain-HTTP GET.
+//! - [`credentials`]: one bounded check of the task credentials, the endpoint's own diagnosis of a
+//!   failure, and STS `GetCallerIdentity`.
+//! - [`tracked`]: one mechanism for credentials we track (state, single-flight refresh with
+//!   spacing, one line and one counter per attempt), with its sources: the task, an assumed role,
+//!   a Secrets Manager key.
+//! - [`presign`]: the request (serde), the allow-list, the decision (a plain function), the signer
+//!   (aws-sdk-s3 rules + aws-sigv4) and the guard that ties them together.
+//! - [`telemetry`]: log lines (text, JSON, EMF), Prometheus metrics, the ECS task's identity.
+//! - [`http`]: every route, and serving them with limits and graceful shutdown.
+//! - [`supervise`], [`shutdown`]: tasks that may not end unnoticed; SIGTERM/SIGINT to one signal.
+//! - [`config`]: the validated configuration; [`cli`]: the flags that become it (the only clap).
+//! - [`commands`]: `status`, `presign`, `healthcheck`; [`demo`]: the daemon against an embedded
+//!   ECS credentials endpoint.
 
+pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod demo;
-pub mod diagnose;
-pub mod ecs_endpoint;
-pub mod healthcheck;
+pub mod http;
 pub mod http_client;
-pub mod identity;
-pub mod logging;
-pub mod metrics;
-pub mod monitor;
-pub mod policy;
 pub mod presign;
-pub mod presign_command;
-pub mod routes;
-pub mod server;
 pub mod shutdown;
-pub mod signing;
-pub mod state;
-pub mod status;
-pub mod task_metadata;
+pub mod supervise;
+pub mod telemetry;
+pub mod text;
+pub mod tracked;
 
 use std::sync::Arc;
 
@@ -58,14 +49,14 @@ use tracing::info;
 pub use config::Config;
 
 use crate::clock::Clock;
-use crate::identity::IdentityLookup;
-use crate::metrics::Metrics;
-use crate::monitor::Monitor;
-use crate::policy::Policy;
-use crate::presign::{Guard, Signer};
-use crate::routes::{Router, Surface};
-use crate::signing::Signing;
-use crate::state::Session;
+use crate::credentials::identity::IdentityLookup;
+use crate::http::routes::{Router, Surface};
+use crate::http::server;
+use crate::presign::{Guard, Policy, Signer};
+use crate::supervise::{TaskEnded, Tasks};
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::{logging, task as task_metadata};
+use crate::tracked::task::{TaskCredentials, TaskSource};
 
 /// Bound listeners: tests bind `127.0.0.1:0` and pass them in.
 pub struct Listeners {
@@ -96,6 +87,9 @@ pub enum RunError {
     Listener(#[source] std::io::Error),
     #[error("presigning needs an AWS region: set --region (env SESSIONGUARD_REGION) or AWS_REGION")]
     NoRegion,
+    /// A supervised task ended before shutdown: the daemon exits so ECS replaces the task.
+    #[error(transparent)]
+    TaskEnded(#[from] TaskEnded),
 }
 
 /// The signer for the configured region and S3 endpoint: the flags first, then the SDK's
@@ -146,36 +140,42 @@ pub async fn run_with(
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let provider = credentials_provider(sdk)?;
-    let session = Session::new(clock.clone());
+    let task = TaskCredentials::new(
+        TaskSource::new(
+            provider,
+            config
+                .identity
+                .then(|| IdentityLookup::new(sdk.clone(), clock.clone())),
+            config.check_timeout,
+            config.warn_below,
+        ),
+        clock.clone(),
+    );
+    let signing = tracked::signing(
+        &config.source,
+        sdk,
+        clock.clone(),
+        config.check_timeout,
+        &task.tracked,
+    );
     let limits = config.signing.limits;
-    let metrics = Metrics::new(session.clone(), limits);
+    let metrics = Metrics::new(&task, &signing, limits);
     match task_metadata::load().await {
-        Ok(Some(task)) => {
+        Ok(Some(meta)) => {
             logging::set_context(vec![
-                ("cluster".into(), task.cluster.clone().into()),
-                ("task_family".into(), task.family.clone().into()),
-                ("task_revision".into(), task.revision.clone().into()),
-                ("task_id".into(), task.task_id.clone().into()),
+                ("cluster".into(), meta.cluster.clone().into()),
+                ("task_family".into(), meta.family.clone().into()),
+                ("task_revision".into(), meta.revision.clone().into()),
+                ("task_id".into(), meta.task_id.clone().into()),
             ]);
-            metrics.set_task(&task);
+            metrics.set_task(&meta);
         }
         Ok(None) => {}
         Err(e) => tracing::warn!(
-            error = %credentials::error_chain(&e),
+            error = %text::error_chain(&e),
             "task metadata unavailable; log lines will not name the task"
         ),
     }
-    let monitor = Arc::new(Monitor {
-        provider,
-        identity: config
-            .identity
-            .then(|| IdentityLookup::new(sdk.clone(), clock.clone())),
-        session: session.clone(),
-        metrics: metrics.clone(),
-        interval: config.interval,
-        check_timeout: config.check_timeout,
-        warn_below: config.warn_below,
-    });
     // Without allow rules presigning is off, and a missing region is no reason not to start.
     let signer = match signer(sdk, &config.signing) {
         Err(RunError::NoRegion) if config.presign_allow.is_empty() => {
@@ -183,28 +183,15 @@ pub async fn run_with(
         }
         other => other?,
     };
-    let signing = Signing::new(
-        &config.source,
-        sdk,
-        session.clone(),
-        clock.clone(),
-        config.check_timeout,
-        metrics.signing_refreshes(),
-    );
-    if let Some(signing) = &signing {
-        metrics.set_signing(signing.clone());
-    }
     let guard = Arc::new(Guard {
-        session: session.clone(),
-        monitor: Some(monitor.clone()),
-        refresh: Default::default(),
         signing: signing.clone(),
         signer,
         policy: Policy::AllowList(config.presign_allow.clone()),
         limits,
+        first_wait: config.check_timeout,
     });
     let router = Router {
-        session: session.clone(),
+        task: task.clone(),
         metrics: metrics.clone(),
         ready_min_remaining: config.ready_min_remaining,
         guard,
@@ -232,25 +219,38 @@ pub async fn run_with(
         "sessionguard started"
     );
 
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(server::serve(
-        listeners.api,
-        Surface::Api,
-        router.clone(),
-        shutdown.clone(),
-    ));
-    if let Some(listener) = listeners.metrics {
-        tasks.spawn(server::serve(
-            listener,
-            Surface::MetricsOnly,
-            router,
+    let mut tasks = Tasks::new(shutdown.clone());
+    tasks.spawn(
+        "api-server",
+        server::serve(
+            listeners.api,
+            Surface::Api,
+            router.clone(),
             shutdown.clone(),
-        ));
+        ),
+    );
+    if let Some(listener) = listeners.metrics {
+        tasks.spawn(
+            "metrics-server",
+            server::serve(listener, Surface::MetricsOnly, router, shutdown.clone()),
+        );
     }
-    tasks.spawn(monitor.run(shutdown.clone()));
-    if let Some(signing) = signing {
-        tasks.spawn(signing.run(config.interval, shutdown.clone()));
+    tasks.spawn(
+        "monitor",
+        task.tracked
+            .clone()
+            .run(config.interval, None, shutdown.clone()),
+    );
+    if !signing.same(&task.tracked) {
+        tasks.spawn(
+            "signing",
+            signing.run(
+                config.interval,
+                Some(task.tracked.clone()),
+                shutdown.clone(),
+            ),
+        );
     }
-    while tasks.join_next().await.is_some() {}
+    tasks.join().await?;
     Ok(())
 }

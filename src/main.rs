@@ -8,10 +8,11 @@ use clap::error::ErrorKind;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
-use sessionguard::config::{
-    Cli, Command, Config, DemoConfig, EXIT_USAGE, PresignConfig, StatusConfig,
-};
-use sessionguard::{Listeners, demo, healthcheck, logging, presign_command, shutdown, status};
+use sessionguard::cli::{Cli, Command, ConfigError, EXIT_USAGE};
+use sessionguard::commands::{healthcheck, presign as presign_command, status};
+use sessionguard::config::{Config, DemoConfig, PresignConfig, StatusConfig};
+use sessionguard::telemetry::logging;
+use sessionguard::{Listeners, demo, shutdown};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -102,7 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-fn usage(e: sessionguard::config::ConfigError) -> i32 {
+fn usage(e: ConfigError) -> i32 {
     eprintln!("sessionguard: {e}");
     EXIT_USAGE
 }
@@ -146,7 +147,7 @@ async fn daemon(
             Ok(0)
         }
         Err(e) => {
-            error!(error = %sessionguard::credentials::error_chain(&e), "sessionguard failed");
+            error!(error = %sessionguard::text::error_chain(&e), "sessionguard failed");
             Ok(match e {
                 sessionguard::RunError::NoRegion => EXIT_USAGE,
                 _ => 1,

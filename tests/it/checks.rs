@@ -154,7 +154,7 @@ async fn rotation_is_logged_and_counted() {
 /// `/readyz` turns 503 `expired` when the session runs out and 200 again after rotation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_follows_expiry_and_rotation() {
-    let mut options = sessionguard::ecs_endpoint::Options::new(Duration::from_secs(3));
+    let mut options = sessionguard::demo::endpoint::Options::new(Duration::from_secs(3));
     options.rotate_before = Duration::ZERO;
     let endpoint = endpoint_with(options).await;
     let daemon = Daemon::start(&aws_env(&endpoint), &["run", "--interval", "4s"]).await;
@@ -286,7 +286,7 @@ async fn no_identity_skips_sts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_credentials_are_a_warning() {
     let endpoint = endpoint(Duration::from_secs(3600)).await;
-    endpoint.set_fault(Some(sessionguard::ecs_endpoint::Fault::Expired));
+    endpoint.set_fault(Some(sessionguard::demo::endpoint::Fault::Expired));
     let daemon = Daemon::start(&aws_env(&endpoint), &["run", "--no-identity"]).await;
     let line = daemon
         .wait_for_line(|l| l["message"] == "credentials checked")

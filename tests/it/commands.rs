@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sessionguard::ecs_endpoint::Fault;
+use sessionguard::demo::endpoint::Fault;
 
 use crate::support::*;
 

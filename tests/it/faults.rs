@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sessionguard::ecs_endpoint::Fault;
+use sessionguard::demo::endpoint::Fault;
 
 use crate::support::*;
 
@@ -144,7 +144,7 @@ async fn connection_refused_at_start_then_recovers() {
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
         &format!(
             "http://{addr}{}",
-            sessionguard::ecs_endpoint::CREDENTIALS_PATH
+            sessionguard::demo::endpoint::CREDENTIALS_PATH
         ),
     );
     set(&mut env, "AWS_CONTAINER_AUTHORIZATION_TOKEN", TOKEN);

@@ -4,6 +4,7 @@
 mod abuse;
 mod checks;
 mod commands;
+mod core;
 mod faults;
 mod http;
 mod openapi;

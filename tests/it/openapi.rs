@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sessionguard::ecs_endpoint::Options;
+use sessionguard::demo::endpoint::Options;
 
 use crate::support::*;
 
@@ -113,7 +113,7 @@ fn same_routes_and_methods() {
                 .map(move |m| (p.clone(), m.to_uppercase()))
         })
         .collect();
-    let served: Vec<(String, String)> = sessionguard::routes::ROUTES
+    let served: Vec<(String, String)> = sessionguard::http::routes::ROUTES
         .iter()
         .flat_map(|r| {
             r.methods

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sessionguard::ecs_endpoint::{EcsEndpoint, Fault, Options};
+use sessionguard::demo::endpoint::{EcsEndpoint, Fault, Options};
 
 use crate::support::*;
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sessionguard::ecs_endpoint::{Fault, Options};
+use sessionguard::demo::endpoint::{Fault, Options};
 
 use crate::support::*;
 

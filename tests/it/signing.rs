@@ -15,7 +15,7 @@ const ROLE: &str = "arn:aws:iam::123456789012:role/presigner";
 
 /// The task endpoint's credentials, with STS and Secrets Manager on moto.
 fn moto_env(
-    endpoint: &sessionguard::ecs_endpoint::EcsEndpoint,
+    endpoint: &sessionguard::demo::endpoint::EcsEndpoint,
     moto: &MotoServer,
 ) -> Vec<(String, String)> {
     let mut env = aws_env(endpoint);

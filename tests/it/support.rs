@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sessionguard::ecs_endpoint::{EcsEndpoint, Options};
+use sessionguard::demo::endpoint::{EcsEndpoint, Options};
 
 /// How long a test waits for something the daemon should do within a few intervals.
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -128,6 +128,23 @@ impl Daemon {
 
     /// Starts the binary with exactly `args`.
     pub async fn spawn(env: &[(String, String)], args: &[&str]) -> Daemon {
+        let mut daemon = Self::spawn_child(env, args);
+        let started = daemon
+            .wait_for_line(|l| l["message"] == "sessionguard started")
+            .await;
+        daemon.addr = started["listen"].as_str().unwrap().parse().unwrap();
+        daemon
+    }
+
+    /// Like [`Daemon::start`], without waiting for the `sessionguard started` line: for a daemon
+    /// that may exit before or right after it. `addr` stays `0.0.0.0:0`.
+    pub fn launch(env: &[(String, String)], args: &[&str]) -> Daemon {
+        let mut all = args.to_vec();
+        all.extend(["--log-format", "json", "--listen", "127.0.0.1:0"]);
+        Self::spawn_child(env, &all)
+    }
+
+    fn spawn_child(env: &[(String, String)], args: &[&str]) -> Daemon {
         let mut child = command(env, args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -160,16 +177,11 @@ impl Daemon {
                 sink.1.notify_all();
             }
         });
-        let mut daemon = Daemon {
+        Daemon {
             child,
             captured,
             addr: "0.0.0.0:0".parse().unwrap(),
-        };
-        let started = daemon
-            .wait_for_line(|l| l["message"] == "sessionguard started")
-            .await;
-        daemon.addr = started["listen"].as_str().unwrap().parse().unwrap();
-        daemon
+        }
     }
 
     /// Every stdout line so far, parsed as JSON (a non-JSON line fails the test).
@@ -314,29 +326,164 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    try_http(addr, method, path, headers, body).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`http`] that reports a refused or dropped connection (a handler that panicked closes it with
+/// no answer) as an error instead of failing the test.
+pub fn try_http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String), String> {
+    let fail = |e: std::io::Error| format!("{method} {path} on {addr}: {e}");
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(fail)?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+        .map_err(fail)?;
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
     request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(request.as_bytes()).map_err(fail)?;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
+    stream.read_to_end(&mut response).map_err(fail)?;
     let text = String::from_utf8_lossy(&response).to_string();
     let status = text
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+        .ok_or_else(|| format!("{method} {path} on {addr}: no status line in {text:?}"))?;
     let body = text
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
-    (status, body)
+    Ok((status, body))
+}
+
+/// A loopback HTTP/1.1 proxy in front of `target` that holds every answer for `delay`, as a slow
+/// AWS endpoint would. Each request gets a fresh upstream connection and the answer goes back with
+/// `Connection: close`, so keep-alive never bypasses the delay. Stops accepting when dropped.
+pub struct DelayProxy {
+    pub addr: SocketAddr,
+    forwarded: Arc<std::sync::atomic::AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl DelayProxy {
+    pub fn start(target: SocketAddr, delay: Duration) -> DelayProxy {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let forwarded = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (count, stopped) = (forwarded.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let count = count.clone();
+                std::thread::spawn(move || {
+                    if forward(stream, target, delay).is_ok() {
+                        count.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        DelayProxy {
+            addr,
+            forwarded,
+            stop,
+        }
+    }
+
+    /// The value for an `AWS_ENDPOINT_URL_*` variable.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Requests answered so far.
+    pub fn forwarded(&self) -> usize {
+        self.forwarded.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for DelayProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// One request from `client` to `target` and its answer back, `delay` later.
+fn forward(mut client: TcpStream, target: SocketAddr, delay: Duration) -> std::io::Result<()> {
+    client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let request = read_request(&mut client)?;
+    let mut upstream = TcpStream::connect_timeout(&target, Duration::from_secs(5))?;
+    upstream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    upstream.write_all(&connection_close(&request))?;
+    let mut response = Vec::new();
+    upstream.read_to_end(&mut response)?;
+    std::thread::sleep(delay);
+    client.write_all(&connection_close(&response))?;
+    client.shutdown(std::net::Shutdown::Both)
+}
+
+/// Reads one request: the head, then `Content-Length` bytes of body.
+fn read_request(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        data.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while data.len() < head_end + length {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+    Ok(data)
+}
+
+/// `message` with its `Connection` and `Keep-Alive` headers replaced by `Connection: close`.
+fn connection_close(message: &[u8]) -> Vec<u8> {
+    let Some(head_end) = message.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return message.to_vec();
+    };
+    let head = String::from_utf8_lossy(&message[..head_end]);
+    let mut out = String::new();
+    for line in head.split("\r\n") {
+        let name = line.split(':').next().unwrap_or_default().trim();
+        if name.eq_ignore_ascii_case("connection") || name.eq_ignore_ascii_case("keep-alive") {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&message[head_end + 4..]);
+    bytes
 }
 
 /// The value of one sample in a Prometheus text exposition (`name` may include labels).

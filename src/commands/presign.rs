@@ -3,17 +3,12 @@
 //! It resolves the credentials and applies the daemon's decision (no allow-list: the operator is
 //! the user), then prints the URL on stdout and the true expiry on stderr.
 
-use std::sync::Arc;
-
 use aws_config::SdkConfig;
 
 use crate::clock::Clock;
 use crate::config::PresignConfig;
-use crate::metrics::Metrics;
-use crate::monitor::Monitor;
-use crate::policy::Policy;
-use crate::presign::{Guard, PresignError};
-use crate::state::Session;
+use crate::presign::{Guard, Policy, PresignError};
+use crate::tracked::task::{TaskCredentials, TaskSource};
 use crate::{RunError, credentials_provider, signer};
 
 /// Exit code when the session cannot cover the URL.
@@ -28,26 +23,22 @@ pub async fn presign(
     clock: Clock,
 ) -> Result<i32, RunError> {
     let provider = credentials_provider(sdk)?;
-    let session = Session::new(clock.clone());
-    let metrics = Metrics::new(session.clone(), config.signing.limits);
-    let monitor = Arc::new(Monitor {
-        provider,
-        identity: None,
-        session: session.clone(),
-        metrics,
-        interval: config.check_timeout,
-        check_timeout: config.check_timeout,
-        warn_below: std::time::Duration::ZERO,
-    });
-    monitor.check_once().await;
+    let task = TaskCredentials::new(
+        TaskSource::new(
+            provider,
+            None,
+            config.check_timeout,
+            std::time::Duration::ZERO,
+        ),
+        clock,
+    );
+    task.tracked.attempt(None).await;
     let guard = Guard {
-        session,
-        monitor: Some(monitor),
-        refresh: Default::default(),
-        signing: None,
+        signing: task.tracked.clone(),
         signer: signer(sdk, &config.signing)?,
         policy: Policy::Unrestricted,
         limits: config.signing.limits,
+        first_wait: config.check_timeout,
     };
     Ok(match guard.presign(&config.request).await {
         Ok(issued) => {

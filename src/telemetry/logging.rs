@@ -24,26 +24,38 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::clock::{self, Clock};
-use crate::config::LogFormat;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal (CloudWatch), text when it is (a person).
+    Auto,
+    /// Human-readable `key=value` lines.
+    Text,
+    /// One flat JSON object per line, for CloudWatch Logs Insights.
+    Json,
+    /// JSON lines that are also CloudWatch Embedded Metric Format records.
+    Emf,
+}
+
+impl LogFormat {
+    /// `auto`, `text`, `json` or `emf`, in any case.
+    pub fn parse(text: &str) -> Option<LogFormat> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(LogFormat::Auto),
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            "emf" => Some(LogFormat::Emf),
+            _ => None,
+        }
+    }
+}
 
 /// Which events are written unless `RUST_LOG` says otherwise: ours from INFO, the AWS SDK's only
 /// at ERROR (its provider-chain WARN repeats what our `credentials check failed` line says).
 pub const DEFAULT_FILTER: &str = "sessionguard=info,error";
 
-/// Records an optional value as itself or as `null`: JSON `null` in a JSON line. Record it with
-/// `?`, since tracing only passes `Debug` values through to the formatter.
-pub struct OrNull<T>(pub Option<T>);
-
-impl<T: fmt::Display> fmt::Debug for OrNull<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Some(v) => write!(f, "{v}"),
-            None => f.write_str("null"),
-        }
-    }
-}
-
-/// Default CloudWatch namespace of the EMF metrics.
+/// Default `--emf-namespace`: the CloudWatch namespace of the EMF metrics.
 pub const DEFAULT_EMF_NAMESPACE: &str = "Sessionguard";
 
 /// Lines queued for the writer thread before logging waits: bounds the memory a stalled stdout
@@ -254,8 +266,8 @@ mod tests {
                 remaining_seconds = 42i64,
                 rotated = true,
                 source = "EcsContainer",
-                expires_at = ?OrNull::<String>(None),
-                at = ?OrNull(Some("2026-11-28T12:00:00Z")),
+                expires_at = ?crate::text::OrNull::<String>(None),
+                at = ?crate::text::OrNull(Some("2026-11-28T12:00:00Z")),
                 "credentials checked"
             );
         });

@@ -10,7 +10,7 @@ use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 
 use crate::clock::Clock;
-use crate::credentials::error_chain;
+use crate::text::error_chain;
 
 /// The caller identity of one set of credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]

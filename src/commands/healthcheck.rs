@@ -32,7 +32,7 @@ pub async fn healthcheck(url: &str) -> i32 {
             1
         }
         Err(e) => {
-            eprintln!("{url}: {}", crate::credentials::error_chain(&e));
+            eprintln!("{url}: {}", crate::text::error_chain(&e));
             1
         }
     }

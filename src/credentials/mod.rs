@@ -1,16 +1,17 @@
-//! One credential check: ask the provider, bound the wait, and describe what came back.
-//!
-//! The provider is aws-config's default chain (in ECS, its container credentials provider). It has
-//! no cache, so each call is a fresh request to the endpoint and a check sees what the endpoint
-//! serves now, not what an SDK client cached minutes ago.
+//! Credentials as resolved: one [`Snapshot`], how a check obtains it ([`check`]), why a failed
+//! check failed ([`diagnose`]) and whose they are ([`identity`]).
 
-use std::time::{Duration, SystemTime};
+pub mod check;
+pub mod diagnose;
+pub mod identity;
+
+pub use check::{CheckError, check};
+
+use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 
 use crate::clock;
-use crate::diagnose::{self, Diagnosis};
 
 /// What the daemon knows about one set of resolved credentials.
 ///
@@ -55,81 +56,6 @@ impl Snapshot {
     }
 }
 
-/// Why a check produced no credentials.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckError {
-    #[error("credentials provider did not answer within {}", humantime::format_duration(*.0))]
-    TimedOut(Duration),
-    #[error(
-        "the credentials endpoint served credentials that expired at {0}; keeping the last good ones"
-    )]
-    AlreadyExpired(String),
-    #[error("credentials provider failed")]
-    Provider {
-        #[source]
-        source: aws_credential_types::provider::error::CredentialsError,
-        /// What the endpoint itself said, when aws-config's error hides it.
-        diagnosis: Option<Diagnosis>,
-    },
-}
-
-impl CheckError {
-    /// The whole cause chain on one line, then the endpoint's own explanation when there is one.
-    pub fn describe(&self) -> String {
-        let mut text = error_chain(self);
-        if let CheckError::Provider {
-            diagnosis: Some(d), ..
-        } = self
-        {
-            text.push_str(" (");
-            text.push_str(&d.to_string());
-            text.push(')');
-        }
-        text
-    }
-
-    pub fn diagnosis(&self) -> Option<&Diagnosis> {
-        match self {
-            CheckError::Provider { diagnosis, .. } => diagnosis.as_ref(),
-            CheckError::TimedOut(_) | CheckError::AlreadyExpired(_) => None,
-        }
-    }
-}
-
-/// Resolves credentials once, bounded by `timeout`. On failure from a container endpoint, asks the
-/// endpoint once more for the reason aws-config does not pass on (its error body).
-pub async fn check(
-    provider: &SharedCredentialsProvider,
-    timeout: Duration,
-) -> Result<Snapshot, CheckError> {
-    let started = tokio::time::Instant::now();
-    match tokio::time::timeout(timeout, provider.provide_credentials()).await {
-        Err(_) => Err(CheckError::TimedOut(timeout)),
-        Ok(Ok(credentials)) => Ok(Snapshot::new(credentials)),
-        Ok(Err(source)) => {
-            let budget = timeout.saturating_sub(started.elapsed());
-            let diagnosis = diagnose::container_endpoint(budget).await;
-            Err(CheckError::Provider { source, diagnosis })
-        }
-    }
-}
-
-/// Joins an error and its sources with `: `, the way a person reads a cause chain.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        // Some errors repeat their source's text in their own; print it once.
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// `ASIA...WXYZ`: enough to tell sessions apart in a log, not enough to use.
 pub fn mask(access_key_id: &str) -> String {
     let chars: Vec<char> = access_key_id.chars().collect();
@@ -162,7 +88,7 @@ pub fn whole_seconds(remaining: f64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::UNIX_EPOCH;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn creds(provider: &'static str, expiry: Option<SystemTime>) -> Credentials {
         Credentials::new(
@@ -207,16 +133,5 @@ mod tests {
             Snapshot::new(creds("Static", None)).remaining_seconds(now),
             None
         );
-    }
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("outer")]
-    struct Outer(#[source] std::io::Error);
-
-    /// Every cause in the chain reaches the log line.
-    #[test]
-    fn chain_joins_causes() {
-        let err = Outer(std::io::Error::other("connection refused"));
-        assert_eq!(error_chain(&err), "outer: connection refused");
     }
 }

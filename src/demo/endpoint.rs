@@ -41,7 +41,7 @@ pub const ACCOUNT: &str = "123456789012";
 pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/sessionguard-demo";
 
 /// How sessions are issued.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// Lifetime of each session.
     pub session: Duration,
@@ -66,6 +66,21 @@ impl Options {
     }
 }
 
+/// By hand: the fixed secret key never reaches a `Debug` string.
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("session", &self.session)
+            .field("rotate_before", &self.rotate_before)
+            .field("token", &self.token.as_ref().map(|_| "** redacted **"))
+            .field(
+                "key_pair",
+                &self.key_pair.as_ref().map(|(id, _)| (id, "** redacted **")),
+            )
+            .finish()
+    }
+}
+
 /// A failure the endpoint can be told to produce instead of credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
@@ -83,6 +98,8 @@ pub enum Fault {
     OffsetExpiration,
     /// 200 with credentials that expired a minute ago.
     Expired,
+    /// 200 with `Expiration` exactly this text (`1960-01-01T00:00:00Z`, a year past 9999).
+    Expiration(String),
     /// Accept the request and never answer.
     Hang,
 }
@@ -297,6 +314,9 @@ impl Handler {
             Some(Fault::OffsetExpiration) => {
                 let z = clock::rfc3339(body.expiration);
                 fields["Expiration"] = z.replace('Z', "+00:00").into();
+            }
+            Some(Fault::Expiration(text)) => {
+                fields["Expiration"] = text.clone().into();
             }
             Some(Fault::Expired) => {
                 fields["Expiration"] = clock::rfc3339(now - Duration::from_secs(60)).into();

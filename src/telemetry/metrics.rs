@@ -1,23 +1,23 @@
 //! Prometheus metrics, in an owned registry (no globals).
 //!
-//! Counters are bumped by the monitor as checks happen. Everything derived from the session (expiry,
-//! remaining time, identity, last success) is computed by [`SessionCollector`] when Prometheus
-//! scrapes, from the stored facts and the injected clock, so the remaining time is `expiry - now`
-//! at scrape time, not a value from the last check.
+//! The tracked credentials own their attempt counters ([`crate::tracked::Counters`]); this module
+//! registers them with its own. Everything derived from the credentials (expiry, remaining time,
+//! identity, last success, the longest URL grantable) is computed by [`SessionCollector`] when
+//! Prometheus scrapes, from the stored facts and the injected clock, so the remaining time is
+//! `expiry - now` at scrape time, not a value from the last check.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Mutex;
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 use crate::clock;
 use crate::presign::Limits;
-use crate::signing::Signing;
-use crate::state::Session;
+use crate::tracked::task::TaskCredentials;
+use crate::tracked::{Tracked, signing_counters};
 
 /// Outcomes of a presign request, pre-registered at 0 so `rate()` works from the first scrape.
 const PRESIGN_RESULTS: &[&str] = &[
@@ -28,40 +28,20 @@ const PRESIGN_RESULTS: &[&str] = &[
     "unavailable",
 ];
 
-/// The counters the monitor updates.
+/// The registry and the counters the HTTP layer updates.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    checks: IntCounterVec,
-    rotations: IntCounter,
     presign_requests: IntCounterVec,
     presign_duration: Histogram,
     task: GaugeVec,
-    signing_refreshes: IntCounterVec,
-    signing: Arc<OnceLock<Arc<Signing>>>,
 }
 
 impl Metrics {
     /// Registers every metric at start, so a scrape shows the full set (counters at 0) from the
     /// first second.
-    pub fn new(session: Session, limits: Limits) -> Self {
+    pub fn new(task: &TaskCredentials, signing: &Tracked, limits: Limits) -> Self {
         let registry = Registry::new();
-        let checks = IntCounterVec::new(
-            Opts::new(
-                "sessionguard_credentials_checks_total",
-                "Credential checks, by result (success or failure).",
-            ),
-            &["result"],
-        )
-        .expect("valid metric");
-        for result in ["success", "failure"] {
-            checks.with_label_values(&[result]);
-        }
-        let rotations = IntCounter::new(
-            "sessionguard_credentials_rotations_total",
-            "Times a check found a different access key than the check before.",
-        )
-        .expect("valid metric");
         let build = GaugeVec::new(
             Opts::new(
                 "sessionguard_build_info",
@@ -97,7 +77,7 @@ impl Metrics {
         )
         .expect("valid metric");
 
-        let task = GaugeVec::new(
+        let task_info = GaugeVec::new(
             Opts::new(
                 "sessionguard_task_info",
                 "Always 1; the ECS task sessionguard runs in (from task metadata v4).",
@@ -112,59 +92,45 @@ impl Metrics {
         )
         .expect("valid metric");
 
-        let signing_refreshes = IntCounterVec::new(
-            Opts::new(
-                "sessionguard_signing_credentials_refreshes_total",
-                "Refreshes of the signing credentials (--signing-source assume-role or secrets-manager), by result (success or failure).",
-            ),
-            &["result"],
-        )
-        .expect("valid metric");
-        for result in ["success", "failure"] {
-            signing_refreshes.with_label_values(&[result]);
-        }
-        let signing = Arc::new(OnceLock::new());
+        // With `--signing-source task` nothing refreshes signing credentials of their own; the
+        // counter still exists, at 0, so dashboards and alerts see the same set everywhere.
+        let signing_counters = if signing.same(&task.tracked) {
+            signing_counters()
+        } else {
+            signing.counters().clone()
+        };
+        let task_counters = task.tracked.counters();
 
-        let collectors: Vec<Box<dyn Collector>> = vec![
-            Box::new(task.clone()),
-            Box::new(checks.clone()),
+        let mut collectors: Vec<Box<dyn Collector>> = vec![
+            Box::new(task_info.clone()),
+            Box::new(task_counters.attempts.clone()),
             Box::new(presign_requests.clone()),
             Box::new(presign_duration.clone()),
-            Box::new(rotations.clone()),
             Box::new(build),
-            Box::new(signing_refreshes.clone()),
-            Box::new(SessionCollector::new(session, limits, signing.clone())),
+            Box::new(signing_counters.attempts),
+            Box::new(SessionCollector::new(task.clone(), signing.clone(), limits)),
             #[cfg(target_os = "linux")]
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
+        collectors.extend(
+            task_counters
+                .rotations
+                .clone()
+                .map(|r| Box::new(r) as Box<dyn Collector>),
+        );
         for c in collectors {
             registry.register(c).expect("metric names are unique");
         }
         Metrics {
             registry,
-            checks,
-            rotations,
             presign_requests,
             presign_duration,
-            task,
-            signing_refreshes,
-            signing,
+            task: task_info,
         }
     }
 
-    /// The counter the signing credentials' refreshes bump.
-    pub fn signing_refreshes(&self) -> IntCounterVec {
-        self.signing_refreshes.clone()
-    }
-
-    /// Exports the signing credentials of `--signing-source assume-role|secrets-manager` instead of
-    /// the task's.
-    pub fn set_signing(&self, signing: Arc<Signing>) {
-        let _ = self.signing.set(signing);
-    }
-
     /// Exports the ECS task's identity as `sessionguard_task_info`.
-    pub fn set_task(&self, task: &crate::task_metadata::TaskMetadata) {
+    pub fn set_task(&self, task: &super::task::TaskMetadata) {
         self.task
             .with_label_values(&[
                 task.cluster.as_str(),
@@ -182,18 +148,6 @@ impl Metrics {
         self.presign_duration.observe(seconds);
     }
 
-    pub fn check_succeeded(&self) {
-        self.checks.with_label_values(&["success"]).inc();
-    }
-
-    pub fn check_failed(&self) {
-        self.checks.with_label_values(&["failure"]).inc();
-    }
-
-    pub fn rotated(&self) {
-        self.rotations.inc();
-    }
-
     /// The Prometheus text exposition of every metric, computed now.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
@@ -204,11 +158,11 @@ impl Metrics {
     }
 }
 
-/// Metrics computed at scrape time from the session facts and the clock.
+/// Metrics computed at scrape time from the tracked facts and the clock.
 struct SessionCollector {
-    session: Session,
-    /// Signing credentials of their own; unset, the task's sign.
-    signing: Arc<OnceLock<Arc<Signing>>>,
+    task: TaskCredentials,
+    /// The credentials URLs are signed with (the task's own with `--signing-source task`).
+    signing: Tracked,
     signing_expiry: Gauge,
     expiry: Gauge,
     remaining: Gauge,
@@ -222,7 +176,7 @@ struct SessionCollector {
 }
 
 impl SessionCollector {
-    fn new(session: Session, limits: Limits, signing: Arc<OnceLock<Arc<Signing>>>) -> Self {
+    fn new(task: TaskCredentials, signing: Tracked, limits: Limits) -> Self {
         let gauge = |name: &str, help: &str| Gauge::new(name, help).expect("valid metric");
         let expiry = gauge(
             "sessionguard_credentials_expiry_timestamp_seconds",
@@ -264,7 +218,7 @@ impl SessionCollector {
         .flat_map(|c| c.desc().into_iter().cloned())
         .collect();
         SessionCollector {
-            session,
+            task,
             signing,
             signing_expiry,
             expiry,
@@ -286,14 +240,14 @@ impl Collector for SessionCollector {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let state = self.session.read();
-        let now = self.session.now();
+        let (current, last_success_at) = self
+            .task
+            .tracked
+            .peek(|s| (s.current.clone(), s.last_success_at));
+        let now = self.task.tracked.now();
         let mut families = Vec::new();
         let start = clock::whole_second(now);
-        let signing = match self.signing.get() {
-            Some(signing) => signing.current(),
-            None => state.current.clone(),
-        };
+        let signing = self.signing.current();
         let available = signing
             .as_ref()
             .and_then(|c| self.limits.available(c, start))
@@ -304,11 +258,11 @@ impl Collector for SessionCollector {
             self.signing_expiry.set(clock::unix_seconds(expiry));
             families.extend(self.signing_expiry.collect());
         }
-        if let Some(at) = state.last_success_at {
+        if let Some(at) = last_success_at {
             self.last_success.set(clock::unix_seconds(at));
             families.extend(self.last_success.collect());
         }
-        let Some(current) = &state.current else {
+        let Some(current) = &current else {
             return families;
         };
         if let Some(expiry) = current.expiry() {
@@ -317,7 +271,8 @@ impl Collector for SessionCollector {
             families.extend(self.expiry.collect());
             families.extend(self.remaining.collect());
         }
-        let identity = state.identity.as_ref();
+        let identity = self.task.identity();
+        let identity = identity.as_ref();
         self.info.reset();
         self.info
             .with_label_values(&[
@@ -335,8 +290,9 @@ impl Collector for SessionCollector {
 mod tests {
     use super::*;
     use crate::clock::Clock;
-    use crate::credentials::Snapshot;
+    use crate::tracked::task::TaskSource;
     use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
     use aws_smithy_async::test_util::ManualTimeSource;
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -346,13 +302,33 @@ mod tests {
             .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
     }
 
+    /// Task credentials whose endpoint always serves `creds`.
+    fn task(creds: Credentials, clock: Clock) -> TaskCredentials {
+        TaskCredentials::new(
+            TaskSource::new(
+                SharedCredentialsProvider::new(creds),
+                None,
+                Duration::from_secs(1),
+                Duration::from_secs(900),
+            ),
+            clock,
+        )
+    }
+
     /// The remaining-time gauge follows the clock between scrapes, with no check in between.
-    #[test]
-    fn remaining_is_computed_at_scrape() {
+    #[tokio::test]
+    async fn remaining_is_computed_at_scrape() {
         let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
         let manual = ManualTimeSource::new(start);
-        let session = Session::new(Clock::new(manual.clone()));
-        let metrics = Metrics::new(session.clone(), crate::presign::tests_limits());
+        let creds = Credentials::new(
+            "ASIAEXAMPLE1234WXYZ",
+            "s",
+            Some("t".into()),
+            Some(start + Duration::from_secs(900)),
+            "EcsContainer",
+        );
+        let task = task(creds, Clock::new(manual.clone()));
+        let metrics = Metrics::new(&task, &task.tracked, crate::presign::guard::tests_limits());
 
         let text = metrics.render();
         assert_eq!(
@@ -366,15 +342,15 @@ mod tests {
             ),
             Some(0.0)
         );
-
-        let creds = Credentials::new(
-            "ASIAEXAMPLE1234WXYZ",
-            "s",
-            Some("t".into()),
-            Some(start + Duration::from_secs(900)),
-            "EcsContainer",
+        assert_eq!(
+            sample(
+                &text,
+                "sessionguard_signing_credentials_refreshes_total{result=\"success\"}"
+            ),
+            Some(0.0)
         );
-        session.update(|s| s.current = Some(std::sync::Arc::new(Snapshot::new(creds))));
+
+        task.tracked.attempt(None).await;
         let text = metrics.render();
         assert_eq!(
             sample(&text, "sessionguard_credentials_remaining_seconds"),
@@ -383,6 +359,10 @@ mod tests {
         assert_eq!(
             sample(&text, "sessionguard_credentials_expiry_timestamp_seconds"),
             Some(1_795_868_100.0)
+        );
+        assert_eq!(
+            sample(&text, "sessionguard_presign_max_expires_in_seconds"),
+            Some(840.0)
         );
         assert!(text.contains(
             "sessionguard_credentials_info{account=\"\",role_arn=\"\",source=\"EcsContainer\"} 1"
@@ -397,12 +377,12 @@ mod tests {
     }
 
     /// Static keys have no expiry, so the expiry and remaining gauges are absent, not zero.
-    #[test]
-    fn static_keys_have_no_expiry_gauges() {
-        let session = Session::new(crate::clock::system());
-        let metrics = Metrics::new(session.clone(), crate::presign::tests_limits());
+    #[tokio::test]
+    async fn static_keys_have_no_expiry_gauges() {
         let creds = Credentials::new("AKIDEXAMPLE12345", "s", None, None, "EnvironmentVariable");
-        session.update(|s| s.current = Some(std::sync::Arc::new(Snapshot::new(creds))));
+        let task = task(creds, crate::clock::system());
+        let metrics = Metrics::new(&task, &task.tracked, crate::presign::guard::tests_limits());
+        task.tracked.attempt(None).await;
         let text = metrics.render();
         assert!(
             !text.contains("sessionguard_credentials_remaining_seconds "),

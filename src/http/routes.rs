@@ -21,17 +21,17 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde::Serialize;
 
-use crate::metrics::Metrics;
 use crate::presign::{Guard, PresignError, PresignRequest};
-use crate::signing::SigningView;
-use crate::state::{CredentialsView, Session};
+use crate::telemetry::metrics::Metrics;
+use crate::tracked::View;
+use crate::tracked::task::{CredentialsView, TaskCredentials};
 
 /// The body of `/v1/credentials`: the task session, and the credentials URLs are signed with.
 #[derive(Serialize)]
 struct CredentialsBody {
     #[serde(flatten)]
     task: CredentialsView,
-    signing: SigningView,
+    signing: View,
 }
 
 /// Largest presign request body; a real one is a few hundred bytes.
@@ -91,7 +91,7 @@ pub enum Surface {
 /// What the routes read.
 #[derive(Clone)]
 pub struct Router {
-    pub session: Session,
+    pub task: TaskCredentials,
     pub metrics: Metrics,
     /// `--ready-min-remaining`.
     pub ready_min_remaining: Duration,
@@ -156,7 +156,7 @@ impl Router {
             "/metrics" => text(StatusCode::OK, PROMETHEUS_TEXT, self.metrics.render()),
             "/healthz" => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
             "/readyz" => {
-                let readiness = self.session.readiness(self.ready_min_remaining);
+                let readiness = self.task.readiness(self.ready_min_remaining);
                 let status = if readiness.ready {
                     StatusCode::OK
                 } else {
@@ -165,12 +165,11 @@ impl Router {
                 json(status, &readiness)
             }
             "/v1/credentials" => {
-                let task = self.session.view();
-                let signing = match &self.guard.signing {
-                    Some(signing) => signing.view(),
-                    None => SigningView::task(&task),
+                let body = CredentialsBody {
+                    task: self.task.view(),
+                    signing: self.guard.signing.view(),
                 };
-                json(StatusCode::OK, &CredentialsBody { task, signing })
+                json(StatusCode::OK, &body)
             }
             _ => self.presign(request).await,
         }
@@ -335,20 +334,26 @@ mod tests {
     use super::*;
 
     fn router() -> Router {
-        let session = Session::new(crate::clock::system());
-        let limits = crate::presign::tests_limits();
+        use crate::tracked::task::TaskSource;
+        let clock = crate::clock::system();
+        let provider = aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::new("AKIDEXAMPLE12345", "s", None, None, "Static"),
+        );
+        let task = TaskCredentials::new(
+            TaskSource::new(provider, None, Duration::from_secs(1), Duration::ZERO),
+            clock,
+        );
+        let limits = crate::presign::guard::tests_limits();
         Router {
-            metrics: Metrics::new(session.clone(), limits),
+            metrics: Metrics::new(&task, &task.tracked, limits),
             guard: Arc::new(Guard {
-                session: session.clone(),
-                monitor: None,
-                refresh: Default::default(),
-                signing: None,
+                signing: task.tracked.clone(),
                 signer: crate::presign::Signer::new("us-east-1".into(), None, false),
-                policy: crate::policy::Policy::AllowList(vec![]),
+                policy: crate::presign::Policy::AllowList(vec![]),
                 limits,
+                first_wait: Duration::ZERO,
             }),
-            session,
+            task,
             ready_min_remaining: Duration::ZERO,
         }
     }

@@ -10,10 +10,16 @@ use std::net::SocketAddr;
 
 use tokio_util::sync::CancellationToken;
 
+pub mod endpoint;
+
 use crate::clock;
 use crate::config::DemoConfig;
-use crate::ecs_endpoint::{CREDENTIALS_PATH, EcsEndpoint, METADATA_PATH, Options, STS_PATH};
 use crate::{Listeners, RunError};
+use endpoint::{CREDENTIALS_PATH, EcsEndpoint, METADATA_PATH, Options, STS_PATH};
+
+/// Default `--session` of the demo: the shortest session AssumeRole allows, so rotation shows up
+/// quickly.
+pub const DEFAULT_SESSION: &str = "15m";
 
 /// Variables that would make another credential source answer before the container endpoint.
 const CLEARED: &[&str] = &[

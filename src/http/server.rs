@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::routes::{Router, Surface};
+use super::routes::{Router, Surface};
 
 /// A client has this long to send its request headers; idle or trickling connections
 /// (slowloris) are closed instead of holding a slot.

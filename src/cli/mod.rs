@@ -1,0 +1,211 @@
+//! Command-line flags: clap parses raw strings (every flag also reads `SESSIONGUARD_<FLAG>`), and
+//! [`validate`] turns them into the [`Config`](crate::config::Config) types, reporting every bad
+//! value at once, so an operator fixes a task definition in one round trip instead of one per
+//! typo. The only module that knows clap.
+
+pub mod validate;
+
+use std::fmt;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{
+    DEFAULT_CHECK_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_LISTEN, DEFAULT_READY_MIN_REMAINING,
+    DEFAULT_WARN_BELOW,
+};
+use crate::demo::DEFAULT_SESSION as DEFAULT_DEMO_SESSION;
+
+pub use validate::ConfigError;
+
+/// Exit code for configuration errors (`EX_USAGE` from sysexits.h).
+pub const EXIT_USAGE: i32 = 64;
+
+/// sessionguard: watch the task role session and make its remaining lifetime visible.
+#[derive(Debug, Parser)]
+#[command(name = "sessionguard", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: check the credentials every interval, log, serve /metrics and the API.
+    Run(RunArgs),
+    /// Resolve the credentials once and print how long they have left.
+    Status(StatusArgs),
+    /// Run the daemon against an embedded ECS credentials endpoint: no AWS account needed.
+    Demo(DemoArgs),
+    /// Presign one S3 URL, only if the session outlives it (an honest `aws s3 presign`).
+    Presign(PresignArgs),
+    /// Exit 0 when the daemon on --listen is ready (GET /readyz is 200), 1 otherwise: for ECS
+    /// healthCheck in an image with no shell.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Flags of `healthcheck`.
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// Probe this URL instead of /readyz on --listen.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Probe /healthz (alive) instead of /readyz (ready).
+    #[arg(long)]
+    pub live: bool,
+    /// The daemon's --listen address.
+    #[arg(long, env = "SESSIONGUARD_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: String,
+}
+
+/// Raw flags of `run` (and `demo`), validated into [`Config`].
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Address of the API, /metrics and health endpoints.
+    #[arg(long, env = "SESSIONGUARD_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: String,
+    /// Second address serving only /metrics, /healthz and /readyz (e.g. 0.0.0.0:9781 in ECS).
+    #[arg(long, env = "SESSIONGUARD_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Time between credential checks.
+    #[arg(long, env = "SESSIONGUARD_INTERVAL", default_value = DEFAULT_INTERVAL)]
+    pub interval: String,
+    /// Upper bound on one credential check (resolution plus identity lookup).
+    #[arg(long, env = "SESSIONGUARD_CHECK_TIMEOUT", default_value = DEFAULT_CHECK_TIMEOUT)]
+    pub check_timeout: String,
+    /// Log a check at WARN when less than this is left.
+    #[arg(long, env = "SESSIONGUARD_WARN_BELOW", default_value = DEFAULT_WARN_BELOW)]
+    pub warn_below: String,
+    /// /readyz answers 503 when less than this is left.
+    #[arg(long, env = "SESSIONGUARD_READY_MIN_REMAINING", default_value = DEFAULT_READY_MIN_REMAINING)]
+    pub ready_min_remaining: String,
+    /// Log format: auto (json unless stdout is a terminal), text, json or emf (json + CloudWatch EMF).
+    #[arg(long, env = "SESSIONGUARD_LOG_FORMAT", default_value = "auto")]
+    pub log_format: String,
+    /// CloudWatch namespace of the metrics in `--log-format emf` lines.
+    #[arg(long, env = "SESSIONGUARD_EMF_NAMESPACE", default_value = crate::telemetry::logging::DEFAULT_EMF_NAMESPACE)]
+    pub emf_namespace: String,
+    /// Do not call STS GetCallerIdentity to learn the role ARN and account.
+    #[arg(long, env = "SESSIONGUARD_NO_IDENTITY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub no_identity: bool,
+    /// Allow presigning for `[METHODS:]BUCKET[/PREFIX]` (repeatable; env comma-separated). None: off.
+    #[arg(long, env = "SESSIONGUARD_PRESIGN_ALLOW")]
+    pub presign_allow: Vec<String>,
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// Which credentials the daemon signs with (`run` and `demo` only).
+#[derive(Clone, Args)]
+pub struct SourceArgs {
+    /// Credentials URLs are signed with: task (the task role's), assume-role or secrets-manager.
+    #[arg(long, env = "SESSIONGUARD_SIGNING_SOURCE", default_value = "task")]
+    pub signing_source: String,
+    /// assume-role: the role to assume with the task credentials.
+    #[arg(long, env = "SESSIONGUARD_ASSUME_ROLE_ARN")]
+    pub assume_role_arn: Option<String>,
+    /// assume-role: session length asked of STS (15m to 12h; role chaining caps it at 1h).
+    #[arg(long, env = "SESSIONGUARD_ASSUME_ROLE_DURATION", default_value = crate::tracked::assume_role::DEFAULT_DURATION)]
+    pub assume_role_duration: String,
+    /// assume-role: RoleSessionName, seen in CloudTrail and in the assumed-role ARN.
+    #[arg(long, env = "SESSIONGUARD_ASSUME_ROLE_SESSION_NAME", default_value = crate::tracked::assume_role::DEFAULT_SESSION_NAME)]
+    pub assume_role_session_name: String,
+    /// assume-role: ExternalId, when the role's trust policy requires one.
+    #[arg(long, env = "SESSIONGUARD_ASSUME_ROLE_EXTERNAL_ID")]
+    pub assume_role_external_id: Option<String>,
+    /// secrets-manager: the secret (ARN or name) holding {"AccessKeyId", "SecretAccessKey"}.
+    #[arg(long, env = "SESSIONGUARD_SIGNING_SECRET_ID")]
+    pub signing_secret_id: Option<String>,
+    /// secrets-manager: time between reads of the secret (picks up rotation).
+    #[arg(long, env = "SESSIONGUARD_SIGNING_SECRET_REFRESH", default_value = crate::tracked::secrets::DEFAULT_REFRESH)]
+    pub signing_secret_refresh: String,
+    /// secrets-manager: how long a key stays active after rotation replaces it: rotation-period
+    /// (two-key rotation) or a duration (0s when rotation deactivates the old key at once).
+    #[arg(long, env = "SESSIONGUARD_SIGNING_KEY_OVERLAP", default_value = crate::tracked::secrets::DEFAULT_KEY_OVERLAP)]
+    pub signing_key_overlap: String,
+}
+
+/// Flags shared by the daemon's presign endpoint and the `presign` command.
+#[derive(Debug, Clone, Args)]
+pub struct SigningArgs {
+    /// Time kept between a URL's expiry and the credentials' (clock skew, client start-up).
+    #[arg(long, env = "SESSIONGUARD_PRESIGN_MARGIN", default_value = crate::presign::DEFAULT_MARGIN)]
+    pub presign_margin: String,
+    /// Longest URL ever signed, whatever the session allows (at most 7d, SigV4's limit).
+    #[arg(long, env = "SESSIONGUARD_PRESIGN_MAX_EXPIRES_IN", default_value = crate::presign::DEFAULT_MAX_EXPIRES_IN)]
+    pub presign_max_expires_in: String,
+    /// AWS region of the buckets (default: AWS_REGION and the SDK's region chain).
+    #[arg(long, env = "SESSIONGUARD_REGION")]
+    pub region: Option<String>,
+    /// Path-style URLs (`https://endpoint/bucket/key`), for S3-compatible stores.
+    #[arg(long, env = "SESSIONGUARD_S3_FORCE_PATH_STYLE", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub s3_force_path_style: bool,
+}
+
+/// Flags of `presign`.
+#[derive(Debug, Clone, Args)]
+pub struct PresignArgs {
+    /// The object: `s3://BUCKET/KEY`.
+    pub url: String,
+    /// How long the URL should work.
+    #[arg(long, default_value = "1h")]
+    pub expires_in: String,
+    /// Accept a shorter URL, down to this, when the session cannot cover `--expires-in`.
+    #[arg(long)]
+    pub min_expires_in: Option<String>,
+    /// GET (download) or PUT (upload).
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// Content type a PUT must be sent with (signed into the URL).
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// Upper bound on resolving the credentials.
+    #[arg(long, env = "SESSIONGUARD_CHECK_TIMEOUT", default_value = DEFAULT_CHECK_TIMEOUT)]
+    pub check_timeout: String,
+    #[command(flatten)]
+    pub signing: SigningArgs,
+}
+
+/// Flags of `status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Exit 1 when less than this is left.
+    #[arg(long, env = "SESSIONGUARD_MIN_REMAINING", default_value = "0s")]
+    pub min_remaining: String,
+    /// Upper bound on resolving the credentials.
+    #[arg(long, env = "SESSIONGUARD_CHECK_TIMEOUT", default_value = DEFAULT_CHECK_TIMEOUT)]
+    pub check_timeout: String,
+}
+
+/// Flags of `demo`: the session length of the embedded endpoint plus every `run` flag.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Length of each session the embedded endpoint issues.
+    #[arg(long, env = "SESSIONGUARD_DEMO_SESSION", default_value = DEFAULT_DEMO_SESSION)]
+    pub session: String,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// By hand: `--assume-role-external-id` is a shared secret of the role's trust policy.
+impl fmt::Debug for SourceArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceArgs")
+            .field("signing_source", &self.signing_source)
+            .field("assume_role_arn", &self.assume_role_arn)
+            .field("assume_role_duration", &self.assume_role_duration)
+            .field("assume_role_session_name", &self.assume_role_session_name)
+            .field(
+                "assume_role_external_id",
+                &self
+                    .assume_role_external_id
+                    .as_ref()
+                    .map(|_| "** redacted **"),
+            )
+            .field("signing_secret_id", &self.signing_secret_id)
+            .field("signing_secret_refresh", &self.signing_secret_refresh)
+            .field("signing_key_overlap", &self.signing_key_overlap)
+            .finish()
+    }
+}

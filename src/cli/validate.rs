@@ -1,0 +1,694 @@
+//! Raw flags to validated configuration: every bad value is named with its flag, its env var and
+//! the value, all at once.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{DemoArgs, HealthcheckArgs, PresignArgs, RunArgs, SigningArgs, SourceArgs, StatusArgs};
+use crate::config::{Config, DemoConfig, PresignConfig, SigningConfig, StatusConfig};
+use crate::presign::{Limits, PresignRequest, Rule, SIGV4_MAX_EXPIRES_IN};
+use crate::telemetry::logging::LogFormat;
+use crate::tracked::assume_role::{MAX_DURATION, MIN_DURATION};
+use crate::tracked::schedule::MAX_ROTATION_PERIOD;
+use crate::tracked::{AssumeRoleConfig, Overlap, SecretConfig, SigningSource};
+
+/// Every bad value found in the flags, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    /// One line per bad value, naming the flag, its env var and the value.
+    pub problems: Vec<String>,
+}
+
+/// Collects problems while fields are validated one by one.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn duration(&mut self, flag: &str, value: &str) -> Duration {
+        self.duration_min(flag, value, Duration::ZERO)
+    }
+
+    fn duration_min(&mut self, flag: &str, value: &str, min: Duration) -> Duration {
+        match humantime::parse_duration(value.trim()) {
+            Ok(d) if d >= min => d,
+            Ok(_) => {
+                self.push(
+                    flag,
+                    value,
+                    &format!("must be at least {}", humantime::format_duration(min)),
+                );
+                min
+            }
+            Err(e) => {
+                self.push(
+                    flag,
+                    value,
+                    &format!("{e} (expected a duration like 90s, 15m or 1h 30m)"),
+                );
+                min
+            }
+        }
+    }
+
+    fn addr(&mut self, flag: &str, value: &str) -> Option<SocketAddr> {
+        match value.trim().parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.push(
+                    flag,
+                    value,
+                    "expected IP:PORT, like 127.0.0.1:9780 or 0.0.0.0:9781",
+                );
+                None
+            }
+        }
+    }
+
+    fn push(&mut self, flag: &str, value: &str, why: &str) {
+        let env = format!("SESSIONGUARD_{}", flag.to_uppercase().replace('-', "_"));
+        self.0
+            .push(format!("--{flag} (env {env}) = {value:?}: {why}"));
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, ConfigError> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigError { problems: self.0 })
+        }
+    }
+}
+
+impl RunArgs {
+    fn validate(&self, p: &mut Problems) -> Option<Config> {
+        let listen = p.addr("listen", &self.listen);
+        let metrics_listen = self
+            .metrics_listen
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| p.addr("metrics-listen", s));
+        let interval = p.duration_min("interval", &self.interval, Duration::from_secs(1));
+        let check_timeout = p.duration_min(
+            "check-timeout",
+            &self.check_timeout,
+            Duration::from_millis(100),
+        );
+        let warn_below = p.duration("warn-below", &self.warn_below);
+        let ready_min_remaining = p.duration("ready-min-remaining", &self.ready_min_remaining);
+        let log_format = match LogFormat::parse(&self.log_format) {
+            Some(f) => f,
+            None => {
+                p.push(
+                    "log-format",
+                    &self.log_format,
+                    "expected one of auto, text, json, emf",
+                );
+                LogFormat::Auto
+            }
+        };
+        let presign_allow = split_rules(&self.presign_allow)
+            .iter()
+            .filter_map(|r| match Rule::parse(r) {
+                Ok(rule) => Some(rule),
+                Err(why) => {
+                    p.push("presign-allow", r, &why);
+                    None
+                }
+            })
+            .collect();
+        let signing = self.signing.validate(p);
+        let source = self.source.validate(p);
+        Some(Config {
+            presign_allow,
+            signing,
+            source,
+            listen: listen?,
+            metrics_listen: match metrics_listen {
+                Some(a) => Some(a?),
+                None => None,
+            },
+            interval,
+            check_timeout,
+            warn_below,
+            ready_min_remaining,
+            log_format,
+            emf_namespace: {
+                let ns = self.emf_namespace.trim();
+                if ns.is_empty() || ns.len() > 255 || ns.starts_with(':') {
+                    p.push(
+                        "emf-namespace",
+                        &self.emf_namespace,
+                        "must be 1 to 255 characters and not start with ':'",
+                    );
+                }
+                ns.to_string()
+            },
+            identity: !self.no_identity,
+        })
+    }
+}
+
+/// Splits comma-separated rule lists (the env var form) into rules. The comma also separates the
+/// methods of one rule (`GET,PUT:scratch`), so a fragment that is only a method name is joined to
+/// the fragment after it: a bucket can never be called `GET` (bucket names are lowercase).
+fn split_rules(values: &[String]) -> Vec<String> {
+    let mut rules = Vec::new();
+    for value in values {
+        let mut pending = String::new();
+        for fragment in value.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+            if !pending.is_empty() {
+                pending.push(',');
+            }
+            pending.push_str(fragment);
+            if crate::presign::Method::parse(fragment).is_none() || fragment.contains(':') {
+                rules.push(std::mem::take(&mut pending));
+            }
+        }
+        if !pending.is_empty() {
+            rules.push(pending);
+        }
+    }
+    rules
+}
+
+impl SigningArgs {
+    fn validate(&self, p: &mut Problems) -> SigningConfig {
+        let margin = p.duration("presign-margin", &self.presign_margin);
+        let max = p.duration_min(
+            "presign-max-expires-in",
+            &self.presign_max_expires_in,
+            Duration::from_secs(1),
+        );
+        if max > SIGV4_MAX_EXPIRES_IN {
+            p.push(
+                "presign-max-expires-in",
+                &self.presign_max_expires_in,
+                "must be at most 7d (604800s), SigV4's limit for presigned URLs",
+            );
+        }
+        let region = self
+            .region
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_string);
+        SigningConfig {
+            limits: Limits {
+                margin,
+                max_expires_in: max.min(SIGV4_MAX_EXPIRES_IN),
+            },
+            region,
+            force_path_style: self.s3_force_path_style,
+        }
+    }
+}
+
+impl SourceArgs {
+    fn validate(&self, p: &mut Problems) -> SigningSource {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        let source = self.signing_source.trim();
+        let (arn, external_id, secret_id) = (
+            given(&self.assume_role_arn),
+            given(&self.assume_role_external_id),
+            given(&self.signing_secret_id),
+        );
+        // A flag of the other source is a mistake in the task definition, not something to ignore.
+        for (flag, value, belongs_to) in [
+            ("assume-role-arn", arn, "assume-role"),
+            ("assume-role-external-id", external_id, "assume-role"),
+            ("signing-secret-id", secret_id, "secrets-manager"),
+        ] {
+            if let Some(v) = value
+                && source != belongs_to
+            {
+                p.push(
+                    flag,
+                    v,
+                    &format!("only applies with --signing-source {belongs_to}"),
+                );
+            }
+        }
+        // Checked whatever the source, so a typo is caught before the source is switched on.
+        let duration = p.duration_min(
+            "assume-role-duration",
+            &self.assume_role_duration,
+            MIN_DURATION,
+        );
+        let refresh = p.duration_min(
+            "signing-secret-refresh",
+            &self.signing_secret_refresh,
+            Duration::from_secs(1),
+        );
+        let overlap = match self.signing_key_overlap.trim() {
+            "rotation-period" => Overlap::RotationPeriod,
+            other => {
+                let d = p.duration("signing-key-overlap", other);
+                if d > MAX_ROTATION_PERIOD {
+                    p.push(
+                        "signing-key-overlap",
+                        other,
+                        "must be at most 1000d (Secrets Manager's longest rotation period) or rotation-period",
+                    );
+                }
+                Overlap::Fixed(d)
+            }
+        };
+        match source {
+            "task" => SigningSource::Task,
+            "assume-role" => {
+                let role_arn = match arn {
+                    None => {
+                        p.push(
+                            "assume-role-arn",
+                            "",
+                            "is required with --signing-source assume-role",
+                        );
+                        String::new()
+                    }
+                    Some(a) if !is_role_arn(a) => {
+                        p.push(
+                            "assume-role-arn",
+                            a,
+                            "expected a role ARN like arn:aws:iam::123456789012:role/presigner",
+                        );
+                        a.to_string()
+                    }
+                    Some(a) => a.to_string(),
+                };
+                if duration > MAX_DURATION || duration.subsec_nanos() != 0 {
+                    p.push(
+                        "assume-role-duration",
+                        &self.assume_role_duration,
+                        "must be whole seconds from 15m to 12h (STS AssumeRole's DurationSeconds range)",
+                    );
+                }
+                let session_name = self.assume_role_session_name.trim();
+                if !(2..=64).contains(&session_name.len())
+                    || !session_name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+                {
+                    p.push(
+                        "assume-role-session-name",
+                        session_name,
+                        "must be 2 to 64 characters of letters, digits and _+=,.@-",
+                    );
+                }
+                if let Some(id) = external_id
+                    && (!(2..=1224).contains(&id.len())
+                        || !id
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c)))
+                {
+                    p.push(
+                        "assume-role-external-id",
+                        "(hidden)",
+                        "must be 2 to 1224 characters of letters, digits and _+=,.@:/-",
+                    );
+                }
+                SigningSource::AssumeRole(AssumeRoleConfig {
+                    role_arn,
+                    duration,
+                    session_name: session_name.to_string(),
+                    external_id: external_id.map(str::to_string),
+                })
+            }
+            "secrets-manager" => {
+                let secret_id = match secret_id {
+                    None => {
+                        p.push(
+                            "signing-secret-id",
+                            "",
+                            "is required with --signing-source secrets-manager",
+                        );
+                        String::new()
+                    }
+                    Some(id) if id.len() > 2048 => {
+                        p.push("signing-secret-id", id, "must be at most 2048 characters");
+                        id.to_string()
+                    }
+                    Some(id) => id.to_string(),
+                };
+                SigningSource::SecretsManager(SecretConfig {
+                    secret_id,
+                    refresh,
+                    overlap,
+                })
+            }
+            other => {
+                p.push(
+                    "signing-source",
+                    other,
+                    "expected one of task, assume-role, secrets-manager",
+                );
+                SigningSource::Task
+            }
+        }
+    }
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`.
+fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(
+        parts.as_slice(),
+        ["arn", partition, "iam", "", account, resource]
+            if partition.starts_with("aws")
+                && account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && resource.strip_prefix("role/").is_some_and(|name| !name.is_empty() && !name.ends_with('/'))
+    )
+}
+
+impl HealthcheckArgs {
+    /// The URL to probe.
+    pub fn url(&self) -> Result<String, ConfigError> {
+        if let Some(url) = &self.url {
+            return Ok(url.clone());
+        }
+        let mut p = Problems::default();
+        let listen = p.addr("listen", &self.listen);
+        p.finish(listen)
+            .map(|l| crate::commands::healthcheck::url_for(l.expect("pushed a problem"), self.live))
+    }
+}
+
+impl TryFrom<&PresignArgs> for PresignConfig {
+    type Error = ConfigError;
+
+    fn try_from(args: &PresignArgs) -> Result<Self, Self::Error> {
+        let mut p = Problems::default();
+        let check_timeout = p.duration_min(
+            "check-timeout",
+            &args.check_timeout,
+            Duration::from_millis(100),
+        );
+        let signing = args.signing.validate(&mut p);
+        let mut body = serde_json::Map::new();
+        match args
+            .url
+            .strip_prefix("s3://")
+            .and_then(|rest| rest.split_once('/'))
+        {
+            Some((bucket, key)) => {
+                body.insert("bucket".into(), bucket.into());
+                body.insert("key".into(), key.into());
+            }
+            None => p.0.push(format!(
+                "{:?} is not an object URL; expected s3://BUCKET/KEY",
+                args.url
+            )),
+        }
+        body.insert("expires_in".into(), args.expires_in.clone().into());
+        if let Some(min) = &args.min_expires_in {
+            body.insert("min_expires_in".into(), min.clone().into());
+        }
+        body.insert(
+            "method".into(),
+            args.method.trim().to_ascii_uppercase().into(),
+        );
+        if let Some(ct) = &args.content_type {
+            body.insert("content_type".into(), ct.clone().into());
+        }
+        let request = if body.contains_key("bucket") {
+            match PresignRequest::from_json(serde_json::Value::Object(body).to_string().as_bytes())
+            {
+                Ok(r) => Some(r),
+                Err(crate::presign::PresignError::Invalid { field, message }) => {
+                    p.0.push(match field.as_str() {
+                        "bucket" | "key" => format!("{:?}: the {field} {message}", args.url),
+                        flag => format!("--{} {message}", flag.replace('_', "-")),
+                    });
+                    None
+                }
+                Err(other) => {
+                    p.0.push(other.to_string());
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        p.finish(request).map(|request| PresignConfig {
+            request: request.expect("every None pushed a problem"),
+            check_timeout,
+            signing,
+        })
+    }
+}
+
+impl TryFrom<&RunArgs> for Config {
+    type Error = ConfigError;
+
+    fn try_from(args: &RunArgs) -> Result<Self, Self::Error> {
+        let mut p = Problems::default();
+        let config = args.validate(&mut p);
+        p.finish(config)
+            .map(|c| c.expect("every None pushed a problem"))
+    }
+}
+
+impl TryFrom<&StatusArgs> for StatusConfig {
+    type Error = ConfigError;
+
+    fn try_from(args: &StatusArgs) -> Result<Self, Self::Error> {
+        let mut p = Problems::default();
+        let config = StatusConfig {
+            min_remaining: p.duration("min-remaining", &args.min_remaining),
+            check_timeout: p.duration_min(
+                "check-timeout",
+                &args.check_timeout,
+                Duration::from_millis(100),
+            ),
+        };
+        p.finish(config)
+    }
+}
+
+impl TryFrom<&DemoArgs> for DemoConfig {
+    type Error = ConfigError;
+
+    fn try_from(args: &DemoArgs) -> Result<Self, Self::Error> {
+        let mut p = Problems::default();
+        let session = p.duration_min("session", &args.session, Duration::from_secs(5));
+        let run = args.run.validate(&mut p);
+        p.finish(run).map(|run| DemoConfig {
+            session,
+            run: run.expect("every None pushed a problem"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn run_args(extra: &[&str]) -> RunArgs {
+        let mut argv = vec!["sessionguard", "run"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).expect("flags parse").command {
+            Command::Run(args) => args,
+            other => panic!("expected run, got {other:?}"),
+        }
+    }
+
+    /// The documented defaults are what an operator gets with no flags at all.
+    #[test]
+    fn defaults() {
+        let c = Config::try_from(&run_args(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9780");
+        assert_eq!(c.metrics_listen, None);
+        assert_eq!(c.interval, Duration::from_secs(60));
+        assert_eq!(c.check_timeout, Duration::from_secs(10));
+        assert_eq!(c.warn_below, Duration::from_secs(900));
+        assert_eq!(c.ready_min_remaining, Duration::ZERO);
+        assert_eq!(c.log_format, LogFormat::Auto);
+        assert!(c.identity);
+    }
+
+    /// Durations take humantime forms, including compound ones.
+    #[test]
+    fn humantime_durations() {
+        let c = Config::try_from(&run_args(&[
+            "--interval",
+            "90s",
+            "--warn-below",
+            "1h 30m",
+            "--log-format",
+            "JSON",
+            "--no-identity",
+        ]))
+        .unwrap();
+        assert_eq!(c.interval, Duration::from_secs(90));
+        assert_eq!(c.warn_below, Duration::from_secs(5400));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(!c.identity);
+    }
+
+    /// Every bad value is named in one error, with its flag and env var.
+    #[test]
+    fn reports_every_bad_value_at_once() {
+        let err = Config::try_from(&run_args(&[
+            "--listen",
+            "localhost",
+            "--metrics-listen",
+            "0.0.0.0",
+            "--interval",
+            "soon",
+            "--check-timeout",
+            "0s",
+            "--warn-below=-5m",
+            "--log-format",
+            "xml",
+        ]))
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "--listen (env SESSIONGUARD_LISTEN) = \"localhost\"",
+            "--metrics-listen (env SESSIONGUARD_METRICS_LISTEN)",
+            "--interval (env SESSIONGUARD_INTERVAL) = \"soon\"",
+            "--check-timeout",
+            "--warn-below",
+            "--log-format (env SESSIONGUARD_LOG_FORMAT) = \"xml\"",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
+        assert_eq!(err.problems.len(), 6, "{text}");
+    }
+
+    /// Rule lists split on commas, except between the methods of one rule.
+    #[test]
+    fn presign_allow_lists() {
+        let c = Config::try_from(&run_args(&[
+            "--presign-allow",
+            "GET,PUT:scratch, PUT:uploads/incoming/",
+            "--presign-allow",
+            "GET:reports/exports/",
+        ]))
+        .unwrap();
+        let rules: Vec<String> = c.presign_allow.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            rules,
+            [
+                "GET,PUT:scratch",
+                "PUT:uploads/incoming/",
+                "GET:reports/exports/"
+            ]
+        );
+        let err = Config::try_from(&run_args(&["--presign-allow", "GET"])).unwrap_err();
+        assert!(err.to_string().contains("--presign-allow"), "{err}");
+    }
+
+    /// `demo` validates its own flag and the `run` flags together.
+    #[test]
+    fn demo_reports_session_and_run_flags() {
+        let cli =
+            Cli::try_parse_from(["sessionguard", "demo", "--session", "1s", "--interval", "x"])
+                .unwrap();
+        let Command::Demo(args) = cli.command else {
+            panic!("expected demo")
+        };
+        let err = DemoConfig::try_from(&args).unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert!(err.to_string().contains("--session"));
+    }
+
+    /// Each signing source takes its own flags; missing, malformed or misplaced ones are named.
+    #[test]
+    fn signing_sources() {
+        let c = Config::try_from(&run_args(&[])).unwrap();
+        assert_eq!(c.source, SigningSource::Task);
+
+        let c = Config::try_from(&run_args(&[
+            "--signing-source",
+            "assume-role",
+            "--assume-role-arn",
+            "arn:aws:iam::123456789012:role/presigner",
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.source,
+            SigningSource::AssumeRole(AssumeRoleConfig {
+                role_arn: "arn:aws:iam::123456789012:role/presigner".into(),
+                duration: Duration::from_secs(3600),
+                session_name: "sessionguard".into(),
+                external_id: None,
+            })
+        );
+
+        let c = Config::try_from(&run_args(&[
+            "--signing-source",
+            "secrets-manager",
+            "--signing-secret-id",
+            "presigner-keys",
+            "--signing-key-overlap",
+            "0s",
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.source,
+            SigningSource::SecretsManager(SecretConfig {
+                secret_id: "presigner-keys".into(),
+                refresh: Duration::from_secs(300),
+                overlap: Overlap::Fixed(Duration::ZERO),
+            })
+        );
+
+        let err = Config::try_from(&run_args(&[
+            "--signing-source",
+            "assume-role",
+            "--assume-role-arn",
+            "arn:aws:iam::1234:user/me",
+            "--assume-role-duration",
+            "13h",
+            "--assume-role-session-name",
+            "a b",
+            "--signing-secret-id",
+            "keys",
+        ]))
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "--assume-role-arn (env SESSIONGUARD_ASSUME_ROLE_ARN)",
+            "--assume-role-duration (env SESSIONGUARD_ASSUME_ROLE_DURATION) = \"13h\"",
+            "--assume-role-session-name",
+            "--signing-secret-id (env SESSIONGUARD_SIGNING_SECRET_ID) = \"keys\": only applies with --signing-source secrets-manager",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
+        let err =
+            Config::try_from(&run_args(&["--signing-source", "secrets-manager"])).unwrap_err();
+        assert!(err.to_string().contains("is required"), "{err}");
+        let err = Config::try_from(&run_args(&[
+            "--signing-source",
+            "secrets-manager",
+            "--signing-secret-id",
+            "keys",
+            "--signing-key-overlap",
+            "10000y",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("at most 1000d"), "{err}");
+        let err = Config::try_from(&run_args(&["--signing-source", "vault"])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("expected one of task, assume-role, secrets-manager"),
+            "{err}"
+        );
+        let err = Config::try_from(&run_args(&[
+            "--signing-source",
+            "assume-role",
+            "--assume-role-arn",
+            "arn:aws:iam::123456789012:role/r",
+            "--assume-role-duration",
+            "10m",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("at least 15m"), "{err}");
+    }
+}

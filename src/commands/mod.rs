@@ -1,0 +1,7 @@
+//! The one-shot commands: [`status`] (resolve once, print, exit by the answer), [`presign`] (an
+//! honest `aws s3 presign`) and [`healthcheck`] (the ECS `healthCheck` for an image without a
+//! shell).
+
+pub mod healthcheck;
+pub mod presign;
+pub mod status;

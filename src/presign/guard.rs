@@ -1,0 +1,275 @@
+//! The presign guard: sign an S3 URL only when the signing credentials outlive it.
+//!
+//! It applies the allow-list, asks the signing credentials (a [`Tracked`] handle: it never learns
+//! which source answers) what is available, applies [`decide`], signs, and writes one line per
+//! answer. Signing uses exactly the credentials whose expiry was checked and a start time fixed
+//! here, so `X-Amz-Date + X-Amz-Expires <= expiry - margin` holds by construction.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tracing::{info, warn};
+
+use super::decision::{Ask, Decision, Limits, decide};
+use super::error::PresignError;
+use super::policy::Policy;
+use super::request::PresignRequest;
+use super::signer::Signer;
+use crate::clock;
+use crate::credentials::Snapshot;
+use crate::tracked::Tracked;
+
+/// The 200 body.
+#[derive(Debug, Clone, Serialize)]
+pub struct Presigned {
+    pub url: String,
+    pub method: &'static str,
+    /// Every header the client must send with the request (e.g. `content-type` for a PUT).
+    pub headers: BTreeMap<String, String>,
+    /// Seconds granted: `expires_in` or, when shortened, `available`.
+    pub expires_in: u64,
+    /// When the URL stops working.
+    pub expires_at: String,
+    pub credentials_expire_at: Option<String>,
+}
+
+/// The guard: policy, decision, signing, one log line per request.
+pub struct Guard {
+    /// The credentials URLs are signed with.
+    pub signing: Tracked,
+    pub signer: Signer,
+    pub policy: Policy,
+    pub limits: Limits,
+    /// How long a request right after start waits for the first credentials (`--check-timeout`).
+    pub first_wait: Duration,
+}
+
+/// What the signing credentials offer at one instant.
+struct Now {
+    snapshot: Option<Arc<Snapshot>>,
+    /// The signing start: now, truncated to the second as in `X-Amz-Date`.
+    start: SystemTime,
+    available: Option<u64>,
+}
+
+impl Guard {
+    /// Applies the policy and the decision, signs, and logs the outcome.
+    pub async fn presign(&self, request: &PresignRequest) -> Result<Presigned, PresignError> {
+        let result = self.decide_and_sign(request).await;
+        let requested_seconds = request.expires_in;
+        match &result {
+            Ok(p) => info!(
+                bucket = request.bucket.as_str(),
+                key = request.key.as_str(),
+                method = request.method.as_str(),
+                requested_seconds,
+                granted_seconds = p.expires_in,
+                expires_at = p.expires_at.as_str(),
+                shortened = p.expires_in < requested_seconds,
+                "presign issued"
+            ),
+            Err(e) => {
+                let available_seconds = match e {
+                    PresignError::SessionTooShort { available, .. } => Some(*available),
+                    _ => None,
+                };
+                warn!(
+                    bucket = request.bucket.as_str(),
+                    key = request.key.as_str(),
+                    method = request.method.as_str(),
+                    requested_seconds,
+                    available_seconds,
+                    reason = e.kind(),
+                    error = %e,
+                    "presign refused"
+                )
+            }
+        }
+        result
+    }
+
+    async fn decide_and_sign(&self, request: &PresignRequest) -> Result<Presigned, PresignError> {
+        self.policy
+            .check(request.method, &request.bucket, &request.key)
+            .map_err(PresignError::Forbidden)?;
+        let ask = Ask {
+            expires_in: request.expires_in,
+            min_expires_in: request.min_expires_in,
+        };
+        let fresh = self.signing.fresh();
+        let mut now = self.now();
+        if now.snapshot.is_none() {
+            // Right after start the first answer may still be on its way.
+            self.signing.settled(self.first_wait).await;
+            now = self.now();
+        }
+        let mut decision = decide(ask, now.available, &self.limits, fresh, true);
+        if let Decision::Refresh(need) = decision {
+            self.signing.refresh_for(need).await;
+            now = self.now();
+            decision = decide(ask, now.available, &self.limits, fresh, false);
+        }
+        match (decision, now.snapshot) {
+            (Decision::Sign(seconds), Some(snapshot)) => {
+                self.sign(&snapshot, request, now.start, seconds).await
+            }
+            (Decision::TooShort { available }, snapshot) => {
+                Err(self.too_short(request, available, snapshot.as_deref()))
+            }
+            (Decision::Unavailable | Decision::Sign(_) | Decision::Refresh(_), snapshot) => {
+                let last_error = match (self.signing.peek(|s| s.last_error.clone()), snapshot) {
+                    (Some(e), _) => e,
+                    // Expired credentials and no error: what bounded them.
+                    (None, Some(_)) => {
+                        self.signing
+                            .limit(self.fresh_seconds(), self.limits.cap())
+                            .reason
+                    }
+                    (None, None) => self.signing.unavailable_reason(),
+                };
+                Err(PresignError::Unavailable {
+                    last_error: Some(last_error),
+                })
+            }
+        }
+    }
+
+    fn fresh_seconds(&self) -> Option<u64> {
+        self.limits.fresh_seconds(self.signing.fresh())
+    }
+
+    fn too_short(
+        &self,
+        request: &PresignRequest,
+        available: u64,
+        snapshot: Option<&Snapshot>,
+    ) -> PresignError {
+        let cap = self.limits.cap();
+        let (limit, advice) = if available == cap {
+            (
+                format!("--presign-max-expires-in caps every URL at {cap}s"),
+                "ask for less, or raise --presign-max-expires-in (at most 7d) where the credentials allow it",
+            )
+        } else {
+            let limit = self.signing.limit(self.fresh_seconds(), cap);
+            (limit.reason, limit.advice)
+        };
+        PresignError::SessionTooShort {
+            requested: request.expires_in,
+            available,
+            credentials_expire_at: snapshot.and_then(|s| s.expiry()).map(clock::rfc3339),
+            limit,
+            advice,
+        }
+    }
+
+    fn now(&self) -> Now {
+        let start = clock::whole_second(self.signing.now());
+        let snapshot = self.signing.current();
+        let available = snapshot
+            .as_ref()
+            .and_then(|s| self.limits.available(s, start));
+        Now {
+            snapshot,
+            start,
+            available,
+        }
+    }
+
+    async fn sign(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        request: &PresignRequest,
+        start: SystemTime,
+        expires_in: u64,
+    ) -> Result<Presigned, PresignError> {
+        let signed = self
+            .signer
+            .sign(snapshot, request, start, expires_in)
+            .await?;
+        Ok(Presigned {
+            url: signed.url,
+            method: request.method.as_str(),
+            headers: signed
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            expires_in,
+            expires_at: clock::rfc3339(start + Duration::from_secs(expires_in)),
+            credentials_expire_at: snapshot.expiry().map(clock::rfc3339),
+        })
+    }
+}
+
+/// Margin 1m, cap 12h: the defaults, for unit tests elsewhere.
+#[cfg(test)]
+pub fn tests_limits() -> Limits {
+    Limits {
+        margin: Duration::from_secs(60),
+        max_expires_in: Duration::from_secs(43_200),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracked::Tracked;
+    use aws_credential_types::Credentials;
+    use aws_smithy_async::test_util::ManualTimeSource;
+    use serde_json::json;
+    use std::time::UNIX_EPOCH;
+
+    fn parse(v: serde_json::Value) -> PresignRequest {
+        PresignRequest::from_json(v.to_string().as_bytes()).unwrap()
+    }
+
+    /// On a manual clock: a URL within the session is signed from the clock's second; the same
+    /// request after the clock steps past expiry is refused as unavailable, and a long one as too
+    /// short with what is left.
+    #[tokio::test]
+    async fn clock_stepping_past_expiry() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
+        let manual = ManualTimeSource::new(start);
+        let creds = Credentials::new(
+            "ASIAEXAMPLE00000",
+            "s",
+            Some("t".into()),
+            Some(start + Duration::from_secs(900)),
+            "EcsContainer",
+        );
+        let guard = Guard {
+            signing: Tracked::fixed(creds, clock::Clock::new(manual.clone())),
+            signer: Signer::new("us-east-1".into(), None, false),
+            policy: Policy::Unrestricted,
+            limits: tests_limits(),
+            first_wait: Duration::ZERO,
+        };
+        guard.signing.attempt(None).await;
+        let request = parse(json!({"bucket": "abc", "key": "k", "expires_in": 60}));
+
+        let issued = guard.presign(&request).await.unwrap();
+        assert!(
+            issued.url.contains("X-Amz-Date=20261128T120000Z"),
+            "{}",
+            issued.url
+        );
+        assert!(issued.url.contains("X-Amz-Expires=60"), "{}", issued.url);
+        assert_eq!(issued.expires_at, "2026-11-28T12:01:00Z");
+
+        let long = parse(json!({"bucket": "abc", "key": "k", "expires_in": 600}));
+        manual.advance(Duration::from_secs(600));
+        match guard.presign(&long).await {
+            Err(PresignError::SessionTooShort { available, .. }) => assert_eq!(available, 240),
+            other => panic!("{other:?}"),
+        }
+
+        manual.advance(Duration::from_secs(301));
+        assert!(matches!(
+            guard.presign(&request).await,
+            Err(PresignError::Unavailable { .. })
+        ));
+    }
+}

@@ -1,0 +1,7 @@
+//! What people and machines read about the daemon: [`logging`] (text or flat JSON lines, EMF),
+//! [`metrics`] (the Prometheus registry, computed at scrape time) and [`task`] (the ECS task the
+//! sidecar runs in, which labels both).
+
+pub mod logging;
+pub mod metrics;
+pub mod task;

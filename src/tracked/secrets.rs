@@ -1,0 +1,267 @@
+//! `--signing-source secrets-manager`: long-lived keys read from Secrets Manager with the task
+//! credentials, `{"AccessKeyId": "...", "SecretAccessKey": "..."}`.
+//!
+//! The key's expiry is when it may be deactivated under rotation ([`schedule`]); without rotation
+//! it is unbounded (the 7-day SigV4 limit and `--presign-max-expires-in` still apply). Asking again
+//! does not make a key last longer, so presign requests never trigger a read: the secret is read
+//! every `--signing-secret-refresh`.
+//!
+//! [`schedule`]: super::schedule
+
+use std::sync::RwLock;
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
+
+use super::schedule::{DAY, Schedule, rotation_period, rotation_window};
+use super::signing::{NO_TASK_CREDENTIALS, log_refresh_failed, log_refreshed, sdk_failure};
+use super::{
+    Attempt, BoxFuture, Details, Failed, Failure, Fetched, Fresh, Limit, Source, Success, Tracked,
+};
+use crate::clock::{self, Clock};
+use crate::credentials::Snapshot;
+
+pub use super::schedule::{Overlap, SecretFacts};
+
+/// The value of `--signing-source`.
+pub const NAME: &str = "secrets-manager";
+/// Default `--signing-secret-refresh`: a rotation is picked up within minutes.
+pub const DEFAULT_REFRESH: &str = "5m";
+/// Default `--signing-key-overlap`: two-key rotation.
+pub const DEFAULT_KEY_OVERLAP: &str = "rotation-period";
+/// No on-demand reads (see [`Fresh::Same`]); the value only matters if that changes.
+const SPACING: Duration = Duration::from_secs(10);
+
+/// `--signing-secret-*` and `--signing-key-overlap`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretConfig {
+    pub secret_id: String,
+    pub refresh: Duration,
+    pub overlap: Overlap,
+}
+
+/// Reads the key pair and the rotation schedule with the task credentials.
+pub struct SecretsSource {
+    config: SecretConfig,
+    sdk: SdkConfig,
+    clock: Clock,
+    timeout: Duration,
+    task: Tracked,
+    /// The rotation facts that bound the key in use, as last read.
+    facts: RwLock<Option<SecretFacts>>,
+}
+
+impl SecretsSource {
+    pub fn new(
+        config: SecretConfig,
+        sdk: &SdkConfig,
+        clock: Clock,
+        timeout: Duration,
+        task: Tracked,
+    ) -> Self {
+        SecretsSource {
+            config,
+            sdk: sdk.clone(),
+            clock,
+            timeout,
+            task,
+            facts: RwLock::new(None),
+        }
+    }
+
+    fn facts(&self) -> Option<SecretFacts> {
+        self.facts.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// GetSecretValue (`AWSCURRENT`) and DescribeSecret with the task credentials.
+    async fn load(&self) -> Result<Fetched, Failure> {
+        let Some(task) = self.task.current() else {
+            return Err(NO_TASK_CREDENTIALS.to_string().into());
+        };
+        let cfg = &self.config;
+        let config = aws_sdk_secretsmanager::config::Builder::from(&self.sdk)
+            .credentials_provider(task.credentials.clone())
+            .time_source(self.clock.clone())
+            .build();
+        let client = aws_sdk_secretsmanager::Client::from_conf(config);
+        // The two answers must describe the same version: a rotation finishing between them would
+        // pair the old key with the new schedule. Asked again once, then a failed read.
+        for _ in 0..2 {
+            let calls = async {
+                tokio::join!(
+                    client.get_secret_value().secret_id(&cfg.secret_id).send(),
+                    client.describe_secret().secret_id(&cfg.secret_id).send(),
+                )
+            };
+            let (value, described) =
+                tokio::time::timeout(self.timeout, calls)
+                    .await
+                    .map_err(|_| {
+                        format!(
+                            "secretsmanager did not answer within {}",
+                            humantime::format_duration(self.timeout)
+                        )
+                    })?;
+            let value = value.map_err(|e| sdk_failure("secretsmanager GetSecretValue", &e))?;
+            let described =
+                described.map_err(|e| sdk_failure("secretsmanager DescribeSecret", &e))?;
+            let current_in_description = value.version_id().is_some_and(|v| {
+                described
+                    .version_ids_to_stages()
+                    .and_then(|stages| stages.get(v))
+                    .is_some_and(|stages| stages.iter().any(|s| s == "AWSCURRENT"))
+            });
+            if !current_in_description {
+                continue;
+            }
+            let keys = parse_secret(value.secret_string())
+                .map_err(|why| format!("secret {}: {why}", cfg.secret_id))?;
+            let rules = described.rotation_rules();
+            let schedule = Schedule {
+                rotation_enabled: described.rotation_enabled().unwrap_or(false),
+                next_rotation: described
+                    .next_rotation_date()
+                    .and_then(|d| SystemTime::try_from(*d).ok()),
+                last_rotated: described
+                    .last_rotated_date()
+                    .and_then(|d| SystemTime::try_from(*d).ok()),
+                period: rules.and_then(rotation_period),
+                window: rules.map(rotation_window).unwrap_or(DAY),
+            };
+            let (usable_until, mut facts) = schedule.usable_until(cfg.overlap, self.clock.now());
+            facts.version_id = value.version_id().map(str::to_string);
+            *self.facts.write().unwrap_or_else(|e| e.into_inner()) = Some(facts);
+            return Ok(Fetched {
+                credentials: Credentials::new(
+                    keys.access_key_id,
+                    keys.secret_access_key,
+                    None,
+                    usable_until,
+                    "SecretsManager",
+                ),
+                warning: None,
+            });
+        }
+        Err(format!(
+            "secret {}: GetSecretValue's version is not AWSCURRENT in DescribeSecret (a rotation in progress); keeping the last good keys",
+            cfg.secret_id
+        )
+        .into())
+    }
+}
+
+impl Source for SecretsSource {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn fetch<'a>(&'a self, _attempt: Attempt<'a>) -> BoxFuture<'a, Result<Fetched, Failure>> {
+        Box::pin(self.load())
+    }
+
+    fn period(&self, _interval: Duration) -> Duration {
+        self.config.refresh
+    }
+
+    fn spacing(&self) -> Duration {
+        SPACING
+    }
+
+    fn fresh(&self) -> Fresh {
+        Fresh::Same
+    }
+
+    fn log_success(&self, s: &Success<'_>) {
+        log_refreshed(NAME, s, None, self.facts().as_ref());
+    }
+
+    fn log_failure(&self, f: &Failed<'_>) {
+        log_refresh_failed(NAME, f);
+    }
+
+    fn limit(&self, current: Option<&Snapshot>, _fresh: Option<u64>, _cap: u64) -> Limit {
+        let expires = current
+            .and_then(|c| c.expiry())
+            .map(clock::rfc3339)
+            .unwrap_or_else(|| "?".into());
+        let reason = self
+            .facts()
+            .map(|s| s.usable_until_reason)
+            .unwrap_or_default();
+        Limit {
+            reason: format!("the signing key may be deactivated at {expires}: {reason}"),
+            advice: "ask for less, or retry after the rotated key has been read",
+        }
+    }
+
+    fn details(&self) -> Details {
+        Details {
+            secret: self.facts(),
+            ..Details::default()
+        }
+    }
+}
+
+/// The key pair in a secret.
+struct KeyPair {
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+/// `{"AccessKeyId": "...", "SecretAccessKey": "..."}`; other fields are ignored. Errors never
+/// quote the value.
+fn parse_secret(text: Option<&str>) -> Result<KeyPair, String> {
+    let text = text.ok_or("has no SecretString (a binary secret cannot hold a key pair)")?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "SecretString is not JSON (line {}, column {}); expected {{\"AccessKeyId\": ..., \"SecretAccessKey\": ...}}",
+            e.line(),
+            e.column()
+        )
+    })?;
+    let field = |name: &str| -> Result<String, String> {
+        match value.get(name) {
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+            Some(_) => Err(format!("{name} is not a non-empty string")),
+            None => Err(format!(
+                "SecretString has no {name}; expected {{\"AccessKeyId\": ..., \"SecretAccessKey\": ...}}"
+            )),
+        }
+    };
+    Ok(KeyPair {
+        access_key_id: field("AccessKeyId")?,
+        secret_access_key: field("SecretAccessKey")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bad secret values are named without quoting them.
+    #[test]
+    fn secret_values() {
+        let good = parse_secret(Some(
+            r#"{"AccessKeyId": "AKIAEXAMPLE", "SecretAccessKey": "s3cr3t", "UserName": "u"}"#,
+        ))
+        .unwrap();
+        assert_eq!(good.access_key_id, "AKIAEXAMPLE");
+        for (value, expected) in [
+            (None, "no SecretString"),
+            (Some("s3cr3t-not-json"), "not JSON"),
+            (
+                Some(r#"{"AccessKeyId": "AKIAEXAMPLE"}"#),
+                "no SecretAccessKey",
+            ),
+            (
+                Some(r#"{"AccessKeyId": 1, "SecretAccessKey": "s3cr3t"}"#),
+                "AccessKeyId is not",
+            ),
+        ] {
+            let err = parse_secret(value).err().unwrap();
+            assert!(err.contains(expected), "{err}");
+            assert!(!err.contains("s3cr3t"), "{err}");
+        }
+    }
+}

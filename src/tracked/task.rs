@@ -1,0 +1,478 @@
+//! The task credentials: the container endpoint, read through aws-config's default chain, as a
+//! [`Source`] of [`Tracked`] credentials; plus their readiness and the `/v1/credentials` view.
+//!
+//! A failed check is a log line and a counter, never an exit: the last good credentials stay
+//! usable until they expire, and the endpoint hands out the same ones until ECS rotates them.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use serde::Serialize;
+use tracing::{error, info, warn};
+
+use super::{
+    Attempt, BoxFuture, Counters, Failed, Failure, Fetched, Fresh, Limit, Source, Success, Tracked,
+};
+use crate::clock::{self, Clock};
+use crate::credentials::identity::{Identity, IdentityLookup};
+use crate::credentials::{self, CheckError, Snapshot, whole_seconds};
+use crate::text::OrNull;
+
+/// The value of `--signing-source` that signs with these credentials.
+pub const NAME: &str = "task";
+/// Least time between two checks made for presign requests (or one and the periodic check): at
+/// most one endpoint call and one log line per few seconds however many requests fall short. The
+/// ECS agent allows a task about 40 requests a second to this endpoint.
+pub const RECHECK_SPACING: Duration = Duration::from_secs(5);
+/// The least time left for the STS identity call after a slow credentials call.
+const MIN_IDENTITY_BUDGET: Duration = Duration::from_secs(1);
+
+/// Checks the container endpoint: aws-config's default chain, no cache.
+pub struct TaskSource {
+    pub provider: SharedCredentialsProvider,
+    /// `None` with `--no-identity`.
+    pub identity: Option<IdentityLookup>,
+    pub check_timeout: Duration,
+    pub warn_below: Duration,
+    /// The caller identity of the current session, once STS has told us.
+    known: RwLock<Option<Identity>>,
+}
+
+impl TaskSource {
+    pub fn new(
+        provider: SharedCredentialsProvider,
+        identity: Option<IdentityLookup>,
+        check_timeout: Duration,
+        warn_below: Duration,
+    ) -> Self {
+        TaskSource {
+            provider,
+            identity,
+            check_timeout,
+            warn_below,
+            known: RwLock::default(),
+        }
+    }
+
+    fn known(&self) -> Option<Identity> {
+        self.known.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    async fn check(&self, attempt: Attempt<'_>) -> Result<Fetched, Failure> {
+        let started = tokio::time::Instant::now();
+        let failed = |err: CheckError| Failure {
+            message: err.describe(),
+            diagnosis: err.diagnosis().cloned(),
+        };
+        let snapshot = credentials::check(&self.provider, self.check_timeout)
+            .await
+            .map_err(failed)?;
+        // An answer that has already expired never replaces credentials that are still good.
+        let now = attempt.now;
+        if snapshot.remaining_seconds(now).is_some_and(|r| r <= 0.0)
+            && attempt
+                .previous
+                .is_some_and(|p| p.remaining_seconds(now).is_some_and(|r| r > 0.0))
+        {
+            let at = snapshot.expiry().map(clock::rfc3339).unwrap_or_default();
+            return Err(failed(CheckError::AlreadyExpired(at)));
+        }
+        let same_session = attempt.previous.is_some_and(|p| p.same_session(&snapshot));
+        let (identity, warning) = match (&self.identity, self.known().filter(|_| same_session)) {
+            (_, Some(known)) => (Some(known), None),
+            (None, None) => (None, None),
+            (Some(lookup), None) => {
+                let budget = self
+                    .check_timeout
+                    .saturating_sub(started.elapsed())
+                    .max(MIN_IDENTITY_BUDGET);
+                match lookup.lookup(&snapshot.credentials, budget).await {
+                    Ok(id) => (Some(id), None),
+                    Err(e) => (None, Some(e.to_string())),
+                }
+            }
+        };
+        *self.known.write().unwrap_or_else(|e| e.into_inner()) = identity;
+        Ok(Fetched {
+            credentials: snapshot.credentials,
+            warning,
+        })
+    }
+}
+
+impl Source for TaskSource {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn fetch<'a>(&'a self, attempt: Attempt<'a>) -> BoxFuture<'a, Result<Fetched, Failure>> {
+        Box::pin(self.check(attempt))
+    }
+
+    fn spacing(&self) -> Duration {
+        RECHECK_SPACING
+    }
+
+    fn fresh(&self) -> Fresh {
+        Fresh::Unknown
+    }
+
+    fn log_success(&self, s: &Success<'_>) {
+        let snapshot = s.snapshot;
+        let identity = self.known();
+        let identity = identity.as_ref();
+        let remaining_seconds = s.remaining.map(whole_seconds);
+        let expires_at = OrNull(snapshot.expiry().map(clock::rfc3339));
+        let rotated = s.rotated();
+        let identity_error = s.warning;
+        let at_warn = identity_error.is_some()
+            || s.remaining
+                .is_some_and(|r| r < self.warn_below.as_secs_f64());
+        let message = if s.remaining.is_some() {
+            "credentials checked"
+        } else {
+            "credentials checked; static credentials do not expire"
+        };
+        macro_rules! check_line {
+            ($level:ident) => {
+                $level!(
+                    remaining_seconds,
+                    remaining = remaining_seconds.map(clock::human_remaining),
+                    expires_at = ?expires_at,
+                    source = snapshot.source.as_str(),
+                    access_key_id = snapshot.masked_access_key_id(),
+                    role_arn = identity.map(|i| i.arn.as_str()),
+                    account = identity.map(|i| i.account.as_str()),
+                    rotated,
+                    identity_error,
+                    "{message}"
+                )
+            };
+        }
+        if at_warn {
+            check_line!(warn)
+        } else {
+            check_line!(info)
+        }
+    }
+
+    fn log_failure(&self, f: &Failed<'_>) {
+        use crate::credentials::diagnose::Diagnosis;
+        let (status, code, endpoint_message) = match &f.failure.diagnosis {
+            Some(Diagnosis::EndpointError {
+                status,
+                code,
+                message,
+            }) => (Some(*status), Some(code.as_str()), Some(message.as_str())),
+            Some(Diagnosis::BadAnswer { status, .. }) => (Some(*status), None, None),
+            Some(Diagnosis::BadToken { .. }) | None => (None, None, None),
+        };
+        error!(
+            error = f.failure.message.as_str(),
+            endpoint_status = status,
+            ecs_error_code = code,
+            ecs_error_message = endpoint_message,
+            last_good_remaining_seconds = f
+                .kept
+                .and_then(|c| c.remaining_seconds(f.now))
+                .map(whole_seconds),
+            "credentials check failed"
+        );
+    }
+
+    fn limit(&self, current: Option<&Snapshot>, _fresh: Option<u64>, _cap: u64) -> Limit {
+        let expires = current.and_then(|c| c.expiry()).map(clock::rfc3339);
+        Limit {
+            reason: format!(
+                "the credentials expire at {}",
+                expires.as_deref().unwrap_or("?")
+            ),
+            advice: "ask for less, retry after the task credentials rotate, or sign with longer-lived credentials (--signing-source)",
+        }
+    }
+}
+
+/// The task credentials: the tracked handle and the source that knows their identity.
+#[derive(Clone)]
+pub struct TaskCredentials {
+    pub tracked: Tracked,
+    source: Arc<TaskSource>,
+}
+
+impl TaskCredentials {
+    pub fn new(source: TaskSource, clock: Clock) -> Self {
+        let source = Arc::new(source);
+        let counters = Counters::new(
+            "sessionguard_credentials_checks_total",
+            "Credential checks, by result (success or failure).",
+            Some((
+                "sessionguard_credentials_rotations_total",
+                "Times a check found a different access key than the check before.",
+            )),
+        );
+        TaskCredentials {
+            tracked: Tracked::new(source.clone(), clock, counters),
+            source,
+        }
+    }
+
+    /// The caller identity of the current session, once STS has told us.
+    pub fn identity(&self) -> Option<Identity> {
+        self.source.known()
+    }
+
+    /// Ready when the last good credentials have at least `min` left (static keys always are).
+    pub fn readiness(&self, min: Duration) -> Readiness {
+        let (current, last_error) = self
+            .tracked
+            .peek(|s| (s.current.clone(), s.last_error.clone()));
+        let now = self.tracked.now();
+        let Some(current) = current else {
+            return Readiness {
+                ready: false,
+                reason: Some(NotReady::NeverResolved),
+                message: "credentials have not been resolved yet".into(),
+                remaining_seconds: None,
+                expires_at: None,
+                last_error,
+            };
+        };
+        let expires_at = current.expiry().map(clock::rfc3339);
+        let Some(remaining) = current.remaining_seconds(now) else {
+            return Readiness {
+                ready: true,
+                reason: None,
+                message: "static credentials do not expire".into(),
+                remaining_seconds: None,
+                expires_at,
+                last_error,
+            };
+        };
+        let secs = whole_seconds(remaining);
+        let (reason, message) = if remaining <= 0.0 {
+            (
+                Some(NotReady::Expired),
+                format!("credentials {}", clock::human_remaining(secs)),
+            )
+        } else if remaining < min.as_secs_f64() {
+            (
+                Some(NotReady::BelowMinimum),
+                format!(
+                    "credentials expire in {}, less than the required {}",
+                    clock::human_remaining(secs),
+                    humantime::format_duration(min)
+                ),
+            )
+        } else {
+            (
+                None,
+                format!("credentials expire in {}", clock::human_remaining(secs)),
+            )
+        };
+        Readiness {
+            ready: reason.is_none(),
+            reason,
+            message,
+            remaining_seconds: Some(secs),
+            expires_at,
+            last_error,
+        }
+    }
+
+    /// The task part of `/v1/credentials`, with the remaining time computed now.
+    pub fn view(&self) -> CredentialsView {
+        let state = self.tracked.peek(super::State::clone);
+        let now = self.tracked.now();
+        let current = state.current.as_ref();
+        let identity = self.identity();
+        CredentialsView {
+            source: current.map(|c| c.source.clone()),
+            access_key_id: current.map(|c| c.masked_access_key_id()),
+            role_arn: identity.as_ref().map(|i| i.arn.clone()),
+            account: identity.as_ref().map(|i| i.account.clone()),
+            expires_at: current.and_then(|c| c.expiry()).map(clock::rfc3339),
+            remaining_seconds: current
+                .and_then(|c| c.remaining_seconds(now))
+                .map(whole_seconds),
+            last_check_at: state.last_attempt_at.map(clock::rfc3339),
+            last_success_at: state.last_success_at.map(clock::rfc3339),
+            last_error: state.last_error,
+        }
+    }
+}
+
+/// Why `/readyz` says no.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotReady {
+    NeverResolved,
+    Expired,
+    BelowMinimum,
+}
+
+/// The body of `/readyz`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Readiness {
+    pub ready: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<NotReady>,
+    pub message: String,
+    pub remaining_seconds: Option<i64>,
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The task part of `/v1/credentials`: never a secret, the access key id masked.
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialsView {
+    pub source: Option<String>,
+    pub access_key_id: Option<String>,
+    pub role_arn: Option<String>,
+    pub account: Option<String>,
+    pub expires_at: Option<String>,
+    pub remaining_seconds: Option<i64>,
+    pub last_check_at: Option<String>,
+    pub last_success_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::{ProvideCredentials, future};
+    use aws_smithy_async::test_util::ManualTimeSource;
+    use std::sync::Mutex;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    /// Serves whatever session the test put in, like an ECS agent between pushes.
+    #[derive(Debug, Clone, Default)]
+    struct Scripted(Arc<Mutex<Option<Credentials>>>);
+
+    impl ProvideCredentials for Scripted {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let next = self.0.lock().unwrap().clone();
+            future::ProvideCredentials::ready(next.ok_or_else(|| {
+                aws_credential_types::provider::error::CredentialsError::provider_error(
+                    "endpoint down",
+                )
+            }))
+        }
+    }
+
+    fn session(key: &str, expiry: SystemTime) -> Credentials {
+        Credentials::new(
+            key,
+            "secret",
+            Some(format!("token-{key}")),
+            Some(expiry),
+            "EcsContainer",
+        )
+    }
+
+    fn task(provider: &Scripted, clock: Clock) -> TaskCredentials {
+        TaskCredentials::new(
+            TaskSource::new(
+                SharedCredentialsProvider::new(provider.clone()),
+                None,
+                Duration::from_secs(1),
+                Duration::from_secs(900),
+            ),
+            clock,
+        )
+    }
+
+    /// A 15-minute session runs out in milliseconds on a manual clock: checked, expired (not
+    /// ready, negative remaining time), then a rotation is detected and counted once.
+    #[tokio::test]
+    async fn fifteen_minute_session_expires_and_rotates() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
+        let manual = ManualTimeSource::new(start);
+        let provider = Scripted::default();
+        let task = task(&provider, Clock::new(manual.clone()));
+        let counters = task.tracked.counters().clone();
+        let successes = || counters.attempts.with_label_values(&["success"]).get();
+
+        task.tracked.attempt(None).await;
+        assert_eq!(
+            task.readiness(Duration::ZERO).reason,
+            Some(NotReady::NeverResolved)
+        );
+
+        *provider.0.lock().unwrap() = Some(session(
+            "ASIAFIRST0000000",
+            start + Duration::from_secs(900),
+        ));
+        task.tracked.attempt(None).await;
+        assert!(task.readiness(Duration::ZERO).ready);
+
+        manual.advance(Duration::from_secs(901));
+        task.tracked.attempt(None).await;
+        let readiness = task.readiness(Duration::ZERO);
+        assert_eq!(readiness.reason, Some(NotReady::Expired));
+        assert_eq!(readiness.remaining_seconds, Some(-1));
+
+        let now = aws_smithy_async::time::TimeSource::now(&manual);
+        *provider.0.lock().unwrap() =
+            Some(session("ASIASECOND000000", now + Duration::from_secs(900)));
+        task.tracked.attempt(None).await;
+        task.tracked.attempt(None).await;
+        assert_eq!(counters.rotations.as_ref().unwrap().get(), 1);
+        assert_eq!(successes(), 4);
+        assert_eq!(counters.attempts.with_label_values(&["failure"]).get(), 1);
+        assert_eq!(task.view().remaining_seconds, Some(900));
+    }
+
+    /// A failure after a success keeps the last good credentials and records the error.
+    #[tokio::test]
+    async fn failure_keeps_last_good_credentials() {
+        let clock = crate::clock::system();
+        let provider = Scripted::default();
+        let task = task(&provider, clock.clone());
+        *provider.0.lock().unwrap() = Some(session(
+            "ASIAFIRST0000000",
+            clock.now() + Duration::from_secs(3600),
+        ));
+        task.tracked.attempt(None).await;
+        *provider.0.lock().unwrap() = None;
+        task.tracked.attempt(None).await;
+        let view = task.view();
+        assert_eq!(view.access_key_id.as_deref(), Some("ASIA...0000"));
+        assert!(view.last_error.unwrap().contains("endpoint down"));
+        assert!(task.readiness(Duration::ZERO).ready);
+    }
+
+    /// Readiness follows the clock: ready, then below the minimum, then expired.
+    #[tokio::test]
+    async fn readiness_follows_the_clock() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
+        let manual = ManualTimeSource::new(start);
+        let provider = Scripted::default();
+        let task = task(&provider, Clock::new(manual.clone()));
+        let min = Duration::from_secs(300);
+        *provider.0.lock().unwrap() = Some(session(
+            "ASIAEXAMPLE1234WXYZ",
+            start + Duration::from_secs(900),
+        ));
+        task.tracked.attempt(None).await;
+        let r = task.readiness(min);
+        assert!(r.ready, "{r:?}");
+        assert_eq!(r.remaining_seconds, Some(900));
+
+        manual.advance(Duration::from_secs(700));
+        let r = task.readiness(min);
+        assert_eq!(r.reason, Some(NotReady::BelowMinimum), "{r:?}");
+        assert_eq!(r.remaining_seconds, Some(200));
+
+        manual.advance(Duration::from_secs(203));
+        let r = task.readiness(min);
+        assert_eq!(r.reason, Some(NotReady::Expired), "{r:?}");
+        assert_eq!(r.message, "credentials expired 3s ago");
+        assert_eq!(task.view().remaining_seconds, Some(-3));
+    }
+}
