@@ -218,7 +218,12 @@ impl SourceArgs {
         // A flag of the other source is a mistake in the task definition, not something to ignore.
         for (flag, value, belongs_to) in [
             ("assume-role-arn", arn, "assume-role"),
-            ("assume-role-external-id", external_id, "assume-role"),
+            // A shared secret of the role's trust policy: named, never echoed.
+            (
+                "assume-role-external-id",
+                external_id.map(|_| "(hidden)"),
+                "assume-role",
+            ),
             ("signing-secret-id", secret_id, "secrets-manager"),
         ] {
             if let Some(v) = value
