@@ -46,13 +46,8 @@ const LAST_WRITABLE: &str = "9999-12-31T23:59:59Z";
 /// to 9999 either side of the epoch; anything beyond is clamped to the nearest end.
 pub fn rfc3339(t: SystemTime) -> String {
     use aws_smithy_types::date_time::{DateTime, Format};
+    // `as` saturates: a time beyond i64 seconds is still out of range, not a wrap-around.
     let seconds = unix_seconds(t).floor();
-    if seconds < 0.0 && seconds < -62_135_596_800.0 {
-        return FIRST_WRITABLE.into();
-    }
-    if seconds > 253_402_300_799.0 {
-        return LAST_WRITABLE.into();
-    }
     match DateTime::from_secs(seconds as i64).fmt(Format::DateTime) {
         Ok(text) => text,
         Err(_) if seconds < 0.0 => FIRST_WRITABLE.into(),
@@ -60,9 +55,12 @@ pub fn rfc3339(t: SystemTime) -> String {
     }
 }
 
+/// The last second of year 9999, in Unix seconds.
+const LAST_SECOND_OF_9999: f64 = 253_402_300_799.0;
+
 /// Whether `t` lies in the years a real session can end in: from the epoch to year 9999.
 pub fn plausible(t: SystemTime) -> bool {
-    t >= UNIX_EPOCH && unix_seconds(t) <= 253_402_300_799.0
+    t >= UNIX_EPOCH && unix_seconds(t) <= LAST_SECOND_OF_9999
 }
 
 /// A remaining time a person reads: `14m 59s`, or `expired 3s ago`.

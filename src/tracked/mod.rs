@@ -19,6 +19,7 @@
 //! guard asks a [`Tracked`] and never learns which source answers.
 
 pub mod assume_role;
+mod fixed;
 pub mod schedule;
 pub mod secrets;
 mod signing;
@@ -544,63 +545,6 @@ pub fn signing(
         )),
     };
     Tracked::new(source, clock, signing_counters())
-}
-
-/// Credentials given at start, fetched again unchanged: the bench and unit tests sign with them.
-struct FixedSource(aws_credential_types::Credentials);
-
-impl Source for FixedSource {
-    fn name(&self) -> &'static str {
-        "fixed"
-    }
-
-    fn fetch<'a>(&'a self, _attempt: Attempt<'a>) -> BoxFuture<'a, Result<Fetched, Failure>> {
-        let credentials = self.0.clone();
-        Box::pin(async move {
-            Ok(Fetched {
-                credentials,
-                warning: None,
-            })
-        })
-    }
-
-    fn spacing(&self) -> Duration {
-        Duration::ZERO
-    }
-
-    fn fresh(&self) -> Fresh {
-        Fresh::Same
-    }
-
-    fn log_success(&self, _: &Success<'_>) {}
-
-    fn log_failure(&self, _: &Failed<'_>) {}
-
-    fn limit(&self, current: Option<&Snapshot>, _: Option<u64>, _: u64) -> Limit {
-        let expires = current.and_then(|c| c.expiry()).map(clock::rfc3339);
-        Limit {
-            reason: format!(
-                "the credentials expire at {}",
-                expires.as_deref().unwrap_or("?")
-            ),
-            advice: "ask for less",
-        }
-    }
-}
-
-impl Tracked {
-    /// Tracks fixed `credentials` (call [`Tracked::attempt`] once to load them).
-    pub fn fixed(credentials: aws_credential_types::Credentials, clock: Clock) -> Tracked {
-        Tracked::new(
-            Arc::new(FixedSource(credentials)),
-            clock,
-            Counters::new(
-                "fixed_attempts_total",
-                "Attempts of fixed credentials.",
-                None,
-            ),
-        )
-    }
 }
 
 #[cfg(test)]

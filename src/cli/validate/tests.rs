@@ -1,0 +1,207 @@
+//! Defaults, humantime forms, every bad value at once, and each signing source's flags.
+
+use super::*;
+use crate::cli::{Cli, Command};
+use clap::Parser;
+
+fn run_args(extra: &[&str]) -> RunArgs {
+    let mut argv = vec!["sessionguard", "run"];
+    argv.extend_from_slice(extra);
+    match Cli::try_parse_from(argv).expect("flags parse").command {
+        Command::Run(args) => args,
+        other => panic!("expected run, got {other:?}"),
+    }
+}
+
+/// The documented defaults are what an operator gets with no flags at all.
+#[test]
+fn defaults() {
+    let c = Config::try_from(&run_args(&[])).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:9780");
+    assert_eq!(c.metrics_listen, None);
+    assert_eq!(c.interval, Duration::from_secs(60));
+    assert_eq!(c.check_timeout, Duration::from_secs(10));
+    assert_eq!(c.warn_below, Duration::from_secs(900));
+    assert_eq!(c.ready_min_remaining, Duration::ZERO);
+    assert_eq!(c.log_format, LogFormat::Auto);
+    assert!(c.identity);
+}
+
+/// Durations take humantime forms, including compound ones.
+#[test]
+fn humantime_durations() {
+    let c = Config::try_from(&run_args(&[
+        "--interval",
+        "90s",
+        "--warn-below",
+        "1h 30m",
+        "--log-format",
+        "JSON",
+        "--no-identity",
+    ]))
+    .unwrap();
+    assert_eq!(c.interval, Duration::from_secs(90));
+    assert_eq!(c.warn_below, Duration::from_secs(5400));
+    assert_eq!(c.log_format, LogFormat::Json);
+    assert!(!c.identity);
+}
+
+/// Every bad value is named in one error, with its flag and env var.
+#[test]
+fn reports_every_bad_value_at_once() {
+    let err = Config::try_from(&run_args(&[
+        "--listen",
+        "localhost",
+        "--metrics-listen",
+        "0.0.0.0",
+        "--interval",
+        "soon",
+        "--check-timeout",
+        "0s",
+        "--warn-below=-5m",
+        "--log-format",
+        "xml",
+    ]))
+    .unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "--listen (env SESSIONGUARD_LISTEN) = \"localhost\"",
+        "--metrics-listen (env SESSIONGUARD_METRICS_LISTEN)",
+        "--interval (env SESSIONGUARD_INTERVAL) = \"soon\"",
+        "--check-timeout",
+        "--warn-below",
+        "--log-format (env SESSIONGUARD_LOG_FORMAT) = \"xml\"",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    assert_eq!(err.problems.len(), 6, "{text}");
+}
+
+/// Rule lists split on commas, except between the methods of one rule.
+#[test]
+fn presign_allow_lists() {
+    let c = Config::try_from(&run_args(&[
+        "--presign-allow",
+        "GET,PUT:scratch, PUT:uploads/incoming/",
+        "--presign-allow",
+        "GET:reports/exports/",
+    ]))
+    .unwrap();
+    let rules: Vec<String> = c.presign_allow.iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        rules,
+        [
+            "GET,PUT:scratch",
+            "PUT:uploads/incoming/",
+            "GET:reports/exports/"
+        ]
+    );
+    let err = Config::try_from(&run_args(&["--presign-allow", "GET"])).unwrap_err();
+    assert!(err.to_string().contains("--presign-allow"), "{err}");
+}
+
+/// `demo` validates its own flag and the `run` flags together.
+#[test]
+fn demo_reports_session_and_run_flags() {
+    let cli = Cli::try_parse_from(["sessionguard", "demo", "--session", "1s", "--interval", "x"])
+        .unwrap();
+    let Command::Demo(args) = cli.command else {
+        panic!("expected demo")
+    };
+    let err = DemoConfig::try_from(&args).unwrap_err();
+    assert_eq!(err.problems.len(), 2, "{err}");
+    assert!(err.to_string().contains("--session"));
+}
+
+/// Each signing source takes its own flags; missing, malformed or misplaced ones are named.
+#[test]
+fn signing_sources() {
+    let c = Config::try_from(&run_args(&[])).unwrap();
+    assert_eq!(c.source, SigningSource::Task);
+
+    let c = Config::try_from(&run_args(&[
+        "--signing-source",
+        "assume-role",
+        "--assume-role-arn",
+        "arn:aws:iam::123456789012:role/presigner",
+    ]))
+    .unwrap();
+    assert_eq!(
+        c.source,
+        SigningSource::AssumeRole(AssumeRoleConfig {
+            role_arn: "arn:aws:iam::123456789012:role/presigner".into(),
+            duration: Duration::from_secs(3600),
+            session_name: "sessionguard".into(),
+            external_id: None,
+        })
+    );
+
+    let c = Config::try_from(&run_args(&[
+        "--signing-source",
+        "secrets-manager",
+        "--signing-secret-id",
+        "presigner-keys",
+        "--signing-key-overlap",
+        "0s",
+    ]))
+    .unwrap();
+    assert_eq!(
+        c.source,
+        SigningSource::SecretsManager(SecretConfig {
+            secret_id: "presigner-keys".into(),
+            refresh: Duration::from_secs(300),
+            overlap: Overlap::Fixed(Duration::ZERO),
+        })
+    );
+
+    let err = Config::try_from(&run_args(&[
+        "--signing-source",
+        "assume-role",
+        "--assume-role-arn",
+        "arn:aws:iam::1234:user/me",
+        "--assume-role-duration",
+        "13h",
+        "--assume-role-session-name",
+        "a b",
+        "--signing-secret-id",
+        "keys",
+    ]))
+    .unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "--assume-role-arn (env SESSIONGUARD_ASSUME_ROLE_ARN)",
+        "--assume-role-duration (env SESSIONGUARD_ASSUME_ROLE_DURATION) = \"13h\"",
+        "--assume-role-session-name",
+        "--signing-secret-id (env SESSIONGUARD_SIGNING_SECRET_ID) = \"keys\": only applies with --signing-source secrets-manager",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    let err = Config::try_from(&run_args(&["--signing-source", "secrets-manager"])).unwrap_err();
+    assert!(err.to_string().contains("is required"), "{err}");
+    let err = Config::try_from(&run_args(&[
+        "--signing-source",
+        "secrets-manager",
+        "--signing-secret-id",
+        "keys",
+        "--signing-key-overlap",
+        "10000y",
+    ]))
+    .unwrap_err();
+    assert!(err.to_string().contains("at most 1000d"), "{err}");
+    let err = Config::try_from(&run_args(&["--signing-source", "vault"])).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected one of task, assume-role, secrets-manager"),
+        "{err}"
+    );
+    let err = Config::try_from(&run_args(&[
+        "--signing-source",
+        "assume-role",
+        "--assume-role-arn",
+        "arn:aws:iam::123456789012:role/r",
+        "--assume-role-duration",
+        "10m",
+    ]))
+    .unwrap_err();
+    assert!(err.to_string().contains("at least 15m"), "{err}");
+}
