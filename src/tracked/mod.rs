@@ -371,19 +371,22 @@ impl Tracked {
         self.refresh(Some(need)).await
     }
 
+    /// One attempt for the periodic loop (`need: None`, when [`Source::due`]) or for a request
+    /// (`Some`, when spaced), unless one finished while this call waited for the flight.
     async fn refresh(&self, need: Option<u64>) {
         let seen = self.peek(|s| s.completed);
         let flight = self.inner.flight.clone().lock_owned().await;
-        let (completed, last_attempt_at) = self.peek(|s| (s.completed, s.last_attempt_at));
-        if completed != seen {
-            return;
-        }
         let now = self.now();
-        let spaced = last_attempt_at.is_none_or(|at| {
-            clock::seconds_until(now, at) >= self.inner.source.spacing().as_secs_f64()
+        let go = self.peek(|s| {
+            s.completed == seen
+                && match need {
+                    None => self.inner.source.due(s, now),
+                    Some(_) => s.last_attempt_at.is_none_or(|at| {
+                        clock::seconds_until(now, at) >= self.inner.source.spacing().as_secs_f64()
+                    }),
+                }
         });
-        let periodic_due = need.is_none() && self.peek(|s| self.inner.source.due(s, now));
-        if (need.is_some() && !spaced) || (need.is_none() && !periodic_due) {
+        if !go {
             return;
         }
         let this = self.clone();
@@ -391,7 +394,19 @@ impl Tracked {
             this.attempt(need).await;
             drop(flight);
         });
-        let _ = attempt.await;
+        if let Err(e) = attempt.await
+            && e.is_panic()
+        {
+            // The periodic loop is supervised: its panic ends the daemon with a cause. A request's
+            // refresh says so and lets the loop's next turn tell.
+            if need.is_none() {
+                std::panic::resume_unwind(e.into_panic());
+            }
+            tracing::error!(
+                source = self.name(),
+                "a credentials refresh made for a presign request panicked"
+            );
+        }
     }
 
     /// Refreshes at once, then every period, until `shutdown`. With `after`, starts only once
