@@ -3,7 +3,7 @@
 //! A JSON line is one flat object (`timestamp`, `level`, `message`, then every field at top level,
 //! no span or target noise) so Logs Insights can `filter level = "WARN"` and
 //! `stats min(remaining_seconds)` without parsing. Numbers and booleans stay JSON numbers and
-//! booleans. A field recorded as `?OrNull(None)` is written as JSON `null` (`expires_at` of static
+//! booleans. A field recorded as `?OrNull(None)` ([`crate::text::OrNull`]) is written as JSON `null` (`expires_at` of static
 //! keys).
 //!
 //! `--log-format emf` writes the same lines and makes the check and presign-refusal lines CloudWatch
