@@ -14,9 +14,11 @@ const MAX_CACHED_ENDPOINTS: usize = 1024;
 
 /// Where a bucket's objects live and which region signs for them.
 #[derive(Debug, Clone)]
-struct ResolvedEndpoint {
-    url: Arc<str>,
-    signing_region: Arc<str>,
+pub(crate) struct ResolvedEndpoint {
+    /// The bucket's base URL, no trailing slash: `https://BUCKET.s3.REGION.amazonaws.com`, or
+    /// `ENDPOINT/BUCKET` in path style.
+    pub(crate) url: Arc<str>,
+    pub(crate) signing_region: Arc<str>,
 }
 
 /// A presigned request: the URL and the headers the client must send with it.
@@ -95,7 +97,7 @@ impl Signer {
     }
 
     /// The bucket's endpoint, resolved by aws-sdk-s3's rules once per bucket.
-    async fn endpoint(&self, bucket: &str) -> Result<ResolvedEndpoint, PresignError> {
+    pub(crate) async fn endpoint(&self, bucket: &str) -> Result<ResolvedEndpoint, PresignError> {
         use aws_sdk_s3::config::endpoint::{Params, ResolveEndpoint};
         if let Some(found) = self
             .endpoints
