@@ -16,12 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::ALLOW;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use serde::Serialize;
 
-use crate::presign::{Guard, PresignError, PresignRequest};
+use super::presign;
+use super::response::{PROMETHEUS_TEXT, error, json, text};
+use crate::presign::Guard;
 use crate::telemetry::metrics::Metrics;
 use crate::tracked::View;
 use crate::tracked::task::{CredentialsView, TaskCredentials};
@@ -33,12 +35,6 @@ struct CredentialsBody {
     task: CredentialsView,
     signing: View,
 }
-
-/// Largest presign request body; a real one is a few hundred bytes.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// The content type Prometheus expects for the text exposition format.
-const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// One route: what `openapi.yaml` documents, and a test holds the two equal.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +73,16 @@ pub const ROUTES: &[Route] = &[
         methods: "POST",
         api_only: true,
     },
+    Route {
+        path: "/v1/presign/post",
+        methods: "POST",
+        api_only: true,
+    },
+    Route {
+        path: "/v1/presign/batch",
+        methods: "POST",
+        api_only: true,
+    },
 ];
 
 /// Which listener a request came in on.
@@ -96,13 +102,6 @@ pub struct Router {
     /// `--ready-min-remaining`.
     pub ready_min_remaining: Duration,
     pub guard: Arc<Guard>,
-}
-
-/// A JSON error body: `{"error": "...", "message": "..."}`.
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: String,
 }
 
 impl Router {
@@ -128,7 +127,7 @@ impl Router {
             .split(", ")
             .any(|m| m == request.method().as_str())
         {
-            if route.path == "/v1/presign" {
+            if route.path.starts_with("/v1/presign") {
                 tracing::warn!(
                     reason = "invalid",
                     status = 405,
@@ -171,167 +170,17 @@ impl Router {
                 };
                 json(StatusCode::OK, &body)
             }
-            _ => self.presign(request).await,
+            "/v1/presign" => presign::single(&self.guard, &self.metrics, request).await,
+            "/v1/presign/post" => presign::form(&self.guard, &self.metrics, request).await,
+            _ => presign::batch(&self.guard, &self.metrics, request).await,
         }
     }
-
-    /// `POST /v1/presign`: media type, size, JSON, then the guard; counted and timed.
-    async fn presign<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
-    where
-        B: http_body::Body<Data = Bytes>,
-        B::Error: std::error::Error + Send + Sync + 'static,
-    {
-        let started = std::time::Instant::now();
-        let (result, response) = match read_json_body(request).await {
-            Err(response) => {
-                tracing::warn!(
-                    reason = "invalid",
-                    status = response.status().as_u16(),
-                    "presign refused"
-                );
-                ("invalid", response)
-            }
-            Ok(body) => match PresignRequest::from_json(&body) {
-                Err(e) => {
-                    tracing::warn!(reason = "invalid", error = %e, "presign refused");
-                    ("invalid", presign_error(&e))
-                }
-                Ok(presign) => match self.guard.presign(&presign).await {
-                    Ok(issued) => ("issued", json(StatusCode::OK, &issued)),
-                    Err(e) => (e.kind(), presign_error(&e)),
-                },
-            },
-        };
-        self.metrics
-            .presign_answered(result, started.elapsed().as_secs_f64());
-        response
-    }
-}
-
-/// The body of a JSON request, or the 415/413/400 response refusing it.
-async fn read_json_body<B>(request: Request<B>) -> Result<Bytes, Response<Full<Bytes>>>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
-    let content_type = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case("application/json") {
-        return Err(error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            format!("send the request as application/json, not {content_type:?}"),
-        ));
-    }
-    let too_large = || {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the body must be at most {MAX_BODY_BYTES} bytes"),
-        )
-    };
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
-    match Limited::new(request.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(body) => Ok(body.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
-        }
-        Err(e) => Err(presign_error(&PresignError::Invalid {
-            field: "body".into(),
-            message: format!("could not be read: {e}"),
-        })),
-    }
-}
-
-/// The JSON error response for a presign refusal.
-fn presign_error(e: &PresignError) -> Response<Full<Bytes>> {
-    let message = e.to_string();
-    match e {
-        PresignError::Invalid { field, message } => json(
-            StatusCode::BAD_REQUEST,
-            &serde_json::json!({
-                "error": "invalid_request",
-                "field": field,
-                "message": format!("{field}: {message}"),
-            }),
-        ),
-        PresignError::Forbidden(_) => error(StatusCode::FORBIDDEN, "forbidden", message),
-        PresignError::SessionTooShort {
-            requested,
-            available,
-            credentials_expire_at,
-            ..
-        } => json(
-            StatusCode::CONFLICT,
-            &serde_json::json!({
-                "error": "session_too_short",
-                "message": message,
-                "requested_seconds": requested,
-                "available_seconds": available,
-                "credentials_expire_at": credentials_expire_at,
-            }),
-        ),
-        PresignError::Unavailable { last_error } => json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &serde_json::json!({
-                "error": "credentials_unavailable",
-                "message": message,
-                "last_error": last_error,
-            }),
-        ),
-        PresignError::Signing(_) => {
-            error(StatusCode::INTERNAL_SERVER_ERROR, "signing_failed", message)
-        }
-    }
-}
-
-fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, http::HeaderValue::from_static(content_type));
-    headers.insert(CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
-    response
-}
-
-/// A JSON response; serialising our own plain structs cannot fail.
-pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
-    let mut body = serde_json::to_string(body).expect("plain structs serialise");
-    body.push('\n');
-    text(status, "application/json", body)
-}
-
-/// A JSON error response.
-pub fn error(status: StatusCode, kind: &str, message: String) -> Response<Full<Bytes>> {
-    json(
-        status,
-        &ErrorBody {
-            error: kind,
-            message,
-        },
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt;
 
     fn router() -> Router {
         use crate::tracked::task::TaskSource;
@@ -460,7 +309,7 @@ mod tests {
             (vec![], "{}".into(), 415, "unsupported_media_type"),
             (
                 json.to_vec(),
-                "x".repeat(MAX_BODY_BYTES + 1),
+                "x".repeat(super::presign::MAX_BODY_BYTES + 1),
                 413,
                 "payload_too_large",
             ),

@@ -14,7 +14,8 @@ use tracing::{info, warn};
 
 use super::decision::{Ask, Decision, Limits, decide};
 use super::error::PresignError;
-use super::policy::Policy;
+use super::policy::{Method, Policy};
+use super::post::{self, PostForm, PostRequest};
 use super::request::PresignRequest;
 use super::signer::Signer;
 use crate::clock;
@@ -54,69 +55,150 @@ struct Now {
     available: Option<u64>,
 }
 
+/// What the decision granted: the credentials to sign with, the start, the seconds.
+struct Grant {
+    snapshot: Arc<Snapshot>,
+    start: SystemTime,
+    seconds: u64,
+}
+
 impl Guard {
     /// Applies the policy and the decision, signs, and logs the outcome.
     pub async fn presign(&self, request: &PresignRequest) -> Result<Presigned, PresignError> {
-        let result = self.decide_and_sign(request).await;
-        let requested_seconds = request.expires_in;
-        match &result {
-            Ok(p) => info!(
-                bucket = request.bucket.as_str(),
-                key = request.key.as_str(),
-                method = request.method.as_str(),
-                requested_seconds,
-                granted_seconds = p.expires_in,
-                expires_at = p.expires_at.as_str(),
-                shortened = p.expires_in < requested_seconds,
-                "presign issued"
-            ),
-            Err(e) => {
-                let available_seconds = match e {
-                    PresignError::SessionTooShort { available, .. } => Some(*available),
-                    _ => None,
-                };
-                warn!(
-                    bucket = request.bucket.as_str(),
-                    key = request.key.as_str(),
-                    method = request.method.as_str(),
-                    requested_seconds,
-                    available_seconds,
-                    reason = e.kind(),
-                    error = %e,
-                    "presign refused"
-                )
-            }
+        let result = async {
+            self.allow(request)?;
+            let grant = self.grant(ask_of(request)).await?;
+            self.sign(&grant, request).await
         }
+        .await;
+        log_answer(request, &result);
         result
     }
 
-    async fn decide_and_sign(&self, request: &PresignRequest) -> Result<Presigned, PresignError> {
-        self.policy
-            .check(request.method, &request.bucket, &request.key)
-            .map_err(PresignError::Forbidden)?;
+    /// A browser form upload: the same policy (as a `POST`), decision and promise, one line.
+    pub async fn presign_post(&self, request: &PostRequest) -> Result<PostForm, PresignError> {
         let ask = Ask {
             expires_in: request.expires_in,
             min_expires_in: request.min_expires_in,
         };
+        let result = async {
+            self.policy
+                .check(FORM_UPLOAD, &request.bucket, request.key_for_policy())
+                .map_err(PresignError::Forbidden)?;
+            let grant = self.grant(ask).await?;
+            post::sign(
+                &self.signer,
+                &grant.snapshot,
+                request,
+                grant.start,
+                grant.seconds,
+            )
+            .await
+        }
+        .await;
+        let key = request.key_for_policy();
+        match &result {
+            Ok(form) => info!(
+                bucket = request.bucket.as_str(),
+                key,
+                method = "POST",
+                requested_seconds = ask.expires_in,
+                granted_seconds = form.expires_in,
+                expires_at = form.expires_at.as_str(),
+                shortened = form.expires_in < ask.expires_in,
+                "presign issued"
+            ),
+            Err(e) => log_refusal(&request.bucket, key, "POST", ask.expires_in, e),
+        }
+        result
+    }
+
+    /// Many requests on one credentials snapshot, with at most one refresh for all of them; each
+    /// answer is what [`Guard::presign`] would give alone, in order. `Err` items (the caller's
+    /// parse errors) are answered as they are.
+    pub async fn presign_batch(
+        &self,
+        requests: Vec<Result<PresignRequest, PresignError>>,
+    ) -> Vec<Result<Presigned, PresignError>> {
+        let allowed: Vec<Result<PresignRequest, PresignError>> = requests
+            .into_iter()
+            .map(|r| r.and_then(|r| self.allow(&r).map(|()| r)))
+            .collect();
+        let mut now = self.settled_now().await;
         let fresh = self.signing.fresh();
-        let mut now = self.now();
-        if now.snapshot.is_none() {
-            // Right after start the first answer may still be on its way.
-            self.signing.settled(self.first_wait).await;
+        let need = allowed
+            .iter()
+            .flatten()
+            .filter_map(
+                |r| match decide(ask_of(r), now.available, &self.limits, fresh, true) {
+                    Decision::Refresh(need) => Some(need),
+                    _ => None,
+                },
+            )
+            .max();
+        if let Some(need) = need {
+            self.signing.refresh_for(need).await;
             now = self.now();
         }
+        let mut answers = Vec::with_capacity(allowed.len());
+        for item in allowed {
+            answers.push(match item {
+                Err(e) => Err(e),
+                Ok(request) => {
+                    let ask = ask_of(&request);
+                    let decision = decide(ask, now.available, &self.limits, fresh, false);
+                    let result = match self.finish(ask, decision, &now) {
+                        Ok(grant) => self.sign(&grant, &request).await,
+                        Err(e) => Err(e),
+                    };
+                    log_answer(&request, &result);
+                    result
+                }
+            });
+        }
+        answers
+    }
+
+    fn allow(&self, request: &PresignRequest) -> Result<(), PresignError> {
+        self.policy
+            .check(request.method, &request.bucket, &request.key)
+            .map_err(PresignError::Forbidden)
+    }
+
+    /// What the signing credentials offer now, after waiting for their first answer if there is
+    /// none yet (right after start).
+    async fn settled_now(&self) -> Now {
+        let now = self.now();
+        if now.snapshot.is_some() {
+            return now;
+        }
+        self.signing.settled(self.first_wait).await;
+        self.now()
+    }
+
+    /// The decision for one request, with at most one refresh.
+    async fn grant(&self, ask: Ask) -> Result<Grant, PresignError> {
+        let fresh = self.signing.fresh();
+        let mut now = self.settled_now().await;
         let mut decision = decide(ask, now.available, &self.limits, fresh, true);
         if let Decision::Refresh(need) = decision {
             self.signing.refresh_for(need).await;
             now = self.now();
             decision = decide(ask, now.available, &self.limits, fresh, false);
         }
-        match (decision, now.snapshot) {
-            (Decision::Sign(seconds), Some(snapshot)) => {
-                self.sign(&snapshot, request, now.start, seconds).await
-            }
+        self.finish(ask, decision, &now)
+    }
+
+    /// A final decision as a grant or the refusal that explains it.
+    fn finish(&self, ask: Ask, decision: Decision, now: &Now) -> Result<Grant, PresignError> {
+        match (decision, &now.snapshot) {
+            (Decision::Sign(seconds), Some(snapshot)) => Ok(Grant {
+                snapshot: snapshot.clone(),
+                start: now.start,
+                seconds,
+            }),
             (Decision::TooShort { available }, snapshot) => {
-                Err(self.too_short(request, available, snapshot.as_deref()))
+                Err(self.too_short(ask, available, snapshot.as_deref()))
             }
             (Decision::Unavailable | Decision::Sign(_) | Decision::Refresh(_), snapshot) => {
                 let last_error = match (self.signing.peek(|s| s.last_error.clone()), snapshot) {
@@ -140,12 +222,7 @@ impl Guard {
         self.limits.fresh_seconds(self.signing.fresh())
     }
 
-    fn too_short(
-        &self,
-        request: &PresignRequest,
-        available: u64,
-        snapshot: Option<&Snapshot>,
-    ) -> PresignError {
+    fn too_short(&self, ask: Ask, available: u64, snapshot: Option<&Snapshot>) -> PresignError {
         let cap = self.limits.cap();
         let (limit, advice) = if available == cap {
             (
@@ -157,7 +234,7 @@ impl Guard {
             (limit.reason, limit.advice)
         };
         PresignError::SessionTooShort {
-            requested: request.expires_in,
+            requested: ask.expires_in,
             available,
             credentials_expire_at: snapshot.and_then(|s| s.expiry()).map(clock::rfc3339),
             limit,
@@ -180,14 +257,12 @@ impl Guard {
 
     async fn sign(
         &self,
-        snapshot: &Arc<Snapshot>,
+        grant: &Grant,
         request: &PresignRequest,
-        start: SystemTime,
-        expires_in: u64,
     ) -> Result<Presigned, PresignError> {
         let signed = self
             .signer
-            .sign(snapshot, request, start, expires_in)
+            .sign(&grant.snapshot, request, grant.start, grant.seconds)
             .await?;
         Ok(Presigned {
             url: signed.url,
@@ -197,11 +272,62 @@ impl Guard {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
-            expires_in,
-            expires_at: clock::rfc3339(start + Duration::from_secs(expires_in)),
-            credentials_expire_at: snapshot.expiry().map(clock::rfc3339),
+            expires_in: grant.seconds,
+            expires_at: clock::rfc3339(grant.start + Duration::from_secs(grant.seconds)),
+            credentials_expire_at: grant.snapshot.expiry().map(clock::rfc3339),
         })
     }
+}
+
+/// What the allow-list is asked for a form upload (a rule naming `PUT` or `POST` allows it).
+const FORM_UPLOAD: Method = Method::Put;
+
+fn ask_of(request: &PresignRequest) -> Ask {
+    Ask {
+        expires_in: request.expires_in,
+        min_expires_in: request.min_expires_in,
+    }
+}
+
+/// The one line of a presign answer.
+fn log_answer(request: &PresignRequest, result: &Result<Presigned, PresignError>) {
+    let requested_seconds = request.expires_in;
+    match result {
+        Ok(p) => info!(
+            bucket = request.bucket.as_str(),
+            key = request.key.as_str(),
+            method = request.method.as_str(),
+            requested_seconds,
+            granted_seconds = p.expires_in,
+            expires_at = p.expires_at.as_str(),
+            shortened = p.expires_in < requested_seconds,
+            "presign issued"
+        ),
+        Err(e) => log_refusal(
+            &request.bucket,
+            &request.key,
+            request.method.as_str(),
+            requested_seconds,
+            e,
+        ),
+    }
+}
+
+fn log_refusal(bucket: &str, key: &str, method: &str, requested_seconds: u64, e: &PresignError) {
+    let available_seconds = match e {
+        PresignError::SessionTooShort { available, .. } => Some(*available),
+        _ => None,
+    };
+    warn!(
+        bucket,
+        key,
+        method,
+        requested_seconds,
+        available_seconds,
+        reason = e.kind(),
+        error = %e,
+        "presign refused"
+    );
 }
 
 /// Margin 1m, cap 12h: the defaults, for unit tests elsewhere.

@@ -7,6 +7,7 @@ pub mod decision;
 pub mod error;
 pub mod guard;
 pub mod policy;
+pub mod post;
 pub mod request;
 pub mod signer;
 

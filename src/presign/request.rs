@@ -57,7 +57,7 @@ struct Body {
 }
 
 /// An optional field that, when present, must be a value: `null` goes to the field's own check.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -65,9 +65,9 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
-const NOT_NULL: &str = "must not be null; leave the field out instead";
+pub(crate) const NOT_NULL: &str = "must not be null; leave the field out instead";
 
-fn string(value: Value) -> Result<String, String> {
+pub(crate) fn string(value: Value) -> Result<String, String> {
     match value {
         Value::String(s) => Ok(s),
         Value::Null => Err(NOT_NULL.into()),
@@ -78,7 +78,7 @@ fn string(value: Value) -> Result<String, String> {
 /// An S3 bucket name.
 #[derive(Deserialize)]
 #[serde(try_from = "Value")]
-struct Bucket(String);
+pub(crate) struct Bucket(pub(crate) String);
 
 impl TryFrom<Value> for Bucket {
     type Error = String;
@@ -92,7 +92,7 @@ impl TryFrom<Value> for Bucket {
 /// An S3 object key.
 #[derive(Deserialize)]
 #[serde(try_from = "Value")]
-struct Key(String);
+pub(crate) struct Key(pub(crate) String);
 
 impl TryFrom<Value> for Key {
     type Error = String;
@@ -123,7 +123,7 @@ impl TryFrom<Value> for MethodField {
 /// SigV4's 7 days.
 #[derive(Deserialize)]
 #[serde(try_from = "Value")]
-struct Seconds(u64);
+pub(crate) struct Seconds(pub(crate) u64);
 
 impl TryFrom<Value> for Seconds {
     type Error = String;
@@ -143,7 +143,7 @@ impl TryFrom<Value> for Seconds {
 /// A MIME type a PUT must be sent with: printable ASCII, signed as a header.
 #[derive(Deserialize)]
 #[serde(try_from = "Value")]
-struct ContentType(String);
+pub(crate) struct ContentType(pub(crate) String);
 
 impl TryFrom<Value> for ContentType {
     type Error = String;
@@ -164,23 +164,7 @@ impl TryFrom<Value> for ContentType {
 impl PresignRequest {
     /// Validates a JSON body, naming the first bad field.
     pub fn from_json(body: &[u8]) -> Result<PresignRequest, PresignError> {
-        // serde would read a struct from an array too; the body is an object or nothing.
-        if body.trim_ascii_start().first() != Some(&b'{') {
-            return Err(
-                match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-                    Err(e) => PresignError::invalid("body", format!("not valid JSON: {e}")),
-                    Ok(_) => PresignError::invalid("body", "expected a JSON object"),
-                },
-            );
-        }
-        let mut json = serde_json::Deserializer::from_slice(body);
-        let body: Body = serde_path_to_error::deserialize(&mut json).map_err(|e| {
-            let message = e.inner().to_string();
-            let path = e.path().to_string();
-            described(&path, &message, e.inner().classify())
-        })?;
-        json.end()
-            .map_err(|e| PresignError::invalid("body", format!("not valid JSON: {e}")))?;
+        let body: Body = parse_object(body, FIELDS)?;
         let expires_in = body.expires_in.0;
         let min_expires_in = body.min_expires_in.map(|s| s.0);
         if min_expires_in.is_some_and(|m| m > expires_in) {
@@ -208,8 +192,38 @@ impl PresignRequest {
     }
 }
 
+/// Parses a JSON object body into `T`, naming the first bad field; `fields` are the ones `T` takes.
+pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    fields: &[&str],
+) -> Result<T, PresignError> {
+    // serde would read a struct from an array too; the body is an object or nothing.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Err(e) => PresignError::invalid("body", format!("not valid JSON: {e}")),
+                Ok(_) => PresignError::invalid("body", "expected a JSON object"),
+            },
+        );
+    }
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let parsed: T = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let message = e.inner().to_string();
+        let path = e.path().to_string();
+        described(&path, &message, e.inner().classify(), fields)
+    })?;
+    json.end()
+        .map_err(|e| PresignError::invalid("body", format!("not valid JSON: {e}")))?;
+    Ok(parsed)
+}
+
 /// The 400 for a serde error: the field it names and a message without serde's jargon.
-fn described(path: &str, message: &str, class: serde_json::error::Category) -> PresignError {
+pub(crate) fn described(
+    path: &str,
+    message: &str,
+    class: serde_json::error::Category,
+    fields: &[&str],
+) -> PresignError {
     use serde_json::error::Category;
     if matches!(class, Category::Syntax | Category::Eof | Category::Io) {
         return PresignError::invalid("body", format!("not valid JSON: {message}"));
@@ -217,7 +231,7 @@ fn described(path: &str, message: &str, class: serde_json::error::Category) -> P
     if let Some(field) = quoted_after(message, "unknown field `") {
         return PresignError::invalid(
             field,
-            format!("unknown field; expected one of {}", FIELDS.join(", ")),
+            format!("unknown field; expected one of {}", fields.join(", ")),
         );
     }
     if let Some(field) = quoted_after(message, "missing field `") {

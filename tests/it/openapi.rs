@@ -25,7 +25,7 @@ fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
 }
 
 /// Checks `value` against the OpenAPI subset the spec uses: type, nullable, enum, required,
-/// properties, additionalProperties, oneOf.
+/// properties, additionalProperties, oneOf, array items.
 fn check(spec: &Value, schema: &Value, value: &Value, at: &str) {
     let schema = resolve(spec, schema);
     if let Some(options) = schema["oneOf"].as_array() {
@@ -76,6 +76,17 @@ fn check(spec: &Value, schema: &Value, value: &Value, at: &str) {
                         _ => {}
                     },
                 }
+            }
+        }
+        Some("array") => {
+            let items = value
+                .as_array()
+                .unwrap_or_else(|| panic!("{at}: {value} is not an array"));
+            if let Some(max) = schema["maxItems"].as_u64() {
+                assert!(items.len() as u64 <= max, "{at}: more than {max} items");
+            }
+            for (i, item) in items.iter().enumerate() {
+                check(spec, &schema["items"], item, &format!("{at}[{i}]"));
             }
         }
         other => panic!("{at}: schema type {other:?} not handled"),

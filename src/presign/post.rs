@@ -1,0 +1,326 @@
+//! Browser form uploads: presigned POST policies (`POST /v1/presign/post`).
+//!
+//! The policy is base64 of `{"expiration": ..., "conditions": [...]}`; its signature is SigV4's
+//! signing key for the day, region and `s3` applied to that base64 text (aws-sigv4's public
+//! `generate_signing_key` and `calculate_signature`). The session token is a signed form field
+//! (`x-amz-security-token`), so a form dies with the session exactly like a URL: `expiration` is
+//! held to the same promise, `<=` when the signing credentials may stop working, minus the margin.
+//! Every form field the browser sends has a condition, except `x-amz-signature`, `file` and
+//! `policy`, as S3 requires; the conditions are the ones boto3's `generate_presigned_post` builds for
+//! the same input (a test in `tests/deploy` compares them).
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::error::PresignError;
+use super::request::{
+    Bucket, ContentType, Key, NOT_NULL, Seconds, check_key, parse_object, present, string,
+};
+use super::signer::Signer;
+use crate::clock;
+use crate::credentials::Snapshot;
+
+/// Fields a form request may carry, in the order of [`Body`].
+pub const FIELDS: &[&str] = &[
+    "bucket",
+    "key",
+    "key_prefix",
+    "expires_in",
+    "min_expires_in",
+    "content_length_range",
+    "content_type",
+    "content_type_prefix",
+    "success_action_status",
+];
+/// S3 takes at most 5 GiB in one POST, as in one PUT.
+pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// What S3 substitutes with the chosen file's name in a form's `key`.
+const FILENAME: &str = "${filename}";
+
+/// Which keys the form may upload to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRule {
+    Exact(String),
+    /// The browser's `key` field must start with this (`${filename}` is S3's own substitution).
+    Prefix(String),
+}
+
+/// Which content types the form may declare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeRule {
+    Exact(String),
+    Prefix(String),
+}
+
+/// A validated form-upload request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostRequest {
+    pub bucket: String,
+    pub key: KeyRule,
+    pub expires_in: u64,
+    pub min_expires_in: Option<u64>,
+    /// Inclusive bounds on the file's size, in bytes.
+    pub content_length_range: Option<(u64, u64)>,
+    pub content_type: Option<TypeRule>,
+    /// The status S3 answers a successful upload with (200, 201 or 204; S3's default is 204).
+    pub success_action_status: Option<u16>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    bucket: Bucket,
+    #[serde(default, deserialize_with = "present")]
+    key: Option<Key>,
+    #[serde(default, deserialize_with = "present")]
+    key_prefix: Option<KeyPrefix>,
+    expires_in: Seconds,
+    #[serde(default, deserialize_with = "present")]
+    min_expires_in: Option<Seconds>,
+    #[serde(default, deserialize_with = "present")]
+    content_length_range: Option<LengthRange>,
+    #[serde(default, deserialize_with = "present")]
+    content_type: Option<ContentType>,
+    #[serde(default, deserialize_with = "present")]
+    content_type_prefix: Option<ContentType>,
+    #[serde(default, deserialize_with = "present")]
+    success_action_status: Option<SuccessStatus>,
+}
+
+/// The start of the keys a form may upload to: like a key, but it may be empty.
+#[derive(Deserialize)]
+#[serde(try_from = "Value")]
+struct KeyPrefix(String);
+
+impl TryFrom<Value> for KeyPrefix {
+    type Error = String;
+    fn try_from(value: Value) -> Result<Self, String> {
+        let prefix = string(value)?;
+        if !prefix.is_empty() {
+            check_key(&prefix)?;
+        }
+        if prefix.contains(FILENAME) {
+            return Err(format!(
+                "must not contain {FILENAME}: the browser's key is the prefix followed by anything"
+            ));
+        }
+        Ok(KeyPrefix(prefix))
+    }
+}
+
+/// `{"min": N, "max": M}`, bytes, `min <= max <= 5 GiB`.
+#[derive(Deserialize)]
+#[serde(try_from = "Value")]
+struct LengthRange(u64, u64);
+
+impl TryFrom<Value> for LengthRange {
+    type Error = String;
+    fn try_from(value: Value) -> Result<Self, String> {
+        let Value::Object(map) = value else {
+            return Err(match value {
+                Value::Null => NOT_NULL.into(),
+                _ => "must be an object {\"min\": bytes, \"max\": bytes}".into(),
+            });
+        };
+        if let Some(other) = map.keys().find(|k| *k != "min" && *k != "max") {
+            return Err(format!("unknown field {other:?}; expected min and max"));
+        }
+        let bound = |name: &str| match map.get(name) {
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .ok_or_else(|| format!("{name} must be a whole number of bytes")),
+            Some(_) => Err(format!("{name} must be a whole number of bytes")),
+            None => Err(format!("{name} is required")),
+        };
+        let (min, max) = (bound("min")?, bound("max")?);
+        if min > max {
+            return Err("min must not be more than max".into());
+        }
+        if max > MAX_OBJECT_BYTES {
+            return Err(format!(
+                "max must be at most {MAX_OBJECT_BYTES} bytes (5 GiB, S3's limit for one upload)"
+            ));
+        }
+        Ok(LengthRange(min, max))
+    }
+}
+
+/// 200, 201 or 204.
+#[derive(Deserialize)]
+#[serde(try_from = "Value")]
+struct SuccessStatus(u16);
+
+impl TryFrom<Value> for SuccessStatus {
+    type Error = String;
+    fn try_from(value: Value) -> Result<Self, String> {
+        match value.as_u64() {
+            Some(code @ (200 | 201 | 204)) => Ok(SuccessStatus(code as u16)),
+            _ if value.is_null() => Err(NOT_NULL.into()),
+            _ => Err("must be 200, 201 or 204".into()),
+        }
+    }
+}
+
+impl PostRequest {
+    /// Validates a JSON body, naming the first bad field.
+    pub fn from_json(body: &[u8]) -> Result<PostRequest, PresignError> {
+        let body: Body = parse_object(body, FIELDS)?;
+        let key = match (body.key, body.key_prefix) {
+            (Some(key), None) => KeyRule::Exact(key.0),
+            (None, Some(prefix)) => KeyRule::Prefix(prefix.0),
+            (Some(_), Some(_)) => {
+                return Err(PresignError::invalid(
+                    "key_prefix",
+                    "give key or key_prefix, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(PresignError::invalid(
+                    "key",
+                    "is required (or key_prefix, for keys the browser chooses)",
+                ));
+            }
+        };
+        let expires_in = body.expires_in.0;
+        let min_expires_in = body.min_expires_in.map(|s| s.0);
+        if min_expires_in.is_some_and(|m| m > expires_in) {
+            return Err(PresignError::invalid(
+                "min_expires_in",
+                "must not be more than expires_in",
+            ));
+        }
+        let content_type = match (body.content_type, body.content_type_prefix) {
+            (Some(t), None) => Some(TypeRule::Exact(t.0)),
+            (None, Some(p)) => Some(TypeRule::Prefix(p.0)),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err(PresignError::invalid(
+                    "content_type_prefix",
+                    "give content_type or content_type_prefix, not both",
+                ));
+            }
+        };
+        Ok(PostRequest {
+            bucket: body.bucket.0,
+            key,
+            expires_in,
+            min_expires_in,
+            content_length_range: body.content_length_range.map(|r| (r.0, r.1)),
+            content_type,
+            success_action_status: body.success_action_status.map(|s| s.0),
+        })
+    }
+
+    /// The key the allow-list is asked about: the key, or every key under the prefix.
+    pub fn key_for_policy(&self) -> &str {
+        match &self.key {
+            KeyRule::Exact(k) | KeyRule::Prefix(k) => k,
+        }
+    }
+}
+
+/// The 200 body: where the browser posts, and every field it sends before `file`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostForm {
+    /// The bucket's endpoint.
+    pub url: String,
+    /// In the order the form sends them; `file` goes last.
+    pub fields: Map<String, Value>,
+    pub expires_in: u64,
+    /// The policy's `expiration`: the form is refused after it.
+    pub expires_at: String,
+    pub credentials_expire_at: Option<String>,
+}
+
+/// `20261128T120000Z` and `20261128`, from aws-smithy-types' RFC 3339 form.
+fn amz_date(t: SystemTime) -> (String, String) {
+    let text: String = clock::rfc3339(t)
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    let day = text[..8].to_string();
+    (text, day)
+}
+
+/// Builds and signs the policy for `request`, valid `expires_in` seconds from `start`.
+pub async fn sign(
+    signer: &Signer,
+    snapshot: &Snapshot,
+    request: &PostRequest,
+    start: SystemTime,
+    expires_in: u64,
+) -> Result<PostForm, PresignError> {
+    use aws_sigv4::sign::v4::{calculate_signature, generate_signing_key};
+    let endpoint = signer.endpoint(&request.bucket).await?;
+    let credentials = &snapshot.credentials;
+    let (date, day) = amz_date(start);
+    let credential = format!(
+        "{}/{day}/{}/s3/aws4_request",
+        credentials.access_key_id(),
+        endpoint.signing_region
+    );
+    let expires_at = clock::rfc3339(start + Duration::from_secs(expires_in));
+
+    let mut fields = Map::new();
+    let mut conditions = vec![json!({"bucket": request.bucket})];
+    match &request.key {
+        KeyRule::Exact(key) => {
+            fields.insert("key".into(), key.clone().into());
+            conditions.push(json!({"key": key}));
+        }
+        KeyRule::Prefix(prefix) => {
+            fields.insert("key".into(), format!("{prefix}{FILENAME}").into());
+            conditions.push(json!(["starts-with", "$key", prefix]));
+        }
+    }
+    match &request.content_type {
+        Some(TypeRule::Exact(t)) => {
+            fields.insert("Content-Type".into(), t.clone().into());
+            conditions.push(json!({"Content-Type": t}));
+        }
+        Some(TypeRule::Prefix(p)) => conditions.push(json!(["starts-with", "$Content-Type", p])),
+        None => {}
+    }
+    if let Some(status) = request.success_action_status {
+        fields.insert("success_action_status".into(), status.to_string().into());
+        conditions.push(json!({"success_action_status": status.to_string()}));
+    }
+    if let Some((min, max)) = request.content_length_range {
+        conditions.push(json!(["content-length-range", min, max]));
+    }
+    let mut signed = vec![
+        ("x-amz-algorithm", "AWS4-HMAC-SHA256".to_string()),
+        ("x-amz-credential", credential),
+        ("x-amz-date", date),
+    ];
+    if let Some(token) = credentials.session_token() {
+        signed.push(("x-amz-security-token", token.to_string()));
+    }
+    for (name, value) in signed {
+        conditions.push(json!({ name: value }));
+        fields.insert(name.into(), value.into());
+    }
+    let policy = json!({"expiration": expires_at, "conditions": conditions});
+    let policy = aws_smithy_types::base64::encode(policy.to_string());
+    let key = generate_signing_key(
+        credentials.secret_access_key(),
+        start,
+        &endpoint.signing_region,
+        "s3",
+    );
+    let signature = calculate_signature(key, policy.as_bytes());
+    fields.insert("policy".into(), policy.into());
+    fields.insert("x-amz-signature".into(), signature.into());
+    Ok(PostForm {
+        url: endpoint.url.to_string(),
+        fields,
+        expires_in,
+        expires_at,
+        credentials_expire_at: snapshot.expiry().map(clock::rfc3339),
+    })
+}
+
+#[cfg(test)]
+mod tests;
