@@ -61,5 +61,22 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// A form upload: the policy's conditions, its base64, and its signature with the day's key.
+fn bench_post(c: &mut Criterion) {
+    use sessionguard::presign::post::PostRequest;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let guard = guard(&runtime);
+    let form = PostRequest::from_json(
+        br#"{"bucket":"reports","key_prefix":"exports/u/1/","expires_in":600,"content_length_range":{"min":1,"max":10485760},"content_type_prefix":"image/","success_action_status":201}"#,
+    )
+    .unwrap();
+    c.bench_function("presign_post_policy", |b| {
+        b.iter(|| runtime.block_on(guard.presign_post(black_box(&form))).unwrap())
+    });
+}
+
+criterion_group!(benches, bench, bench_post);
 criterion_main!(benches);
