@@ -7,9 +7,12 @@
 //! | GET, HEAD | `/readyz`         | API and metrics    | 200, or 503 with the reason as JSON      |
 //! | GET, HEAD | `/v1/credentials` | API (loopback) only| the session as JSON, never a secret      |
 //! | POST      | `/v1/presign`     | API (loopback) only| a presigned S3 URL, or why not (JSON)    |
+//! | POST      | `/v1/presign/post`| API (loopback) only| a browser form upload (POST policy)      |
+//! | POST      | `/v1/presign/batch`| API (loopback) only| up to 100 presign answers, one snapshot |
 //!
 //! Anything else is a JSON 404, or a JSON 405 with `Allow` for a known path and another method.
-//! `/v1/presign` takes `application/json` bodies of at most 16 KiB (415 and 413 otherwise).
+//! The presign routes take `application/json` bodies of at most 16 KiB (256 KiB for a batch; 415
+//! and 413 otherwise).
 //! The metrics listener (`--metrics-listen`, reachable from outside the task) never serves `/v1/`.
 
 use std::sync::Arc;
