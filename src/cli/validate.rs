@@ -150,24 +150,26 @@ impl RunArgs {
 }
 
 /// Splits comma-separated rule lists (the env var form) into rules. The comma also separates the
-/// methods of one rule (`GET,PUT:scratch`), so a fragment that is only a method name is joined to
-/// the fragment after it: a bucket can never be called `GET` (bucket names are lowercase).
+/// methods of one rule (`GET,PUT:scratch`, `DELETE,GET:reports/tmp/`), so fragments that are only
+/// a method name are held until the next fragment: one with a `:` ends their rule; any other means
+/// they were rules of their own (`delete,reports` is two buckets: `delete` is a valid bucket name).
 fn split_rules(values: &[String]) -> Vec<String> {
     let mut rules = Vec::new();
     for value in values {
-        let mut pending = String::new();
+        let mut methods: Vec<&str> = Vec::new();
         for fragment in value.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-            if !pending.is_empty() {
-                pending.push(',');
-            }
-            pending.push_str(fragment);
-            if crate::presign::Method::parse(fragment).is_none() || fragment.contains(':') {
-                rules.push(std::mem::take(&mut pending));
+            if fragment.contains(':') {
+                methods.push(fragment);
+                rules.push(methods.join(","));
+                methods.clear();
+            } else if crate::presign::Method::parse(fragment).is_some() {
+                methods.push(fragment);
+            } else {
+                rules.extend(methods.drain(..).map(str::to_string));
+                rules.push(fragment.to_string());
             }
         }
-        if !pending.is_empty() {
-            rules.push(pending);
-        }
+        rules.extend(methods.into_iter().map(str::to_string));
     }
     rules
 }

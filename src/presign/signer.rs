@@ -265,6 +265,7 @@ mod tests {
                 .presigned(presigning)
                 .await
                 .unwrap(),
+            other => unreachable!("{other} is not asked for here"),
         };
         signed.uri().to_string()
     }

@@ -98,6 +98,30 @@ fn presign_allow_lists() {
     );
     let err = Config::try_from(&run_args(&["--presign-allow", "GET"])).unwrap_err();
     assert!(err.to_string().contains("--presign-allow"), "{err}");
+    // The env var form: every method name joins the rule after it.
+    let c = Config::try_from(&run_args(&[
+        "--presign-allow",
+        "DELETE,GET:reports/tmp/,HEAD:probes,PUT,POST:uploads,scratch",
+    ]))
+    .unwrap();
+    let rules: Vec<String> = c.presign_allow.iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        rules,
+        [
+            "DELETE,GET:reports/tmp/",
+            "HEAD:probes",
+            "PUT,POST:uploads",
+            "scratch"
+        ]
+    );
+    // A lowercase method name not followed by a rule's `:` is a bucket of that name.
+    let c = Config::try_from(&run_args(&[
+        "--presign-allow",
+        "delete,reports,head,get:scratch,post",
+    ]))
+    .unwrap();
+    let rules: Vec<String> = c.presign_allow.iter().map(|r| r.to_string()).collect();
+    assert_eq!(rules, ["delete", "reports", "HEAD,GET:scratch", "post"]);
 }
 
 /// `demo` validates its own flag and the `run` flags together.
