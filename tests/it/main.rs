@@ -8,6 +8,7 @@ mod core;
 mod faults;
 mod http;
 mod openapi;
+mod operations;
 mod presign;
 mod secrets;
 mod ship;

@@ -11,20 +11,20 @@ use crate::support::*;
 /// The default `--presign-margin`.
 pub(crate) const MARGIN: u64 = 60;
 
-async fn s3_endpoint(session: Duration) -> EcsEndpoint {
+pub(crate) async fn s3_endpoint(session: Duration) -> EcsEndpoint {
     let mut options = Options::new(session);
     options.key_pair = Some((S3_ACCESS_KEY.into(), S3_SECRET_KEY.into()));
     endpoint_with(options).await
 }
 
-fn env_for(endpoint: &EcsEndpoint, s3: &S3Server) -> Vec<(String, String)> {
+pub(crate) fn env_for(endpoint: &EcsEndpoint, s3: &S3Server) -> Vec<(String, String)> {
     let mut env = aws_env(endpoint);
     set(&mut env, "AWS_ENDPOINT_URL_S3", &s3.endpoint());
     set(&mut env, "SESSIONGUARD_S3_FORCE_PATH_STYLE", "true");
     env
 }
 
-async fn daemon(env: &[(String, String)], allow: &str, extra: &[&str]) -> Daemon {
+pub(crate) async fn daemon(env: &[(String, String)], allow: &str, extra: &[&str]) -> Daemon {
     let mut args = vec!["run", "--presign-allow", allow];
     args.extend_from_slice(extra);
     let d = Daemon::start(env, &args).await;
@@ -468,7 +468,7 @@ async fn bad_requests_get_4xx() {
         (
             "unknown method",
             vec![json_type],
-            with("method", json!("DELETE")),
+            with("method", json!("PATCH")),
             400,
             "method",
         ),
