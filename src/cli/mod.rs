@@ -87,7 +87,7 @@ pub struct RunArgs {
     /// Do not call STS GetCallerIdentity to learn the role ARN and account.
     #[arg(long, env = "SESSIONGUARD_NO_IDENTITY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub no_identity: bool,
-    /// Allow presigning for `[METHODS:]BUCKET[/PREFIX]` (repeatable; env comma-separated). None: off.
+    /// Allow presigning for `[METHODS:]BUCKET[/PREFIX]`, METHODS of GET, HEAD, PUT, DELETE, POST (no method: all but DELETE; repeatable; env comma-separated). None: off.
     #[arg(long, env = "SESSIONGUARD_PRESIGN_ALLOW")]
     pub presign_allow: Vec<String>,
     #[command(flatten)]
