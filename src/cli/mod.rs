@@ -87,7 +87,7 @@ pub struct RunArgs {
     /// Do not call STS GetCallerIdentity to learn the role ARN and account.
     #[arg(long, env = "SESSIONGUARD_NO_IDENTITY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub no_identity: bool,
-    /// Allow presigning for `[METHODS:]BUCKET[/PREFIX]` (repeatable; env comma-separated). None: off.
+    /// Allow presigning for `[METHODS:]BUCKET[/PREFIX]`, METHODS of GET, HEAD, PUT, DELETE, POST (no method: all but DELETE; repeatable; env comma-separated). None: off.
     #[arg(long, env = "SESSIONGUARD_PRESIGN_ALLOW")]
     pub presign_allow: Vec<String>,
     #[command(flatten)]
@@ -154,17 +154,134 @@ pub struct PresignArgs {
     /// Accept a shorter URL, down to this, when the session cannot cover `--expires-in`.
     #[arg(long)]
     pub min_expires_in: Option<String>,
-    /// GET (download) or PUT (upload).
+    /// GET (download), HEAD (headers only), PUT (upload) or DELETE.
     #[arg(long, default_value = "GET")]
     pub method: String,
-    /// Content type a PUT must be sent with (signed into the URL).
-    #[arg(long)]
-    pub content_type: Option<String>,
     /// Upper bound on resolving the credentials.
     #[arg(long, env = "SESSIONGUARD_CHECK_TIMEOUT", default_value = DEFAULT_CHECK_TIMEOUT)]
     pub check_timeout: String,
     #[command(flatten)]
     pub signing: SigningArgs,
+    #[command(flatten)]
+    pub fields: PresignFieldArgs,
+}
+
+/// The request fields of `presign` beyond the object and the expiry, each the body field of
+/// `POST /v1/presign` with `-` for `_`. The signature covers every one of them.
+#[derive(Debug, Clone, Args)]
+pub struct PresignFieldArgs {
+    /// The object version (GET, HEAD, DELETE).
+    #[arg(long, help_heading = "GET, HEAD and DELETE")]
+    pub version_id: Option<String>,
+    /// Content-Type S3 answers the download with.
+    #[arg(long, help_heading = "GET response overrides")]
+    pub response_content_type: Option<String>,
+    /// Content-Disposition S3 answers with, e.g. `attachment; filename="q3.csv"`.
+    #[arg(long, help_heading = "GET response overrides")]
+    pub response_content_disposition: Option<String>,
+    /// Content-Encoding S3 answers with.
+    #[arg(long, help_heading = "GET response overrides")]
+    pub response_content_encoding: Option<String>,
+    /// Content-Language S3 answers with.
+    #[arg(long, help_heading = "GET response overrides")]
+    pub response_content_language: Option<String>,
+    /// Cache-Control S3 answers with.
+    #[arg(long, help_heading = "GET response overrides")]
+    pub response_cache_control: Option<String>,
+    /// Expires S3 answers with (an HTTP date or RFC 3339).
+    #[arg(long, help_heading = "GET response overrides")]
+    pub response_expires: Option<String>,
+    /// Content-Type the upload must be sent with.
+    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    pub content_type: Option<String>,
+    /// Exact size of the upload in bytes.
+    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    pub content_length: Option<String>,
+    /// Base64 MD5 of the body (Content-MD5).
+    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    pub content_md5: Option<String>,
+    /// Base64 SHA-256 of the body (x-amz-checksum-sha256).
+    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    pub checksum_sha256: Option<String>,
+    /// Base64 CRC32 of the body (x-amz-checksum-crc32).
+    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    pub checksum_crc32: Option<String>,
+    /// Base64 CRC32C of the body (x-amz-checksum-crc32c).
+    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    pub checksum_crc32c: Option<String>,
+    /// AES256, aws:kms or aws:kms:dsse (x-amz-server-side-encryption).
+    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    pub server_side_encryption: Option<String>,
+    /// The KMS key of an aws:kms upload.
+    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    pub sse_kms_key_id: Option<String>,
+    /// User metadata `KEY=VALUE` (x-amz-meta-KEY; repeatable).
+    #[arg(
+        long,
+        value_name = "KEY=VALUE",
+        help_heading = "PUT signed headers (send each as printed)"
+    )]
+    pub metadata: Vec<String>,
+    /// A tag `KEY=VALUE` (x-amz-tagging; repeatable).
+    #[arg(
+        long,
+        value_name = "KEY=VALUE",
+        help_heading = "PUT signed headers (send each as printed)"
+    )]
+    pub tagging: Vec<String>,
+    /// S3 storage class, e.g. STANDARD_IA (x-amz-storage-class).
+    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    pub storage_class: Option<String>,
+    /// Cache-Control stored with the object.
+    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    pub cache_control: Option<String>,
+    /// Content-Disposition stored with the object.
+    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    pub content_disposition: Option<String>,
+    /// Content-Encoding stored with the object.
+    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    pub content_encoding: Option<String>,
+}
+
+impl PresignFieldArgs {
+    /// The body fields given as plain text, by their JSON name.
+    pub fn texts(&self) -> [(&'static str, Option<&String>); 18] {
+        [
+            ("version_id", self.version_id.as_ref()),
+            ("response_content_type", self.response_content_type.as_ref()),
+            (
+                "response_content_disposition",
+                self.response_content_disposition.as_ref(),
+            ),
+            (
+                "response_content_encoding",
+                self.response_content_encoding.as_ref(),
+            ),
+            (
+                "response_content_language",
+                self.response_content_language.as_ref(),
+            ),
+            (
+                "response_cache_control",
+                self.response_cache_control.as_ref(),
+            ),
+            ("response_expires", self.response_expires.as_ref()),
+            ("content_type", self.content_type.as_ref()),
+            ("content_md5", self.content_md5.as_ref()),
+            ("checksum_sha256", self.checksum_sha256.as_ref()),
+            ("checksum_crc32", self.checksum_crc32.as_ref()),
+            ("checksum_crc32c", self.checksum_crc32c.as_ref()),
+            (
+                "server_side_encryption",
+                self.server_side_encryption.as_ref(),
+            ),
+            ("sse_kms_key_id", self.sse_kms_key_id.as_ref()),
+            ("storage_class", self.storage_class.as_ref()),
+            ("cache_control", self.cache_control.as_ref()),
+            ("content_disposition", self.content_disposition.as_ref()),
+            ("content_encoding", self.content_encoding.as_ref()),
+        ]
+    }
 }
 
 /// Flags of `status`.

@@ -4,7 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{DemoArgs, HealthcheckArgs, PresignArgs, RunArgs, SigningArgs, SourceArgs, StatusArgs};
+use super::{
+    DemoArgs, HealthcheckArgs, PresignArgs, PresignFieldArgs, RunArgs, SigningArgs, SourceArgs,
+    StatusArgs,
+};
 use crate::config::{Config, DemoConfig, PresignConfig, SigningConfig, StatusConfig};
 use crate::presign::{Limits, PresignRequest, Rule, SIGV4_MAX_EXPIRES_IN};
 use crate::telemetry::logging::LogFormat;
@@ -150,24 +153,26 @@ impl RunArgs {
 }
 
 /// Splits comma-separated rule lists (the env var form) into rules. The comma also separates the
-/// methods of one rule (`GET,PUT:scratch`), so a fragment that is only a method name is joined to
-/// the fragment after it: a bucket can never be called `GET` (bucket names are lowercase).
+/// methods of one rule (`GET,PUT:scratch`, `DELETE,GET:reports/tmp/`), so fragments that are only
+/// a method name are held until the next fragment: one with a `:` ends their rule; any other means
+/// they were rules of their own (`delete,reports` is two buckets: `delete` is a valid bucket name).
 fn split_rules(values: &[String]) -> Vec<String> {
     let mut rules = Vec::new();
     for value in values {
-        let mut pending = String::new();
+        let mut methods: Vec<&str> = Vec::new();
         for fragment in value.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-            if !pending.is_empty() {
-                pending.push(',');
-            }
-            pending.push_str(fragment);
-            if crate::presign::Method::parse(fragment).is_none() || fragment.contains(':') {
-                rules.push(std::mem::take(&mut pending));
+            if fragment.contains(':') {
+                methods.push(fragment);
+                rules.push(methods.join(","));
+                methods.clear();
+            } else if crate::presign::Method::parse(fragment).is_some() {
+                methods.push(fragment);
+            } else {
+                rules.extend(methods.drain(..).map(str::to_string));
+                rules.push(fragment.to_string());
             }
         }
-        if !pending.is_empty() {
-            rules.push(pending);
-        }
+        rules.extend(methods.into_iter().map(str::to_string));
     }
     rules
 }
@@ -415,9 +420,7 @@ impl TryFrom<&PresignArgs> for PresignConfig {
             "method".into(),
             args.method.trim().to_ascii_uppercase().into(),
         );
-        if let Some(ct) = &args.content_type {
-            body.insert("content_type".into(), ct.clone().into());
-        }
+        args.fields.insert_into(&mut body, &mut p);
         let request = if body.contains_key("bucket") {
             match PresignRequest::from_json(serde_json::Value::Object(body).to_string().as_bytes())
             {
@@ -442,6 +445,47 @@ impl TryFrom<&PresignArgs> for PresignConfig {
             check_timeout,
             signing,
         })
+    }
+}
+
+impl PresignFieldArgs {
+    /// Adds the given fields to `body`: text as strings, `--content-length` as a number when it
+    /// is one (the body's own check names anything else), `--metadata`/`--tagging` pairs as
+    /// objects.
+    fn insert_into(&self, body: &mut serde_json::Map<String, serde_json::Value>, p: &mut Problems) {
+        for (field, value) in self.texts() {
+            if let Some(value) = value {
+                body.insert(field.into(), value.clone().into());
+            }
+        }
+        if let Some(length) = &self.content_length {
+            let value = match length.trim().parse::<u64>() {
+                Ok(n) => n.into(),
+                Err(_) => length.clone().into(),
+            };
+            body.insert("content_length".into(), value);
+        }
+        for (field, pairs) in [("metadata", &self.metadata), ("tagging", &self.tagging)] {
+            if pairs.is_empty() {
+                continue;
+            }
+            let mut object = serde_json::Map::new();
+            let before = p.0.len();
+            for pair in pairs {
+                match pair.split_once('=') {
+                    Some((key, _)) if object.contains_key(key) => {
+                        p.0.push(format!("--{field} {pair:?}: {key:?} is given twice"))
+                    }
+                    Some((key, value)) => {
+                        object.insert(key.to_string(), value.into());
+                    }
+                    None => p.0.push(format!("--{field} {pair:?}: expected KEY=VALUE")),
+                }
+            }
+            if p.0.len() == before {
+                body.insert(field.into(), object.into());
+            }
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! `sessionguard presign s3://BUCKET/KEY`: an `aws s3 presign` that tells the truth.
 //!
 //! It resolves the credentials and applies the daemon's decision (no allow-list: the operator is
-//! the user), then prints the URL on stdout and the true expiry on stderr.
+//! the user), then prints the URL on stdout, and on stderr every signed header the client must
+//! send (`send header: name: value`) and the true expiry.
 
 use aws_config::SdkConfig;
 

@@ -83,7 +83,7 @@ impl Guard {
         };
         let result = async {
             self.policy
-                .check(FORM_UPLOAD, &request.bucket, request.key_for_policy())
+                .check(Method::Post, &request.bucket, request.key_for_policy())
                 .map_err(PresignError::Forbidden)?;
             let grant = self.grant(ask).await?;
             post::sign(
@@ -278,9 +278,6 @@ impl Guard {
         })
     }
 }
-
-/// What the allow-list is asked for a form upload (a rule naming `PUT` or `POST` allows it).
-const FORM_UPLOAD: Method = Method::Put;
 
 fn ask_of(request: &PresignRequest) -> Ask {
     Ask {

@@ -1,33 +1,73 @@
 //! Which presigned URLs the daemon may hand out: `--presign-allow` rules.
 //!
 //! A rule is `[METHODS:]BUCKET[/PREFIX]`, e.g. `GET:reports/exports/`, `PUT:uploads/incoming/`,
-//! `GET,PUT:scratch`. A request matches when its method is listed (both when none are) and its key
-//! starts with the prefix. With no rule at all, presigning is off: a sidecar must not sign for any
-//! bucket its task role can reach just because someone on loopback asked.
+//! `GET,PUT:scratch`, `DELETE,PUT:scratch/tmp/`. A request matches when a listed method grants its
+//! method and its key starts with the prefix. A method grants what it implies: `GET` also `HEAD`
+//! (the headers of what it may read), `PUT` also `POST` (a form upload is another way to write the
+//! same object). A rule naming no method keeps the meaning it had before `HEAD`, `DELETE` and
+//! `POST` existed, read and write, and never grants `DELETE`: upgrading sessionguard must not
+//! widen what a deployment signs beyond new ways of doing what it already allowed.
+//!
+//! With no rule at all, presigning is off: a sidecar must not sign for any bucket its task role
+//! can reach just because someone on loopback asked.
 
 use std::fmt;
 
-/// The HTTP method a presigned URL is for.
+/// The HTTP method a presigned request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
+    /// GetObject: download.
     Get,
+    /// HeadObject: does it exist, how big, its metadata.
+    Head,
+    /// PutObject: upload with a URL.
     Put,
+    /// DeleteObject.
+    Delete,
+    /// A browser form upload (a presigned POST policy), never a URL of `/v1/presign`.
+    Post,
 }
+
+/// Every method, in the order rules and messages list them.
+pub const METHODS: [Method; 5] = [
+    Method::Get,
+    Method::Head,
+    Method::Put,
+    Method::Delete,
+    Method::Post,
+];
+
+/// What a rule naming no method grants: what `GET` and `PUT` grant, never `DELETE`.
+const UNNAMED_GRANTS: [Method; 4] = [Method::Get, Method::Head, Method::Put, Method::Post];
 
 impl Method {
     pub fn parse(text: &str) -> Option<Method> {
-        match text.trim().to_ascii_uppercase().as_str() {
-            "GET" => Some(Method::Get),
-            "PUT" => Some(Method::Put),
-            _ => None,
-        }
+        let text = text.trim();
+        METHODS
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(text))
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
+            Method::Head => "HEAD",
             Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Post => "POST",
         }
+    }
+
+    /// Whether a rule naming `self` allows a request for `wanted`.
+    pub fn grants(self, wanted: Method) -> bool {
+        matches!(
+            (self, wanted),
+            (Method::Get, Method::Get | Method::Head)
+                | (Method::Head, Method::Head)
+                | (Method::Put, Method::Put | Method::Post)
+                | (Method::Post, Method::Post)
+                | (Method::Delete, Method::Delete)
+        )
     }
 }
 
@@ -40,7 +80,7 @@ impl fmt::Display for Method {
 /// One allow rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
-    /// Empty: every method.
+    /// Empty: what `GET` and `PUT` grant, never `DELETE` (see the module doc).
     pub methods: Vec<Method>,
     pub bucket: String,
     /// Empty: every key in the bucket.
@@ -56,8 +96,11 @@ impl Rule {
                 let parsed = methods
                     .split(',')
                     .map(|m| {
-                        Method::parse(m)
-                            .ok_or_else(|| format!("unknown method {m:?} (expected GET or PUT)"))
+                        Method::parse(m).ok_or_else(|| {
+                            format!(
+                                "unknown method {m:?} (expected GET, HEAD, PUT, DELETE or POST)"
+                            )
+                        })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 (parsed, target)
@@ -79,9 +122,12 @@ impl Rule {
     }
 
     fn allows(&self, method: Method, bucket: &str, key: &str) -> bool {
-        (self.methods.is_empty() || self.methods.contains(&method))
-            && self.bucket == bucket
-            && key.starts_with(&self.prefix)
+        let granted = if self.methods.is_empty() {
+            UNNAMED_GRANTS.contains(&method)
+        } else {
+            self.methods.iter().any(|m| m.grants(method))
+        };
+        granted && self.bucket == bucket && key.starts_with(&self.prefix)
     }
 }
 
@@ -167,10 +213,13 @@ mod tests {
             Rule::parse("PUT:uploads/incoming/").unwrap().to_string(),
             "PUT:uploads/incoming/"
         );
+        let r = Rule::parse("delete,Head,POST:x-bucket/tmp/").unwrap();
+        assert_eq!(r.methods, vec![Method::Delete, Method::Head, Method::Post]);
+        assert_eq!(r.to_string(), "DELETE,HEAD,POST:x-bucket/tmp/");
+        let unknown = Rule::parse("PATCH:x-bucket").unwrap_err();
         assert!(
-            Rule::parse("DELETE:x-bucket")
-                .unwrap_err()
-                .contains("DELETE")
+            unknown.contains("PATCH") && unknown.contains("DELETE"),
+            "{unknown}"
         );
         assert!(
             Rule::parse("GET:Bad_Bucket")
@@ -180,22 +229,71 @@ mod tests {
         assert!(Rule::parse("ab").unwrap_err().contains("3 to 63"));
     }
 
-    /// Method, bucket and prefix must all match; no rule at all refuses everything.
+    /// What each named method grants: GET also HEAD, PUT also POST (form uploads), the others
+    /// only themselves.
+    #[test]
+    fn what_each_method_grants() {
+        use Method::*;
+        let cases = [
+            (Get, [Get, Head].as_slice()),
+            (Head, &[Head]),
+            (Put, &[Put, Post]),
+            (Post, &[Post]),
+            (Delete, &[Delete]),
+        ];
+        for (named, granted) in cases {
+            for wanted in METHODS {
+                assert_eq!(
+                    named.grants(wanted),
+                    granted.contains(&wanted),
+                    "{named} grants {wanted}?"
+                );
+            }
+        }
+    }
+
+    /// Method, bucket and prefix must all match; a rule naming no method grants everything but
+    /// DELETE; no rule at all refuses everything.
     #[test]
     fn matching() {
+        use Method::*;
         let policy = Policy::AllowList(vec![
             Rule::parse("GET:reports/exports/").unwrap(),
             Rule::parse("PUT:uploads/incoming/").unwrap(),
             Rule::parse("scratch").unwrap(),
+            Rule::parse("DELETE,GET:trash/mine/").unwrap(),
+            Rule::parse("POST:forms").unwrap(),
+            Rule::parse("HEAD:probes").unwrap(),
         ]);
         let cases = [
-            (Method::Get, "reports", "exports/a.csv", true),
-            (Method::Put, "reports", "exports/a.csv", false),
-            (Method::Get, "reports", "private/a.csv", false),
-            (Method::Get, "other", "exports/a.csv", false),
-            (Method::Put, "uploads", "incoming/x", true),
-            (Method::Get, "scratch", "anything", true),
-            (Method::Put, "scratch", "any/thing", true),
+            (Get, "reports", "exports/a.csv", true),
+            (Head, "reports", "exports/a.csv", true),
+            (Put, "reports", "exports/a.csv", false),
+            (Post, "reports", "exports/a.csv", false),
+            (Delete, "reports", "exports/a.csv", false),
+            (Get, "reports", "private/a.csv", false),
+            (Head, "reports", "private/a.csv", false),
+            (Get, "other", "exports/a.csv", false),
+            (Put, "uploads", "incoming/x", true),
+            (Post, "uploads", "incoming/x", true),
+            (Get, "uploads", "incoming/x", false),
+            (Head, "uploads", "incoming/x", false),
+            (Delete, "uploads", "incoming/x", false),
+            // No method named: today's GET and PUT with what they imply, never DELETE.
+            (Get, "scratch", "anything", true),
+            (Head, "scratch", "anything", true),
+            (Put, "scratch", "any/thing", true),
+            (Post, "scratch", "any/thing", true),
+            (Delete, "scratch", "anything", false),
+            (Delete, "trash", "mine/old", true),
+            (Get, "trash", "mine/old", true),
+            (Head, "trash", "mine/old", true),
+            (Put, "trash", "mine/old", false),
+            (Delete, "trash", "theirs/old", false),
+            (Post, "forms", "a", true),
+            (Put, "forms", "a", false),
+            (Head, "probes", "a", true),
+            (Get, "probes", "a", false),
         ];
         for (method, bucket, key, want) in cases {
             assert_eq!(
@@ -204,14 +302,18 @@ mod tests {
                 "{method} {bucket}/{key}"
             );
         }
+        let refused = policy.check(Delete, "scratch", "x").unwrap_err();
+        assert!(refused.contains("DELETE s3://scratch/x"), "{refused}");
         let off = Policy::AllowList(vec![])
-            .check(Method::Get, "reports", "x")
+            .check(Get, "reports", "x")
             .unwrap_err();
         assert!(off.contains("--presign-allow"), "{off}");
-        assert!(
-            Policy::Unrestricted
-                .check(Method::Put, "any-bucket", "k")
-                .is_ok()
-        );
+        for method in METHODS {
+            assert!(
+                Policy::Unrestricted
+                    .check(method, "any-bucket", "k")
+                    .is_ok()
+            );
+        }
     }
 }

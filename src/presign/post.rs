@@ -15,9 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::error::PresignError;
-use super::request::{
-    Bucket, ContentType, Key, NOT_NULL, Seconds, check_key, parse_object, present, string,
-};
+use super::request::headers::ContentType;
+use super::request::{Bucket, Key, NOT_NULL, Seconds, check_key, parse_object, present, string};
 use super::signer::Signer;
 use crate::clock;
 use crate::credentials::Snapshot;

@@ -3,13 +3,26 @@
 //! Every field is a newtype checked in its `TryFrom`, unknown fields are refused
 //! (`deny_unknown_fields`), and `serde_path_to_error` names the field of the first problem, so
 //! every 400 says `{"field": "expires_in", ...}`. Optional fields are left out, not `null`: a null
-//! is as likely a client bug as a typo.
+//! is as likely a client bug as a typo. A field of another method (`content_length` on a GET) is
+//! a 400 naming it too: silently dropping it would sign less than the caller meant.
+//!
+//! [`params`] holds the GET overrides and `version_id` (query parameters inside the signature),
+//! [`headers`] the PUT fields that become signed headers.
 
+pub(crate) mod headers;
+mod params;
+
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use self::headers::{
+    ContentLength, ContentType, Digest, HeaderText, KmsKeyId, Metadata, ServerSideEncryption,
+    StorageClass, Tagging,
+};
+use self::params::{HttpDate, VersionId};
 use super::error::PresignError;
 use super::policy::{Method, check_bucket};
 
@@ -17,8 +30,6 @@ use super::policy::{Method, check_bucket};
 pub const SIGV4_MAX_EXPIRES_IN: Duration = Duration::from_secs(604_800);
 /// Longest S3 object key, in bytes.
 const MAX_KEY_BYTES: usize = 1024;
-/// Longest `content_type` accepted.
-const MAX_CONTENT_TYPE: usize = 256;
 /// Fields a request may carry, in the order of [`Body`]; anything else is a typo the caller must
 /// hear about. A unit test holds the two equal.
 pub const FIELDS: &[&str] = &[
@@ -27,7 +38,27 @@ pub const FIELDS: &[&str] = &[
     "method",
     "expires_in",
     "min_expires_in",
+    "version_id",
+    "response_content_type",
+    "response_content_disposition",
+    "response_content_encoding",
+    "response_content_language",
+    "response_cache_control",
+    "response_expires",
     "content_type",
+    "content_length",
+    "content_md5",
+    "checksum_sha256",
+    "checksum_crc32",
+    "checksum_crc32c",
+    "server_side_encryption",
+    "sse_kms_key_id",
+    "metadata",
+    "tagging",
+    "storage_class",
+    "cache_control",
+    "content_disposition",
+    "content_encoding",
 ];
 
 /// A validated presign request.
@@ -35,10 +66,26 @@ pub const FIELDS: &[&str] = &[
 pub struct PresignRequest {
     pub bucket: String,
     pub key: String,
+    /// Never [`Method::Post`]: form uploads have a request of their own.
     pub method: Method,
     pub expires_in: u64,
     pub min_expires_in: Option<u64>,
-    pub content_type: Option<String>,
+    /// Query parameters the signature covers besides SigV4's own (`versionId`,
+    /// `response-content-disposition`, ...), names as S3 spells them, values not yet encoded.
+    /// Empty, and so never allocated, for a plain GET.
+    pub query: Vec<(&'static str, String)>,
+    /// Signed headers (lowercase names): the client must send each exactly as given (PUT only).
+    pub headers: Vec<(Cow<'static, str>, String)>,
+}
+
+impl PresignRequest {
+    /// The value of signed header `name`, if the request carries it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// The JSON body as sent.
@@ -53,8 +100,55 @@ struct Body {
     #[serde(default, deserialize_with = "present")]
     min_expires_in: Option<Seconds>,
     #[serde(default, deserialize_with = "present")]
+    version_id: Option<VersionId>,
+    #[serde(default, deserialize_with = "present")]
+    response_content_type: Option<HeaderText>,
+    #[serde(default, deserialize_with = "present")]
+    response_content_disposition: Option<HeaderText>,
+    #[serde(default, deserialize_with = "present")]
+    response_content_encoding: Option<HeaderText>,
+    #[serde(default, deserialize_with = "present")]
+    response_content_language: Option<HeaderText>,
+    #[serde(default, deserialize_with = "present")]
+    response_cache_control: Option<HeaderText>,
+    #[serde(default, deserialize_with = "present")]
+    response_expires: Option<HttpDate>,
+    #[serde(default, deserialize_with = "present")]
     content_type: Option<ContentType>,
+    #[serde(default, deserialize_with = "present")]
+    content_length: Option<ContentLength>,
+    #[serde(default, deserialize_with = "present")]
+    content_md5: Option<Digest<16>>,
+    #[serde(default, deserialize_with = "present")]
+    checksum_sha256: Option<Digest<32>>,
+    #[serde(default, deserialize_with = "present")]
+    checksum_crc32: Option<Digest<4>>,
+    #[serde(default, deserialize_with = "present")]
+    checksum_crc32c: Option<Digest<4>>,
+    #[serde(default, deserialize_with = "present")]
+    server_side_encryption: Option<ServerSideEncryption>,
+    #[serde(default, deserialize_with = "present")]
+    sse_kms_key_id: Option<KmsKeyId>,
+    #[serde(default, deserialize_with = "present")]
+    metadata: Option<Metadata>,
+    #[serde(default, deserialize_with = "present")]
+    tagging: Option<Tagging>,
+    #[serde(default, deserialize_with = "present")]
+    storage_class: Option<StorageClass>,
+    #[serde(default, deserialize_with = "present")]
+    cache_control: Option<HeaderText>,
+    #[serde(default, deserialize_with = "present")]
+    content_disposition: Option<HeaderText>,
+    #[serde(default, deserialize_with = "present")]
+    content_encoding: Option<HeaderText>,
 }
+
+/// The methods `version_id` applies to: the ones that name one object version.
+const VERSIONED: &[Method] = &[Method::Get, Method::Head, Method::Delete];
+/// Response overrides: only GetObject sends a body whose headers they replace.
+const GET_ONLY: &[Method] = &[Method::Get];
+/// Signed upload headers.
+const PUT_ONLY: &[Method] = &[Method::Put];
 
 /// An optional field that, when present, must be a value: `null` goes to the field's own check.
 pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
@@ -103,7 +197,8 @@ impl TryFrom<Value> for Key {
     }
 }
 
-/// `GET` or `PUT`, in capitals as HTTP writes them.
+/// `GET`, `HEAD`, `PUT` or `DELETE`, in capitals as HTTP writes them. `POST` is a browser form
+/// upload, a policy rather than a URL: not a method of this request.
 #[derive(Deserialize)]
 #[serde(try_from = "Value")]
 struct MethodField(Method);
@@ -113,8 +208,10 @@ impl TryFrom<Value> for MethodField {
     fn try_from(value: Value) -> Result<Self, String> {
         match string(value)?.as_str() {
             "GET" => Ok(MethodField(Method::Get)),
+            "HEAD" => Ok(MethodField(Method::Head)),
             "PUT" => Ok(MethodField(Method::Put)),
-            m => Err(format!("{m:?} is not GET or PUT")),
+            "DELETE" => Ok(MethodField(Method::Delete)),
+            m => Err(format!("{m:?} is not GET, HEAD, PUT or DELETE")),
         }
     }
 }
@@ -140,55 +237,217 @@ impl TryFrom<Value> for Seconds {
     }
 }
 
-/// A MIME type a PUT must be sent with: printable ASCII, signed as a header.
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-pub(crate) struct ContentType(pub(crate) String);
-
-impl TryFrom<Value> for ContentType {
-    type Error = String;
-    fn try_from(value: Value) -> Result<Self, String> {
-        let ct = string(value)?;
-        if ct.is_empty()
-            || ct.len() > MAX_CONTENT_TYPE
-            || ct.chars().any(|c| c.is_control() || !c.is_ascii())
-        {
-            return Err(format!(
-                "must be 1 to {MAX_CONTENT_TYPE} printable ASCII characters"
-            ));
-        }
-        Ok(ContentType(ct))
-    }
-}
-
 impl PresignRequest {
     /// Validates a JSON body, naming the first bad field.
     pub fn from_json(body: &[u8]) -> Result<PresignRequest, PresignError> {
         let body: Body = parse_object(body, FIELDS)?;
-        let expires_in = body.expires_in.0;
-        let min_expires_in = body.min_expires_in.map(|s| s.0);
+        body.into_request()
+    }
+}
+
+impl Body {
+    /// Checks that every field belongs to the method, then lays the fields out as query
+    /// parameters and headers for the signer.
+    fn into_request(self) -> Result<PresignRequest, PresignError> {
+        let expires_in = self.expires_in.0;
+        let min_expires_in = self.min_expires_in.as_ref().map(|s| s.0);
         if min_expires_in.is_some_and(|m| m > expires_in) {
             return Err(PresignError::invalid(
                 "min_expires_in",
                 "must not be more than expires_in",
             ));
         }
-        let method = body.method.map_or(Method::Get, |m| m.0);
-        let content_type = body.content_type.map(|c| c.0);
-        if content_type.is_some() && method != Method::Put {
+        let method = self.method.as_ref().map_or(Method::Get, |m| m.0);
+        self.check_method(method)?;
+        let kms = self.server_side_encryption.is_some_and(|s| s.is_kms());
+        if self.sse_kms_key_id.is_some() && !kms {
             return Err(PresignError::invalid(
-                "content_type",
-                "only applies to PUT (a GET URL signs no body)",
+                "sse_kms_key_id",
+                "only applies with server_side_encryption aws:kms or aws:kms:dsse",
             ));
         }
+        let checksums = [
+            ("checksum_sha256", self.checksum_sha256.is_some()),
+            ("checksum_crc32", self.checksum_crc32.is_some()),
+            ("checksum_crc32c", self.checksum_crc32c.is_some()),
+        ];
+        if let Some((second, _)) = checksums.iter().filter(|(_, given)| *given).nth(1) {
+            return Err(PresignError::invalid(
+                second,
+                "only one of checksum_sha256, checksum_crc32, checksum_crc32c may be given: S3 takes one checksum header per upload",
+            ));
+        }
+
+        let mut query = Vec::new();
+        let params = [
+            ("versionId", self.version_id.map(|v| v.0)),
+            (
+                "response-content-type",
+                self.response_content_type.map(|v| v.0),
+            ),
+            (
+                "response-content-disposition",
+                self.response_content_disposition.map(|v| v.0),
+            ),
+            (
+                "response-content-encoding",
+                self.response_content_encoding.map(|v| v.0),
+            ),
+            (
+                "response-content-language",
+                self.response_content_language.map(|v| v.0),
+            ),
+            (
+                "response-cache-control",
+                self.response_cache_control.map(|v| v.0),
+            ),
+            ("response-expires", self.response_expires.map(|v| v.0)),
+        ];
+        for (name, value) in params {
+            if let Some(value) = value {
+                query.push((name, value));
+            }
+        }
+
+        let mut headers: Vec<(Cow<'static, str>, String)> = Vec::new();
+        let fixed = [
+            ("content-type", self.content_type.map(|v| v.0)),
+            (
+                "content-length",
+                self.content_length.map(|v| v.0.to_string()),
+            ),
+            ("content-md5", self.content_md5.map(|v| v.0)),
+            ("x-amz-checksum-sha256", self.checksum_sha256.map(|v| v.0)),
+            ("x-amz-checksum-crc32", self.checksum_crc32.map(|v| v.0)),
+            ("x-amz-checksum-crc32c", self.checksum_crc32c.map(|v| v.0)),
+            (
+                "x-amz-server-side-encryption",
+                self.server_side_encryption.map(|v| v.as_str().to_string()),
+            ),
+            (
+                "x-amz-server-side-encryption-aws-kms-key-id",
+                self.sse_kms_key_id.map(|v| v.0),
+            ),
+        ];
+        for (name, value) in fixed {
+            if let Some(value) = value {
+                headers.push((Cow::Borrowed(name), value));
+            }
+        }
+        if let Some(metadata) = self.metadata {
+            headers.extend(
+                metadata
+                    .0
+                    .into_iter()
+                    .map(|(name, value)| (Cow::Owned(format!("x-amz-meta-{name}")), value)),
+            );
+        }
+        let rest = [
+            ("x-amz-tagging", self.tagging.map(|v| v.0)),
+            ("x-amz-storage-class", self.storage_class.map(|v| v.0)),
+            ("cache-control", self.cache_control.map(|v| v.0)),
+            ("content-disposition", self.content_disposition.map(|v| v.0)),
+            ("content-encoding", self.content_encoding.map(|v| v.0)),
+        ];
+        for (name, value) in rest {
+            if let Some(value) = value {
+                headers.push((Cow::Borrowed(name), value));
+            }
+        }
         Ok(PresignRequest {
-            bucket: body.bucket.0,
-            key: body.key.0,
+            bucket: self.bucket.0,
+            key: self.key.0,
             method,
             expires_in,
             min_expires_in,
-            content_type,
+            query,
+            headers,
         })
+    }
+
+    /// The first field, in [`FIELDS`] order, that `method` does not take.
+    fn check_method(&self, method: Method) -> Result<(), PresignError> {
+        let fields = [
+            ("version_id", self.version_id.is_some(), VERSIONED),
+            (
+                "response_content_type",
+                self.response_content_type.is_some(),
+                GET_ONLY,
+            ),
+            (
+                "response_content_disposition",
+                self.response_content_disposition.is_some(),
+                GET_ONLY,
+            ),
+            (
+                "response_content_encoding",
+                self.response_content_encoding.is_some(),
+                GET_ONLY,
+            ),
+            (
+                "response_content_language",
+                self.response_content_language.is_some(),
+                GET_ONLY,
+            ),
+            (
+                "response_cache_control",
+                self.response_cache_control.is_some(),
+                GET_ONLY,
+            ),
+            (
+                "response_expires",
+                self.response_expires.is_some(),
+                GET_ONLY,
+            ),
+            ("content_type", self.content_type.is_some(), PUT_ONLY),
+            ("content_length", self.content_length.is_some(), PUT_ONLY),
+            ("content_md5", self.content_md5.is_some(), PUT_ONLY),
+            ("checksum_sha256", self.checksum_sha256.is_some(), PUT_ONLY),
+            ("checksum_crc32", self.checksum_crc32.is_some(), PUT_ONLY),
+            ("checksum_crc32c", self.checksum_crc32c.is_some(), PUT_ONLY),
+            (
+                "server_side_encryption",
+                self.server_side_encryption.is_some(),
+                PUT_ONLY,
+            ),
+            ("sse_kms_key_id", self.sse_kms_key_id.is_some(), PUT_ONLY),
+            ("metadata", self.metadata.is_some(), PUT_ONLY),
+            ("tagging", self.tagging.is_some(), PUT_ONLY),
+            ("storage_class", self.storage_class.is_some(), PUT_ONLY),
+            ("cache_control", self.cache_control.is_some(), PUT_ONLY),
+            (
+                "content_disposition",
+                self.content_disposition.is_some(),
+                PUT_ONLY,
+            ),
+            (
+                "content_encoding",
+                self.content_encoding.is_some(),
+                PUT_ONLY,
+            ),
+        ];
+        match fields
+            .iter()
+            .find(|(_, given, applies)| *given && !applies.contains(&method))
+        {
+            None => Ok(()),
+            Some((field, _, applies)) => Err(PresignError::invalid(
+                field,
+                format!("only applies to {}, not {method}", listed(applies)),
+            )),
+        }
+    }
+}
+
+/// `GET`, `GET and PUT`, `GET, HEAD and DELETE`.
+fn listed(methods: &[Method]) -> String {
+    match methods {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => {
+            let rest: Vec<&str> = rest.iter().map(|m| m.as_str()).collect();
+            format!("{} and {last}", rest.join(", "))
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Builds presigned URLs with aws-sdk-s3's endpoint rules and aws-sigv4, the signer the SDK itself
 //! uses.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -25,7 +26,8 @@ pub(crate) struct ResolvedEndpoint {
 #[derive(Debug, Clone)]
 pub struct SignedUrl {
     pub url: String,
-    pub headers: Vec<(&'static str, String)>,
+    /// Every signed header besides `host`, lowercase, as the client must send it.
+    pub headers: Vec<(Cow<'static, str>, String)>,
 }
 
 /// Builds presigned URLs: aws-sdk-s3's endpoint resolution (virtual-hosted or path style, custom
@@ -159,7 +161,7 @@ impl Signer {
         let failed = |e: &(dyn std::error::Error + 'static)| PresignError::Signing(error_chain(e));
         let endpoint = self.endpoint(&request.bucket).await?;
         // The SDK's `/{Key+}` label: every byte percent-encoded except unreserved ones and `/`.
-        let url = format!(
+        let mut url = format!(
             "{}/{}",
             endpoint.url,
             aws_smithy_http::label::fmt_string(
@@ -167,6 +169,9 @@ impl Signer {
                 aws_smithy_http::label::EncodingStrategy::Greedy
             )
         );
+        // `versionId` and the `response-*` overrides go into the URL before signing, so the
+        // signature covers them; encoded as the signer encodes its own parameters.
+        push_query(&mut url, &request.query);
 
         let mut settings = SigningSettings::default();
         settings.percent_encoding_mode = PercentEncodingMode::Single;
@@ -184,15 +189,15 @@ impl Signer {
             .build()
             .map_err(|e| failed(&e))?
             .into();
-        let headers: Vec<(&'static str, String)> = request
-            .content_type
-            .iter()
-            .map(|ct| ("content-type", ct.clone()))
-            .collect();
+        // Every header is signed: aws-sigv4 leaves out only `authorization`, `user-agent`,
+        // `x-amzn-trace-id` and `transfer-encoding` by default, none of which a request carries.
         let signable = SignableRequest::new(
             request.method.as_str(),
             url.as_str(),
-            headers.iter().map(|(k, v)| (*k, v.as_str())),
+            request
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_ref(), v.as_str())),
             SignableBody::UnsignedPayload,
         )
         .map_err(|e| failed(&e))?;
@@ -203,38 +208,53 @@ impl Signer {
         // parsing the ~1 KB URL three more times: on the hot path that parsing cost more than
         // hashing.
         let (_, query) = instructions.into_parts();
-        let mut url = url;
-        for (i, (name, value)) in query.iter().enumerate() {
-            url.push(if i == 0 { '?' } else { '&' });
-            url.push_str(&aws_smithy_http::query::fmt_string(name));
-            url.push('=');
-            url.push_str(&aws_smithy_http::query::fmt_string(value));
-        }
-        Ok(SignedUrl { url, headers })
+        push_query(&mut url, &query);
+        Ok(SignedUrl {
+            url,
+            headers: request.headers.clone(),
+        })
+    }
+}
+
+/// Appends `params` to `url`'s query (after `?`, or `&` when it has one), each name and value
+/// percent-encoded as aws-sigv4 encodes the canonical query.
+fn push_query<N: AsRef<str>, V: AsRef<str>>(url: &mut String, params: &[(N, V)]) {
+    if params.is_empty() {
+        return;
+    }
+    let mut separator = if url.contains('?') { '&' } else { '?' };
+    for (name, value) in params {
+        url.push(separator);
+        separator = '&';
+        url.push_str(&aws_smithy_http::query::fmt_string(name.as_ref()));
+        url.push('=');
+        url.push_str(&aws_smithy_http::query::fmt_string(value.as_ref()));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::presign::policy::Method;
     use aws_credential_types::Credentials;
-    use serde_json::json;
+    use serde_json::{Value, json};
     use std::time::UNIX_EPOCH;
 
-    fn parse(v: serde_json::Value) -> PresignRequest {
+    fn parse(v: &Value) -> PresignRequest {
         PresignRequest::from_json(v.to_string().as_bytes()).unwrap()
     }
 
-    /// What aws-sdk-s3's own presigning produces for the same inputs.
+    /// What aws-sdk-s3's own presigning produces for the same body: the URL and the headers it
+    /// says to send, set through the SDK's builder for each field.
     async fn sdk_presigned(
-        request: &PresignRequest,
+        body: &Value,
         creds: &Credentials,
         endpoint: Option<&str>,
         path_style: bool,
         start: SystemTime,
-    ) -> String {
+    ) -> (String, Vec<(String, String)>) {
         use aws_sdk_s3::presigning::PresigningConfig;
+        use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
+        use aws_smithy_types::date_time::{DateTime, Format};
         let mut config = aws_sdk_s3::config::Builder::new()
             .region(aws_sdk_s3::config::Region::new("eu-west-1"))
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
@@ -249,28 +269,88 @@ mod tests {
             .expires_in(Duration::from_secs(600))
             .build()
             .unwrap();
-        let signed = match request.method {
-            Method::Get => client
+        let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_string);
+        let (bucket, key) = (text("bucket"), text("key"));
+        let signed = match body["method"].as_str().unwrap_or("GET") {
+            "GET" => client
                 .get_object()
-                .bucket(&request.bucket)
-                .key(&request.key)
+                .set_bucket(bucket)
+                .set_key(key)
+                .set_version_id(text("version_id"))
+                .set_response_content_type(text("response_content_type"))
+                .set_response_content_disposition(text("response_content_disposition"))
+                .set_response_content_encoding(text("response_content_encoding"))
+                .set_response_content_language(text("response_content_language"))
+                .set_response_cache_control(text("response_cache_control"))
+                .set_response_expires(
+                    text("response_expires")
+                        .map(|t| DateTime::from_str(&t, Format::HttpDate).unwrap()),
+                )
                 .presigned(presigning)
                 .await
                 .unwrap(),
-            Method::Put => client
+            "HEAD" => client
+                .head_object()
+                .set_bucket(bucket)
+                .set_key(key)
+                .set_version_id(text("version_id"))
+                .presigned(presigning)
+                .await
+                .unwrap(),
+            "DELETE" => client
+                .delete_object()
+                .set_bucket(bucket)
+                .set_key(key)
+                .set_version_id(text("version_id"))
+                .presigned(presigning)
+                .await
+                .unwrap(),
+            "PUT" => client
                 .put_object()
-                .bucket(&request.bucket)
-                .key(&request.key)
-                .set_content_type(request.content_type.clone())
+                .set_bucket(bucket)
+                .set_key(key)
+                .set_content_type(text("content_type"))
+                .set_content_length(body.get("content_length").and_then(Value::as_i64))
+                .set_content_md5(text("content_md5"))
+                .set_checksum_sha256(text("checksum_sha256"))
+                .set_checksum_crc32(text("checksum_crc32"))
+                .set_checksum_crc32_c(text("checksum_crc32c"))
+                .set_server_side_encryption(
+                    text("server_side_encryption").map(|s| ServerSideEncryption::from(s.as_str())),
+                )
+                .set_ssekms_key_id(text("sse_kms_key_id"))
+                .set_metadata(body.get("metadata").map(|m| {
+                    m.as_object()
+                        .unwrap()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                        .collect()
+                }))
+                .set_tagging(body.get("tagging").map(|t| {
+                    let mut encoded = form_urlencoded::Serializer::new(String::new());
+                    for (k, v) in t.as_object().unwrap() {
+                        encoded.append_pair(k, v.as_str().unwrap());
+                    }
+                    encoded.finish()
+                }))
+                .set_storage_class(text("storage_class").map(|s| StorageClass::from(s.as_str())))
+                .set_cache_control(text("cache_control"))
+                .set_content_disposition(text("content_disposition"))
+                .set_content_encoding(text("content_encoding"))
                 .presigned(presigning)
                 .await
                 .unwrap(),
+            other => unreachable!("{other} is not asked for here"),
         };
-        signed.uri().to_string()
+        let headers = signed
+            .headers()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect();
+        (signed.uri().to_string(), headers)
     }
 
     /// Scheme, host and path, and the query without the SDK's `x-id` and the signature (which
-    /// covers `x-id`), sorted.
+    /// covers `x-id`), sorted: `X-Amz-SignedHeaders` is among them.
     fn comparable(url: &str) -> (String, Vec<String>) {
         let (base, query) = url.split_once('?').unwrap();
         let mut params: Vec<String> = query
@@ -283,8 +363,9 @@ mod tests {
     }
 
     /// The direct signer builds the same URL as aws-sdk-s3's presigning (host, encoded key path,
-    /// credential scope, signed headers, token), for tricky keys, both methods, virtual-hosted and
-    /// path style; s3s-fs verifies its signatures in the integration tests.
+    /// signed query parameters, credential scope, signed headers, token) and asks for the same
+    /// headers, for tricky keys, every method and every field, virtual-hosted and path style;
+    /// s3s-fs verifies its signatures in the integration tests.
     #[tokio::test]
     async fn same_url_as_the_sdk() {
         let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
@@ -307,22 +388,71 @@ mod tests {
             "q?and=amp&hash#",
             "/leading",
         ];
+        let extras = [
+            json!({}),
+            json!({"method": "PUT", "content_type": "text/csv"}),
+            json!({"method": "HEAD"}),
+            json!({"method": "HEAD", "version_id": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"}),
+            json!({"method": "DELETE"}),
+            json!({"method": "DELETE", "version_id": "null"}),
+            json!({
+                "version_id": "v/1+2=3",
+                "response_content_type": "text/csv; charset=utf-8",
+                "response_content_disposition": "attachment; filename=\"a b.csv\"; filename*=UTF-8''%C3%A9t%C3%A9.csv",
+                "response_content_encoding": "gzip",
+                "response_content_language": "fr-CH",
+                "response_cache_control": "private, max-age=60",
+                "response_expires": "Wed, 21 Oct 2026 07:28:00 GMT",
+            }),
+            json!({
+                "method": "PUT",
+                "content_type": "text/csv",
+                "content_length": 11,
+                "content_md5": "XrY7u+Ae7tCTyyK7j1rNww==",
+                "checksum_sha256": "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=",
+                "server_side_encryption": "aws:kms",
+                "sse_kms_key_id": "arn:aws:kms:eu-west-1:123456789012:alias/uploads",
+                "metadata": {"project": "q3", "owner-id": "42"},
+                "tagging": {"team": "data eng", "pii": "no&yes=maybe"},
+                "storage_class": "STANDARD_IA",
+                "cache_control": "max-age=3600",
+                "content_disposition": "attachment; filename=\"q3.csv\"",
+                "content_encoding": "gzip",
+            }),
+            json!({"method": "PUT", "checksum_crc32": "AAAAAA==", "server_side_encryption": "AES256"}),
+            json!({"method": "PUT", "checksum_crc32c": "yZRlqg==", "server_side_encryption": "aws:kms:dsse", "storage_class": "EXPRESS_ONEZONE"}),
+        ];
         for (endpoint, path_style) in [(None, false), (Some("http://127.0.0.1:9000"), true)] {
             let signer = Signer::new("eu-west-1".into(), endpoint.map(str::to_string), path_style);
             for key in keys {
-                for body in [
-                    json!({"bucket": "reports", "key": key, "expires_in": 600}),
-                    json!({"bucket": "reports", "key": key, "expires_in": 600, "method": "PUT", "content_type": "text/csv"}),
-                ] {
-                    let request = parse(body);
+                for extra in &extras {
+                    let mut body = json!({"bucket": "reports", "key": key, "expires_in": 600});
+                    for (k, v) in extra.as_object().unwrap() {
+                        body[k] = v.clone();
+                    }
+                    let request = parse(&body);
                     let ours = signer.sign(&snapshot, &request, start, 600).await.unwrap();
-                    let sdk = sdk_presigned(&request, &creds, endpoint, path_style, start).await;
-                    assert_eq!(
-                        comparable(&ours.url),
-                        comparable(&sdk),
-                        "{key} {:?}",
-                        request.method
-                    );
+                    let (sdk_url, sdk_headers) =
+                        sdk_presigned(&body, &creds, endpoint, path_style, start).await;
+                    assert_eq!(comparable(&ours.url), comparable(&sdk_url), "{body}");
+                    if !sdk_url.contains("x-id=") {
+                        // HeadObject carries no `x-id`: the signatures themselves are equal.
+                        let signature = |url: &str| {
+                            url.split(['?', '&'])
+                                .find(|p| p.starts_with("X-Amz-Signature="))
+                                .map(str::to_string)
+                        };
+                        assert_eq!(signature(&ours.url), signature(&sdk_url), "{body}");
+                    }
+                    let mut our_headers: Vec<(String, String)> = ours
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect();
+                    our_headers.sort();
+                    let mut sdk_headers = sdk_headers;
+                    sdk_headers.sort();
+                    assert_eq!(our_headers, sdk_headers, "{body}");
                 }
             }
         }

@@ -1,16 +1,19 @@
 """Schemathesis hooks for test_api_fuzz.py, loaded through SCHEMATHESIS_HOOKS.
 
-openapi.yaml allows any well-formed bucket name, any non-empty string as a duration, any key and a
-content_type with either method, so a fuzzer left alone almost never sends a request the demo would
-sign: nearly every POST /v1/presign ends as 400 or 403, and the signing path with its 200 and 409
-bodies goes untested. In three requests out of four, this hook moves a generated body towards one
-the demo signs: the bucket becomes the one its method may use under the demo's
+openapi.yaml allows any well-formed bucket name, any non-empty string as a duration, any key, and
+every operation field with any method, so a fuzzer left alone almost never sends a request the demo
+would sign: nearly every POST /v1/presign ends as 400 or 403, and the signing path with its 200 and
+409 bodies goes untested. In three requests out of four, this hook moves a generated body towards
+one the demo signs: the bucket becomes the one its method may use under the demo's
 `--presign-allow GET:reports/,PUT:uploads/` (the other one otherwise, which keeps 403 covered),
-string durations become real ones, control characters leave the key, and a GET loses its
-content_type. The fourth request keeps what the generator made, so validation is still fuzzed.
+string durations become real ones, control characters leave the key, and the fields of other
+methods leave the body (a GET loses `content_type` and `metadata`, a PUT `version_id`; a KMS key
+without KMS and all checksums but one go too). The fourth request keeps what the generator made,
+so validation is still fuzzed.
 
-Only values that are already schema-valid are replaced, by other schema-valid ones: the invalid
-part of a negative case reaches the server untouched, and the server still has to reject it.
+Only values that are already schema-valid are replaced or removed, by other schema-valid ones: the
+invalid part of a negative case reaches the server untouched, and the server still has to reject
+it.
 """
 
 from __future__ import annotations
@@ -19,12 +22,36 @@ import json
 import re
 import unicodedata
 import zlib
+from pathlib import Path
 
+import jsonschema
 import schemathesis
+import yaml
 
 PRESIGN = "/v1/presign"
-# The rules the test starts the demo with.
-ALLOWED = {"GET": "reports", "PUT": "uploads"}
+# The rules the test starts the demo with (`GET` also allows HEAD; nothing allows DELETE).
+ALLOWED = {"GET": "reports", "HEAD": "reports", "PUT": "uploads"}
+SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "openapi.yaml").read_text())
+SCHEMAS = SPEC["components"]["schemas"]
+# The methods each operation field applies to (the server answers 400 for any other).
+VERSIONED = ("GET", "HEAD", "DELETE")
+PUT_FIELDS = (
+    "content_type", "content_length", "content_md5", "checksum_sha256", "checksum_crc32",
+    "checksum_crc32c", "server_side_encryption", "sse_kms_key_id", "metadata", "tagging",
+    "storage_class", "cache_control", "content_disposition", "content_encoding",
+)  # fmt: skip
+FIELD_METHODS = {
+    "version_id": VERSIONED,
+    **{
+        f"response_{name}": ("GET",)
+        for name in (
+            "content_type", "content_disposition", "content_encoding", "content_language",
+            "cache_control", "expires",
+        )  # fmt: skip
+    },
+    **{field: ("PUT",) for field in PUT_FIELDS},
+}
+CHECKSUMS = ("checksum_sha256", "checksum_crc32", "checksum_crc32c")
 # openapi.yaml's PresignRequest.bucket.
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
 # Durations the server accepts: some within the demo's 2h session (200), some beyond it (409, or
@@ -36,8 +63,16 @@ def _valid_bucket(value) -> bool:
     return isinstance(value, str) and 3 <= len(value) <= 63 and bool(BUCKET.match(value))
 
 
-def _valid_content_type(value) -> bool:
-    return isinstance(value, str) and 1 <= len(value) <= 256
+def _valid(field: str, value) -> bool:
+    """Whether `value` is schema-valid for PresignRequest's `field`."""
+    schema = SCHEMAS["PresignRequest"]["properties"][field]
+    if "$ref" in schema:
+        schema = SCHEMAS[schema["$ref"].rsplit("/", 1)[1]]
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError:
+        return False
+    return True
 
 
 class _Dice:
@@ -75,6 +110,13 @@ def map_body(context, body):
     key = body.get("key")
     if isinstance(key, str):
         body["key"] = "".join("_" if unicodedata.category(c) == "Cc" else c for c in key)
-    if method == "GET" and _valid_content_type(body.get("content_type")):
-        del body["content_type"]
+    for field, methods in FIELD_METHODS.items():
+        if field in body and method not in methods and _valid(field, body[field]):
+            del body[field]
+    kms = body.get("server_side_encryption") in ("aws:kms", "aws:kms:dsse")
+    if "sse_kms_key_id" in body and not kms and _valid("sse_kms_key_id", body["sse_kms_key_id"]):
+        del body["sse_kms_key_id"]
+    for extra in [c for c in CHECKSUMS if c in body][1:]:
+        if _valid(extra, body[extra]):
+            del body[extra]
     return body

@@ -32,8 +32,10 @@ TIME_LIMIT_SECONDS = 60
 # content_type_conformance, response_schema_conformance, negative_data_rejection (schema-invalid
 # requests get a 4xx) and unsupported_method (405 with Allow) - except positive_data_acceptance,
 # which expects every schema-valid request to succeed. The server also applies rules a JSON schema
-# cannot state: min_expires_in <= expires_in, content_type only with PUT, a duration string of 1 s
-# to 7 days. Those requests are correctly answered 400, which that check would report as failures.
+# cannot state: min_expires_in <= expires_in, each operation field only with its methods (PUT's
+# signed headers, GET's response overrides), a KMS key only with KMS, one checksum, metadata names
+# and size, a duration string of 1 s to 7 days. Those requests are correctly answered 400, which
+# that check would report as failures.
 EXCLUDED_CHECKS = "positive_data_acceptance"
 
 

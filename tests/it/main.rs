@@ -9,6 +9,7 @@ mod faults;
 mod forms;
 mod http;
 mod openapi;
+mod operations;
 mod presign;
 mod secrets;
 mod ship;

@@ -468,7 +468,7 @@ async fn bad_requests_get_4xx() {
         (
             "unknown method",
             vec![json_type],
-            with("method", json!("DELETE")),
+            with("method", json!("PATCH")),
             400,
             "method",
         ),

@@ -98,6 +98,30 @@ fn presign_allow_lists() {
     );
     let err = Config::try_from(&run_args(&["--presign-allow", "GET"])).unwrap_err();
     assert!(err.to_string().contains("--presign-allow"), "{err}");
+    // The env var form: every method name joins the rule after it.
+    let c = Config::try_from(&run_args(&[
+        "--presign-allow",
+        "DELETE,GET:reports/tmp/,HEAD:probes,PUT,POST:uploads,scratch",
+    ]))
+    .unwrap();
+    let rules: Vec<String> = c.presign_allow.iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        rules,
+        [
+            "DELETE,GET:reports/tmp/",
+            "HEAD:probes",
+            "PUT,POST:uploads",
+            "scratch"
+        ]
+    );
+    // A lowercase method name not followed by a rule's `:` is a bucket of that name.
+    let c = Config::try_from(&run_args(&[
+        "--presign-allow",
+        "delete,reports,head,get:scratch,post",
+    ]))
+    .unwrap();
+    let rules: Vec<String> = c.presign_allow.iter().map(|r| r.to_string()).collect();
+    assert_eq!(rules, ["delete", "reports", "HEAD,GET:scratch", "post"]);
 }
 
 /// `demo` validates its own flag and the `run` flags together.
@@ -204,4 +228,97 @@ fn signing_sources() {
     ]))
     .unwrap_err();
     assert!(err.to_string().contains("at least 15m"), "{err}");
+}
+
+fn presign_config(extra: &[&str]) -> Result<PresignConfig, ConfigError> {
+    let mut argv = vec!["sessionguard", "presign", "s3://uploads/in/a.csv"];
+    argv.extend_from_slice(extra);
+    match Cli::try_parse_from(argv).expect("flags parse").command {
+        Command::Presign(args) => PresignConfig::try_from(&args),
+        other => panic!("expected presign, got {other:?}"),
+    }
+}
+
+/// The presign flags become the body of `POST /v1/presign`: the same fields, the same checks.
+#[test]
+fn presign_flags_are_request_fields() {
+    let c = presign_config(&[
+        "--method",
+        "put",
+        "--content-length",
+        "11",
+        "--checksum-sha256",
+        "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=",
+        "--server-side-encryption",
+        "aws:kms",
+        "--sse-kms-key-id",
+        "alias/uploads",
+        "--metadata",
+        "Project=q3",
+        "--metadata",
+        "owner=me=you",
+        "--tagging",
+        "team=data eng",
+        "--storage-class",
+        "STANDARD_IA",
+    ])
+    .unwrap();
+    let r = &c.request;
+    assert_eq!(r.method, crate::presign::Method::Put);
+    assert_eq!(r.header("content-length"), Some("11"));
+    assert_eq!(r.header("x-amz-server-side-encryption"), Some("aws:kms"));
+    assert_eq!(r.header("x-amz-meta-project"), Some("q3"));
+    assert_eq!(r.header("x-amz-meta-owner"), Some("me=you"));
+    assert_eq!(r.header("x-amz-tagging"), Some("team=data+eng"));
+    assert_eq!(r.header("x-amz-storage-class"), Some("STANDARD_IA"));
+
+    let c = presign_config(&["--method", "HEAD", "--version-id", "v1"]).unwrap();
+    assert_eq!(c.request.query, [("versionId", "v1".to_string())]);
+    let c = presign_config(&["--response-content-disposition", "attachment"]).unwrap();
+    assert_eq!(
+        c.request.query,
+        [("response-content-disposition", "attachment".to_string())]
+    );
+}
+
+/// A bad presign flag exits 64 naming the flag; pair flags report every bad pair.
+#[test]
+fn bad_presign_flags_name_the_flag() {
+    let put = ["--method", "PUT"];
+    let cases: &[(&[&str], &str)] = &[
+        (&["--method", "POST"], "--method"),
+        (&["--content-length", "5"], "--content-length"),
+        (
+            &[put[0], put[1], "--content-length", "ten"],
+            "--content-length",
+        ),
+        (&[put[0], put[1], "--content-md5", "abc"], "--content-md5"),
+        (
+            &[put[0], put[1], "--checksum-crc32", "AAAAAAAA"],
+            "--checksum-crc32",
+        ),
+        (
+            &[put[0], put[1], "--storage-class", "COLD"],
+            "--storage-class",
+        ),
+        (
+            &[put[0], put[1], "--sse-kms-key-id", "k"],
+            "--sse-kms-key-id",
+        ),
+        (&[put[0], put[1], "--metadata", "name=été"], "--metadata"),
+        (&[put[0], put[1], "--metadata", "novalue"], "--metadata"),
+        (
+            &[put[0], put[1], "--tagging", "a=1", "--tagging", "a=2"],
+            "--tagging",
+        ),
+        (&[put[0], put[1], "--version-id", "v1"], "--version-id"),
+        (&["--response-expires", "soon"], "--response-expires"),
+    ];
+    for (flags, named) in cases {
+        let err = presign_config(flags).unwrap_err();
+        assert!(err.to_string().contains(named), "{flags:?}: {err}");
+    }
+    let err =
+        presign_config(&["--method", "PUT", "--metadata", "a", "--tagging", "b"]).unwrap_err();
+    assert_eq!(err.problems.len(), 2, "{err}");
 }

@@ -20,7 +20,9 @@ fn valid_requests() {
         (r.method, r.expires_in, r.min_expires_in),
         (Method::Put, 5400, Some(600))
     );
-    assert_eq!(r.content_type.as_deref(), Some("text/csv"));
+    assert_eq!(r.header("content-type"), Some("text/csv"));
+    assert_eq!(r.headers.len(), 1);
+    assert!(r.query.is_empty());
     assert_eq!(
         parse(json!({"bucket": "abc", "key": "k", "expires_in": "604800"}))
             .unwrap()
@@ -106,7 +108,11 @@ fn invalid_requests_name_the_field() {
             "min_expires_in",
         ),
         (
-            json!({"bucket": "abc", "key": "k", "expires_in": 60, "method": "DELETE"}),
+            json!({"bucket": "abc", "key": "k", "expires_in": 60, "method": "POST"}),
+            "method",
+        ),
+        (
+            json!({"bucket": "abc", "key": "k", "expires_in": 60, "method": "delete"}),
             "method",
         ),
         (
@@ -133,6 +139,355 @@ fn invalid_requests_name_the_field() {
     assert!(
         matches!(PresignRequest::from_json(b"{not json"), Err(PresignError::Invalid { field, .. }) if field == "body")
     );
+}
+
+/// A GET with a version and every response override: query parameters in [`FIELDS`] order, the
+/// expiry as an HTTP date; HEAD and DELETE take a version; none of them carries a header.
+#[test]
+fn get_head_delete_fields() {
+    let r = parse(json!({
+        "bucket": "reports", "key": "q3.csv", "expires_in": 60,
+        "version_id": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY",
+        "response_content_type": "text/csv",
+        "response_content_disposition": "attachment; filename=\"a.csv\"; filename*=UTF-8''%C3%A9t%C3%A9.csv",
+        "response_content_encoding": "gzip",
+        "response_content_language": "fr-CH",
+        "response_cache_control": "no-store",
+        "response_expires": "2026-10-21T07:28:00Z",
+    }))
+    .unwrap();
+    assert_eq!(r.method, Method::Get);
+    let query: Vec<(&str, &str)> = r.query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        query,
+        [
+            ("versionId", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"),
+            ("response-content-type", "text/csv"),
+            (
+                "response-content-disposition",
+                "attachment; filename=\"a.csv\"; filename*=UTF-8''%C3%A9t%C3%A9.csv"
+            ),
+            ("response-content-encoding", "gzip"),
+            ("response-content-language", "fr-CH"),
+            ("response-cache-control", "no-store"),
+            ("response-expires", "Wed, 21 Oct 2026 07:28:00 GMT"),
+        ]
+    );
+    assert!(r.headers.is_empty());
+    let http_date = parse(json!({"bucket": "abc", "key": "k", "expires_in": 60, "response_expires": "Wed, 21 Oct 2026 07:28:00 GMT"})).unwrap();
+    assert_eq!(http_date.query[0].1, "Wed, 21 Oct 2026 07:28:00 GMT");
+    for method in ["HEAD", "DELETE"] {
+        let r = parse(json!({"bucket": "abc", "key": "k", "expires_in": 60, "method": method, "version_id": "null"})).unwrap();
+        assert_eq!(r.method.as_str(), method);
+        assert_eq!(r.query, [("versionId", "null".to_string())]);
+        assert!(r.headers.is_empty());
+    }
+}
+
+/// A PUT with every signed header: names as S3 spells them, metadata names lowercased, tags
+/// URL-encoded in the order given.
+#[test]
+fn put_signed_headers() {
+    let r = parse(json!({
+        "bucket": "uploads", "key": "in/a.csv", "method": "PUT", "expires_in": 60,
+        "content_type": "text/csv",
+        "content_length": 11,
+        "content_md5": "XrY7u+Ae7tCTyyK7j1rNww==",
+        "checksum_sha256": "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=",
+        "server_side_encryption": "aws:kms",
+        "sse_kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "metadata": {"Project": "q3", "owner-id": "42"},
+        "tagging": {"team": "data eng", "pii": "no&yes=maybe"},
+        "storage_class": "STANDARD_IA",
+        "cache_control": "max-age=3600",
+        "content_disposition": "attachment; filename=\"q3.csv\"",
+        "content_encoding": "gzip",
+    }))
+    .unwrap();
+    let headers: Vec<(&str, &str)> = r
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_str()))
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            ("content-type", "text/csv"),
+            ("content-length", "11"),
+            ("content-md5", "XrY7u+Ae7tCTyyK7j1rNww=="),
+            (
+                "x-amz-checksum-sha256",
+                "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
+            ),
+            ("x-amz-server-side-encryption", "aws:kms"),
+            (
+                "x-amz-server-side-encryption-aws-kms-key-id",
+                "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+            ),
+            ("x-amz-meta-project", "q3"),
+            ("x-amz-meta-owner-id", "42"),
+            ("x-amz-tagging", "team=data+eng&pii=no%26yes%3Dmaybe"),
+            ("x-amz-storage-class", "STANDARD_IA"),
+            ("cache-control", "max-age=3600"),
+            ("content-disposition", "attachment; filename=\"q3.csv\""),
+            ("content-encoding", "gzip"),
+        ]
+    );
+    assert!(r.query.is_empty());
+    for (field, value) in [
+        ("checksum_crc32", "AAAAAA=="),
+        ("checksum_crc32c", "yZRlqg=="),
+    ] {
+        let mut body = json!({"bucket": "abc", "key": "k", "method": "PUT", "expires_in": 60, "server_side_encryption": "AES256"});
+        body[field] = json!(value);
+        let r = parse(body).unwrap();
+        assert_eq!(
+            r.header(&format!("x-amz-{}", field.replace('_', "-"))),
+            Some(value)
+        );
+        assert_eq!(r.header("x-amz-server-side-encryption"), Some("AES256"));
+    }
+}
+
+/// A field of another method, a malformed digest, non-ASCII metadata, an unknown enum value: each
+/// names its field.
+#[test]
+fn operation_fields_name_the_field() {
+    let put = json!({"bucket": "abc", "key": "k", "method": "PUT", "expires_in": 60});
+    let with = |base: &Value, extra: Value| {
+        let mut v = base.clone();
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    };
+    let get = json!({"bucket": "abc", "key": "k", "expires_in": 60});
+    let head = with(&get, json!({"method": "HEAD"}));
+    let delete = with(&get, json!({"method": "DELETE"}));
+    let cases = [
+        (with(&put, json!({"version_id": "v1"})), "version_id"),
+        (
+            with(&head, json!({"response_content_type": "text/csv"})),
+            "response_content_type",
+        ),
+        (
+            with(&put, json!({"response_content_disposition": "inline"})),
+            "response_content_disposition",
+        ),
+        (
+            with(&delete, json!({"response_cache_control": "no-store"})),
+            "response_cache_control",
+        ),
+        (
+            with(&head, json!({"response_expires": "2026-10-21T07:28:00Z"})),
+            "response_expires",
+        ),
+        (with(&get, json!({"content_length": 5})), "content_length"),
+        (with(&head, json!({"metadata": {"a": "b"}})), "metadata"),
+        (
+            with(&delete, json!({"storage_class": "STANDARD"})),
+            "storage_class",
+        ),
+        (
+            with(
+                &get,
+                json!({"checksum_sha256": "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="}),
+            ),
+            "checksum_sha256",
+        ),
+        (
+            with(&get, json!({"server_side_encryption": "AES256"})),
+            "server_side_encryption",
+        ),
+        (
+            with(&get, json!({"cache_control": "no-store"})),
+            "cache_control",
+        ),
+        // The first misplaced field, in the documented order, is the one named.
+        (
+            with(
+                &get,
+                json!({"tagging": {"a": "b"}, "content_encoding": "gzip"}),
+            ),
+            "tagging",
+        ),
+        (with(&get, json!({"version_id": ""})), "version_id"),
+        (with(&get, json!({"version_id": "has space"})), "version_id"),
+        (with(&get, json!({"version_id": null})), "version_id"),
+        (
+            with(
+                &get,
+                json!({"response_content_disposition": "attachment; filename=\"été.csv\""}),
+            ),
+            "response_content_disposition",
+        ),
+        (
+            with(
+                &get,
+                json!({"response_content_type": "text/csv\r\nx-evil: 1"}),
+            ),
+            "response_content_type",
+        ),
+        (
+            with(&get, json!({"response_content_language": " fr"})),
+            "response_content_language",
+        ),
+        (
+            with(&get, json!({"response_expires": "tomorrow"})),
+            "response_expires",
+        ),
+        (
+            with(&get, json!({"response_expires": "10000-01-01T00:00:00Z"})),
+            "response_expires",
+        ),
+        (
+            with(&get, json!({"response_expires": 1_795_867_200})),
+            "response_expires",
+        ),
+        (with(&put, json!({"content_length": -1})), "content_length"),
+        (
+            with(&put, json!({"content_length": "11"})),
+            "content_length",
+        ),
+        (with(&put, json!({"content_length": 1.5})), "content_length"),
+        (
+            with(&put, json!({"content_length": 5_368_709_121_u64})),
+            "content_length",
+        ),
+        (
+            with(&put, json!({"content_md5": "not base64!"})),
+            "content_md5",
+        ),
+        (
+            with(
+                &put,
+                json!({"content_md5": "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="}),
+            ),
+            "content_md5",
+        ),
+        (
+            with(&put, json!({"content_md5": "XrY7u+Ae7tCTyyK7j1rNww"})),
+            "content_md5",
+        ),
+        (
+            with(&put, json!({"checksum_sha256": "XrY7u+Ae7tCTyyK7j1rNww=="})),
+            "checksum_sha256",
+        ),
+        (
+            with(&put, json!({"checksum_crc32": "AAAAAAA="})),
+            "checksum_crc32",
+        ),
+        (
+            with(&put, json!({"checksum_crc32c": ""})),
+            "checksum_crc32c",
+        ),
+        (
+            with(
+                &put,
+                json!({"checksum_crc32": "AAAAAA==", "checksum_crc32c": "yZRlqg=="}),
+            ),
+            "checksum_crc32c",
+        ),
+        (
+            with(&put, json!({"server_side_encryption": "aes256"})),
+            "server_side_encryption",
+        ),
+        (
+            with(&put, json!({"server_side_encryption": "aws:kms:dsse:x"})),
+            "server_side_encryption",
+        ),
+        (
+            with(&put, json!({"sse_kms_key_id": "alias/uploads"})),
+            "sse_kms_key_id",
+        ),
+        (
+            with(
+                &put,
+                json!({"server_side_encryption": "AES256", "sse_kms_key_id": "alias/uploads"}),
+            ),
+            "sse_kms_key_id",
+        ),
+        (
+            with(
+                &put,
+                json!({"server_side_encryption": "aws:kms", "sse_kms_key_id": "alias with space"}),
+            ),
+            "sse_kms_key_id",
+        ),
+        (with(&put, json!({"metadata": {"name": "été"}})), "metadata"),
+        (with(&put, json!({"metadata": {"na me": "x"}})), "metadata"),
+        (with(&put, json!({"metadata": {"né": "x"}})), "metadata"),
+        (
+            with(&put, json!({"metadata": {"A": "1", "a": "2"}})),
+            "metadata",
+        ),
+        (with(&put, json!({"metadata": {"a": 1}})), "metadata"),
+        (with(&put, json!({"metadata": {}})), "metadata"),
+        (with(&put, json!({"metadata": ["a"]})), "metadata"),
+        (
+            with(&put, json!({"metadata": {"big": "x".repeat(2048)}})),
+            "metadata",
+        ),
+        (with(&put, json!({"tagging": {"a": 1}})), "tagging"),
+        (
+            with(&put, json!({"tagging": {"aws:owner": "me"}})),
+            "tagging",
+        ),
+        (with(&put, json!({"tagging": {}})), "tagging"),
+        (
+            with(
+                &put,
+                json!({"tagging": (0..11).map(|i| (i.to_string(), json!("v"))).collect::<serde_json::Map<_, _>>()}),
+            ),
+            "tagging",
+        ),
+        (
+            with(&put, json!({"storage_class": "standard"})),
+            "storage_class",
+        ),
+        (
+            with(&put, json!({"storage_class": "COLD"})),
+            "storage_class",
+        ),
+        (
+            with(&put, json!({"cache_control": "max-age=60  "})),
+            "cache_control",
+        ),
+        (
+            with(
+                &put,
+                json!({"content_disposition": "attachment;\nfilename=a"}),
+            ),
+            "content_disposition",
+        ),
+        (
+            with(&put, json!({"content_encoding": ""})),
+            "content_encoding",
+        ),
+    ];
+    for (body, field) in cases {
+        match parse(body.clone()) {
+            Err(PresignError::Invalid {
+                field: got,
+                message,
+            }) => {
+                assert_eq!(got, field, "{body}: {message}");
+                assert!(!message.contains(" at line "), "{message}");
+            }
+            other => panic!("{body}: expected invalid {field}, got {other:?}"),
+        }
+    }
+    let Err(PresignError::Invalid { message, .. }) =
+        parse(with(&get, json!({"content_length": 5})))
+    else {
+        panic!("expected invalid")
+    };
+    assert_eq!(message, "only applies to PUT, not GET");
+    let Err(PresignError::Invalid { message, .. }) = parse(with(&put, json!({"version_id": "v"})))
+    else {
+        panic!("expected invalid")
+    };
+    assert_eq!(message, "only applies to GET, HEAD and DELETE, not PUT");
 }
 
 /// [`FIELDS`] is exactly what serde accepts: its own list of expected fields, in order.
