@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::error::PresignError;
-use super::request::headers::ContentType;
+use super::request::headers::{ContentType, KmsKeyId, Metadata, ServerSideEncryption};
 use super::request::{Bucket, Key, NOT_NULL, Seconds, check_key, parse_object, present, string};
 use super::signer::Signer;
 use crate::clock;
@@ -31,6 +31,9 @@ pub const FIELDS: &[&str] = &[
     "content_length_range",
     "content_type",
     "content_type_prefix",
+    "metadata",
+    "server_side_encryption",
+    "sse_kms_key_id",
     "success_action_status",
 ];
 /// S3 takes at most 5 GiB in one POST, as in one PUT.
@@ -63,6 +66,11 @@ pub struct PostRequest {
     /// Inclusive bounds on the file's size, in bytes.
     pub content_length_range: Option<(u64, u64)>,
     pub content_type: Option<TypeRule>,
+    /// `x-amz-meta-*` fields, names lowercase.
+    pub metadata: Vec<(String, String)>,
+    /// `x-amz-server-side-encryption` and, for KMS, its key.
+    pub server_side_encryption: Option<&'static str>,
+    pub sse_kms_key_id: Option<String>,
     /// The status S3 answers a successful upload with (200, 201 or 204; S3's default is 204).
     pub success_action_status: Option<u16>,
 }
@@ -84,6 +92,12 @@ struct Body {
     content_type: Option<ContentType>,
     #[serde(default, deserialize_with = "present")]
     content_type_prefix: Option<ContentType>,
+    #[serde(default, deserialize_with = "present")]
+    metadata: Option<Metadata>,
+    #[serde(default, deserialize_with = "present")]
+    server_side_encryption: Option<ServerSideEncryption>,
+    #[serde(default, deserialize_with = "present")]
+    sse_kms_key_id: Option<KmsKeyId>,
     #[serde(default, deserialize_with = "present")]
     success_action_status: Option<SuccessStatus>,
 }
@@ -201,8 +215,18 @@ impl PostRequest {
                 ));
             }
         };
+        let kms = body.server_side_encryption.is_some_and(|s| s.is_kms());
+        if body.sse_kms_key_id.is_some() && !kms {
+            return Err(PresignError::invalid(
+                "sse_kms_key_id",
+                "only applies with server_side_encryption aws:kms or aws:kms:dsse",
+            ));
+        }
         Ok(PostRequest {
             bucket: body.bucket.0,
+            metadata: body.metadata.map(|m| m.0).unwrap_or_default(),
+            server_side_encryption: body.server_side_encryption.map(|s| s.as_str()),
+            sse_kms_key_id: body.sse_kms_key_id.map(|k| k.0),
             key,
             expires_in,
             min_expires_in,
@@ -281,6 +305,24 @@ pub async fn sign(
         }
         Some(TypeRule::Prefix(p)) => conditions.push(json!(["starts-with", "$Content-Type", p])),
         None => {}
+    }
+    let mut exact: Vec<(String, String)> = request
+        .metadata
+        .iter()
+        .map(|(name, value)| (format!("x-amz-meta-{name}"), value.clone()))
+        .collect();
+    if let Some(sse) = request.server_side_encryption {
+        exact.push(("x-amz-server-side-encryption".into(), sse.into()));
+    }
+    if let Some(key) = &request.sse_kms_key_id {
+        exact.push((
+            "x-amz-server-side-encryption-aws-kms-key-id".into(),
+            key.clone(),
+        ));
+    }
+    for (name, value) in exact {
+        conditions.push(json!({ name.as_str(): value }));
+        fields.insert(name, value.into());
     }
     if let Some(status) = request.success_action_status {
         fields.insert("success_action_status".into(), status.to_string().into());

@@ -76,6 +76,27 @@ CASES = [
         {"Content-Type": "text/csv"},
         [{"Content-Type": "text/csv"}],
     ),
+    (
+        {
+            "bucket": "uploads",
+            "key": "u/3/c.bin",
+            "expires_in": 120,
+            "metadata": {"project": "q3"},
+            "server_side_encryption": "aws:kms",
+            "sse_kms_key_id": "alias/uploads",
+        },
+        "u/3/c.bin",
+        {
+            "x-amz-meta-project": "q3",
+            "x-amz-server-side-encryption": "aws:kms",
+            "x-amz-server-side-encryption-aws-kms-key-id": "alias/uploads",
+        },
+        [
+            {"x-amz-meta-project": "q3"},
+            {"x-amz-server-side-encryption": "aws:kms"},
+            {"x-amz-server-side-encryption-aws-kms-key-id": "alias/uploads"},
+        ],
+    ),
 ]
 
 

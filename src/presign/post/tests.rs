@@ -25,6 +25,13 @@ fn valid_requests() {
     assert_eq!(r.content_type, Some(TypeRule::Prefix("image/".into())));
     assert_eq!(r.success_action_status, Some(201));
     assert_eq!(r.key_for_policy(), "u/1/");
+    let r = parse(json!({
+        "bucket": "uploads", "key": "k", "expires_in": 60, "metadata": {"Project": "q3"},
+        "server_side_encryption": "aws:kms", "sse_kms_key_id": "alias/uploads"
+    }))
+    .unwrap();
+    assert_eq!(r.metadata, [("project".to_string(), "q3".to_string())]);
+    assert_eq!(r.server_side_encryption, Some("aws:kms"));
 }
 
 /// Each bad request names its field.
@@ -78,6 +85,18 @@ fn invalid_requests_name_the_field() {
             "key_prefix",
         ),
         (json!([1, 2]), "body"),
+        (
+            json!({"bucket": "uploads", "key": "k", "expires_in": 60, "metadata": {"a": "é"}}),
+            "metadata",
+        ),
+        (
+            json!({"bucket": "uploads", "key": "k", "expires_in": 60, "server_side_encryption": "AES256", "sse_kms_key_id": "k"}),
+            "sse_kms_key_id",
+        ),
+        (
+            json!({"bucket": "uploads", "key": "k", "expires_in": 60, "server_side_encryption": "rot13"}),
+            "server_side_encryption",
+        ),
     ];
     for (body, field) in cases {
         match parse(body.clone()) {

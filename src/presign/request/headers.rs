@@ -141,14 +141,14 @@ impl<const N: usize> TryFrom<Value> for Digest<N> {
 /// `x-amz-server-side-encryption`.
 #[derive(Deserialize, Clone, Copy)]
 #[serde(try_from = "Value")]
-pub(super) enum ServerSideEncryption {
+pub(crate) enum ServerSideEncryption {
     Aes256,
     Kms,
     KmsDsse,
 }
 
 impl ServerSideEncryption {
-    pub(super) fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ServerSideEncryption::Aes256 => "AES256",
             ServerSideEncryption::Kms => "aws:kms",
@@ -157,7 +157,7 @@ impl ServerSideEncryption {
     }
 
     /// Whether a KMS key may be named.
-    pub(super) fn is_kms(self) -> bool {
+    pub(crate) fn is_kms(self) -> bool {
         !matches!(self, ServerSideEncryption::Aes256)
     }
 }
@@ -179,7 +179,7 @@ impl TryFrom<Value> for ServerSideEncryption {
 /// The KMS key of an `aws:kms` upload: a key ID, key ARN, alias name or alias ARN.
 #[derive(Deserialize)]
 #[serde(try_from = "Value")]
-pub(super) struct KmsKeyId(pub(super) String);
+pub(crate) struct KmsKeyId(pub(crate) String);
 
 impl TryFrom<Value> for KmsKeyId {
     type Error = String;
@@ -220,7 +220,7 @@ impl TryFrom<Value> for StorageClass {
 /// US-ASCII (S3 mangles anything else), at most 2 KB in all.
 #[derive(Deserialize)]
 #[serde(try_from = "Value")]
-pub(super) struct Metadata(pub(super) Vec<(String, String)>);
+pub(crate) struct Metadata(pub(crate) Vec<(String, String)>);
 
 impl TryFrom<Value> for Metadata {
     type Error = String;
