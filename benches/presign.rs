@@ -65,7 +65,11 @@ fn bench(c: &mut Criterion) {
     )
     .unwrap();
     c.bench_function("presign_put_five_headers", |b| {
-        b.iter(|| runtime.block_on(guard.presign(black_box(&put_headers))).unwrap())
+        b.iter(|| {
+            runtime
+                .block_on(guard.presign(black_box(&put_headers)))
+                .unwrap()
+        })
     });
 }
 

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::presign::uppy::UppyDefaults;
 use crate::presign::{Limits, PresignRequest, Rule};
 use crate::telemetry::logging::LogFormat;
 use crate::tracked::SigningSource;
@@ -41,6 +42,8 @@ pub struct Config {
     /// `--presign-allow`: empty means presigning is off.
     pub presign_allow: Vec<Rule>,
     pub signing: SigningConfig,
+    /// `--uppy-expires-in`, `--uppy-min-expires-in`.
+    pub uppy: UppyDefaults,
     /// `--signing-source` and its settings.
     pub source: SigningSource,
 }

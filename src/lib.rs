@@ -195,6 +195,7 @@ pub async fn run_with(
         metrics: metrics.clone(),
         ready_min_remaining: config.ready_min_remaining,
         guard,
+        uppy: config.uppy,
     };
     let api_addr = listeners.api.local_addr().map_err(RunError::Listener)?;
     let metrics_addr = match &listeners.metrics {

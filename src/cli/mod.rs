@@ -90,6 +90,12 @@ pub struct RunArgs {
     /// Allow presigning for `[METHODS:]BUCKET[/PREFIX]`, METHODS of GET, HEAD, PUT, DELETE, POST (no method: all but DELETE; repeatable; env comma-separated). None: off.
     #[arg(long, env = "SESSIONGUARD_PRESIGN_ALLOW")]
     pub presign_allow: Vec<String>,
+    /// /v1/presign/uppy: how long a URL lasts when Uppy's request names no expiresIn.
+    #[arg(long, env = "SESSIONGUARD_UPPY_EXPIRES_IN", default_value = crate::presign::uppy::DEFAULT_EXPIRES_IN)]
+    pub uppy_expires_in: String,
+    /// /v1/presign/uppy: the shortest URL signed when the session cannot cover the longer one.
+    #[arg(long, env = "SESSIONGUARD_UPPY_MIN_EXPIRES_IN", default_value = crate::presign::uppy::DEFAULT_MIN_EXPIRES_IN)]
+    pub uppy_min_expires_in: String,
     #[command(flatten)]
     pub signing: SigningArgs,
     #[command(flatten)]

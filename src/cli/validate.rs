@@ -9,6 +9,7 @@ use super::{
     StatusArgs,
 };
 use crate::config::{Config, DemoConfig, PresignConfig, SigningConfig, StatusConfig};
+use crate::presign::uppy::UppyDefaults;
 use crate::presign::{Limits, PresignRequest, Rule, SIGV4_MAX_EXPIRES_IN};
 use crate::telemetry::logging::LogFormat;
 use crate::tracked::assume_role::{MAX_DURATION, MIN_DURATION};
@@ -122,7 +123,43 @@ impl RunArgs {
             .collect();
         let signing = self.signing.validate(p);
         let source = self.source.validate(p);
+        let uppy = UppyDefaults {
+            expires_in: p.duration_min(
+                "uppy-expires-in",
+                &self.uppy_expires_in,
+                Duration::from_secs(1),
+            ),
+            min_expires_in: p.duration_min(
+                "uppy-min-expires-in",
+                &self.uppy_min_expires_in,
+                Duration::from_secs(1),
+            ),
+        };
+        for (flag, value, d) in [
+            ("uppy-expires-in", &self.uppy_expires_in, uppy.expires_in),
+            (
+                "uppy-min-expires-in",
+                &self.uppy_min_expires_in,
+                uppy.min_expires_in,
+            ),
+        ] {
+            if d > SIGV4_MAX_EXPIRES_IN || d.subsec_nanos() != 0 {
+                p.push(
+                    flag,
+                    value,
+                    "must be whole seconds, at most 7d (SigV4's limit)",
+                );
+            }
+        }
+        if uppy.min_expires_in > uppy.expires_in {
+            p.push(
+                "uppy-min-expires-in",
+                &self.uppy_min_expires_in,
+                "must not be more than --uppy-expires-in",
+            );
+        }
         Some(Config {
+            uppy,
             presign_allow,
             signing,
             source,

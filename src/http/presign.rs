@@ -1,5 +1,6 @@
-//! The presign routes: `POST /v1/presign` (one URL), `/v1/presign/post` (a browser form upload)
-//! and `/v1/presign/batch` (many URLs on one credentials snapshot). Each checks the media type and
+//! The presign routes: `POST /v1/presign` (one URL), `/v1/presign/post` (a browser form upload),
+//! `/v1/presign/uppy` (Uppy's `signRequest` as is) and `/v1/presign/batch` (many URLs on one
+//! credentials snapshot). Each checks the media type and
 //! size, parses the body, asks the guard, and is counted and timed by `result`.
 
 use bytes::Bytes;
@@ -11,6 +12,7 @@ use serde_json::Value;
 
 use super::response::{error, json};
 use crate::presign::post::PostRequest;
+use crate::presign::uppy::{UppyDefaults, UppyPresigned};
 use crate::presign::{Guard, PresignError, PresignRequest};
 use crate::telemetry::metrics::Metrics;
 
@@ -59,6 +61,37 @@ where
             Err(e) => invalid(e),
             Ok(post) => match guard.presign_post(&post).await {
                 Ok(form) => ("issued", json(StatusCode::OK, &form)),
+                Err(e) => (e.kind(), presign_error(&e)),
+            },
+        },
+    };
+    metrics.presign_answered(result, started.elapsed().as_secs_f64());
+    response
+}
+
+/// `POST /v1/presign/uppy?bucket=BUCKET`: Uppy's `signRequest` argument as the body.
+pub async fn uppy<B>(
+    guard: &Guard,
+    metrics: &Metrics,
+    defaults: &UppyDefaults,
+    request: Request<B>,
+) -> Response<Full<Bytes>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let started = std::time::Instant::now();
+    let bucket = request.uri().query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(name, _)| name == "bucket")
+            .map(|(_, value)| value.into_owned())
+    });
+    let (result, response) = match read_json_body(request, MAX_BODY_BYTES).await {
+        Err(response) => refused_early(response),
+        Ok(body) => match crate::presign::uppy::request(bucket.as_deref(), &body, defaults) {
+            Err(e) => invalid(e),
+            Ok(presign) => match guard.presign(&presign).await {
+                Ok(issued) => ("issued", json(StatusCode::OK, &UppyPresigned::from(issued))),
                 Err(e) => (e.kind(), presign_error(&e)),
             },
         },

@@ -8,6 +8,7 @@
 //! | GET, HEAD | `/v1/credentials` | API (loopback) only| the session as JSON, never a secret      |
 //! | POST      | `/v1/presign`     | API (loopback) only| a presigned S3 URL, or why not (JSON)    |
 //! | POST      | `/v1/presign/post`| API (loopback) only| a browser form upload (POST policy)      |
+//! | POST      | `/v1/presign/uppy`| API (loopback) only| Uppy 6's `signRequest`, answered as Uppy reads it |
 //! | POST      | `/v1/presign/batch`| API (loopback) only| up to 100 presign answers, one snapshot |
 //!
 //! Anything else is a JSON 404, or a JSON 405 with `Allow` for a known path and another method.
@@ -27,6 +28,7 @@ use serde::Serialize;
 use super::presign;
 use super::response::{PROMETHEUS_TEXT, error, json, text};
 use crate::presign::Guard;
+use crate::presign::uppy::UppyDefaults;
 use crate::telemetry::metrics::Metrics;
 use crate::tracked::View;
 use crate::tracked::task::{CredentialsView, TaskCredentials};
@@ -82,6 +84,11 @@ pub const ROUTES: &[Route] = &[
         api_only: true,
     },
     Route {
+        path: "/v1/presign/uppy",
+        methods: "POST",
+        api_only: true,
+    },
+    Route {
         path: "/v1/presign/batch",
         methods: "POST",
         api_only: true,
@@ -105,6 +112,8 @@ pub struct Router {
     /// `--ready-min-remaining`.
     pub ready_min_remaining: Duration,
     pub guard: Arc<Guard>,
+    /// `--uppy-expires-in`, `--uppy-min-expires-in`.
+    pub uppy: UppyDefaults,
 }
 
 impl Router {
@@ -175,6 +184,9 @@ impl Router {
             }
             "/v1/presign" => presign::single(&self.guard, &self.metrics, request).await,
             "/v1/presign/post" => presign::form(&self.guard, &self.metrics, request).await,
+            "/v1/presign/uppy" => {
+                presign::uppy(&self.guard, &self.metrics, &self.uppy, request).await
+            }
             _ => presign::batch(&self.guard, &self.metrics, request).await,
         }
     }
@@ -207,6 +219,10 @@ mod tests {
             }),
             task,
             ready_min_remaining: Duration::ZERO,
+            uppy: crate::presign::uppy::UppyDefaults {
+                expires_in: Duration::from_secs(900),
+                min_expires_in: Duration::from_secs(60),
+            },
         }
     }
 

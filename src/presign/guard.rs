@@ -161,7 +161,11 @@ impl Guard {
 
     fn allow(&self, request: &PresignRequest) -> Result<(), PresignError> {
         self.policy
-            .check(request.method, &request.bucket, &request.key)
+            .check(
+                request.operation.policy_method(),
+                &request.bucket,
+                &request.key,
+            )
             .map_err(PresignError::Forbidden)
     }
 

@@ -1,7 +1,7 @@
 //! Presigning, following the request: [`request`] (the body, parsed by serde), [`policy`] (the
 //! `--presign-allow` rules), [`decision`] (the plain rule: sign, shorten, refresh, refuse),
 //! [`signer`] (aws-sdk-s3's endpoint rules and aws-sigv4) and [`guard`] (all of it, one log line
-//! per answer). [`error`] names each refusal by what the caller should do.
+//! per answer); [`post`] builds browser form uploads and [`uppy`] reads Uppy's `signRequest`. [`error`] names each refusal by what the caller should do.
 
 pub mod decision;
 pub mod error;
@@ -10,6 +10,7 @@ pub mod policy;
 pub mod post;
 pub mod request;
 pub mod signer;
+pub mod uppy;
 
 pub use decision::{DEFAULT_MARGIN, DEFAULT_MAX_EXPIRES_IN, Limits};
 pub use error::PresignError;

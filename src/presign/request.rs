@@ -10,6 +10,7 @@
 //! [`headers`] the PUT fields that become signed headers.
 
 pub(crate) mod headers;
+pub mod operation;
 mod params;
 
 use std::borrow::Cow;
@@ -22,7 +23,8 @@ use self::headers::{
     ContentLength, ContentType, Digest, HeaderText, KmsKeyId, Metadata, ServerSideEncryption,
     StorageClass, Tagging,
 };
-use self::params::{HttpDate, VersionId};
+use self::operation::{BODY_HEADERS, GET_ONLY, OBJECT_HEADERS, Operation, VERSIONED};
+use self::params::{HttpDate, PartNumber, UploadId, VersionId};
 use super::error::PresignError;
 use super::policy::{Method, check_bucket};
 
@@ -59,6 +61,8 @@ pub const FIELDS: &[&str] = &[
     "cache_control",
     "content_disposition",
     "content_encoding",
+    "upload_id",
+    "part_number",
 ];
 
 /// A validated presign request.
@@ -66,8 +70,10 @@ pub const FIELDS: &[&str] = &[
 pub struct PresignRequest {
     pub bucket: String,
     pub key: String,
-    /// Never [`Method::Post`]: form uploads have a request of their own.
+    /// The HTTP method of the URL (`POST` for CreateMultipartUpload and Complete).
     pub method: Method,
+    /// What the URL does, from the method, `upload_id` and `part_number`.
+    pub operation: Operation,
     pub expires_in: u64,
     pub min_expires_in: Option<u64>,
     /// Query parameters the signature covers besides SigV4's own (`versionId`,
@@ -141,14 +147,11 @@ struct Body {
     content_disposition: Option<HeaderText>,
     #[serde(default, deserialize_with = "present")]
     content_encoding: Option<HeaderText>,
+    #[serde(default, deserialize_with = "present")]
+    upload_id: Option<UploadId>,
+    #[serde(default, deserialize_with = "present")]
+    part_number: Option<PartNumber>,
 }
-
-/// The methods `version_id` applies to: the ones that name one object version.
-const VERSIONED: &[Method] = &[Method::Get, Method::Head, Method::Delete];
-/// Response overrides: only GetObject sends a body whose headers they replace.
-const GET_ONLY: &[Method] = &[Method::Get];
-/// Signed upload headers.
-const PUT_ONLY: &[Method] = &[Method::Put];
 
 /// An optional field that, when present, must be a value: `null` goes to the field's own check.
 pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
@@ -211,7 +214,8 @@ impl TryFrom<Value> for MethodField {
             "HEAD" => Ok(MethodField(Method::Head)),
             "PUT" => Ok(MethodField(Method::Put)),
             "DELETE" => Ok(MethodField(Method::Delete)),
-            m => Err(format!("{m:?} is not GET, HEAD, PUT or DELETE")),
+            "POST" => Ok(MethodField(Method::Post)),
+            m => Err(format!("{m:?} is not GET, HEAD, PUT, DELETE or POST")),
         }
     }
 }
@@ -258,7 +262,9 @@ impl Body {
             ));
         }
         let method = self.method.as_ref().map_or(Method::Get, |m| m.0);
-        self.check_method(method)?;
+        let operation = Operation::of(method, self.upload_id.is_some(), self.part_number.is_some())
+            .map_err(|(field, why)| PresignError::invalid(field, why))?;
+        self.check_operation(operation)?;
         let kms = self.server_side_encryption.is_some_and(|s| s.is_kms());
         if self.sse_kms_key_id.is_some() && !kms {
             return Err(PresignError::invalid(
@@ -279,6 +285,17 @@ impl Body {
         }
 
         let mut query = Vec::new();
+        match (&self.upload_id, &self.part_number) {
+            (None, _) if operation == Operation::CreateMultipartUpload => {
+                query.push(("uploads", String::new()))
+            }
+            (Some(upload), Some(part)) => {
+                query.push(("partNumber", part.0.to_string()));
+                query.push(("uploadId", upload.0.clone()));
+            }
+            (Some(upload), None) => query.push(("uploadId", upload.0.clone())),
+            (None, _) => {}
+        }
         let params = [
             ("versionId", self.version_id.map(|v| v.0)),
             (
@@ -358,6 +375,7 @@ impl Body {
             bucket: self.bucket.0,
             key: self.key.0,
             method,
+            operation,
             expires_in,
             min_expires_in,
             query,
@@ -365,8 +383,8 @@ impl Body {
         })
     }
 
-    /// The first field, in [`FIELDS`] order, that `method` does not take.
-    fn check_method(&self, method: Method) -> Result<(), PresignError> {
+    /// The first field, in [`FIELDS`] order, that `operation` does not take.
+    fn check_operation(&self, operation: Operation) -> Result<(), PresignError> {
         let fields = [
             ("version_id", self.version_id.is_some(), VERSIONED),
             (
@@ -399,55 +417,100 @@ impl Body {
                 self.response_expires.is_some(),
                 GET_ONLY,
             ),
-            ("content_type", self.content_type.is_some(), PUT_ONLY),
-            ("content_length", self.content_length.is_some(), PUT_ONLY),
-            ("content_md5", self.content_md5.is_some(), PUT_ONLY),
-            ("checksum_sha256", self.checksum_sha256.is_some(), PUT_ONLY),
-            ("checksum_crc32", self.checksum_crc32.is_some(), PUT_ONLY),
-            ("checksum_crc32c", self.checksum_crc32c.is_some(), PUT_ONLY),
+            ("content_type", self.content_type.is_some(), OBJECT_HEADERS),
+            (
+                "content_length",
+                self.content_length.is_some(),
+                BODY_HEADERS,
+            ),
+            ("content_md5", self.content_md5.is_some(), BODY_HEADERS),
+            (
+                "checksum_sha256",
+                self.checksum_sha256.is_some(),
+                BODY_HEADERS,
+            ),
+            (
+                "checksum_crc32",
+                self.checksum_crc32.is_some(),
+                BODY_HEADERS,
+            ),
+            (
+                "checksum_crc32c",
+                self.checksum_crc32c.is_some(),
+                BODY_HEADERS,
+            ),
             (
                 "server_side_encryption",
                 self.server_side_encryption.is_some(),
-                PUT_ONLY,
+                OBJECT_HEADERS,
             ),
-            ("sse_kms_key_id", self.sse_kms_key_id.is_some(), PUT_ONLY),
-            ("metadata", self.metadata.is_some(), PUT_ONLY),
-            ("tagging", self.tagging.is_some(), PUT_ONLY),
-            ("storage_class", self.storage_class.is_some(), PUT_ONLY),
-            ("cache_control", self.cache_control.is_some(), PUT_ONLY),
+            (
+                "sse_kms_key_id",
+                self.sse_kms_key_id.is_some(),
+                OBJECT_HEADERS,
+            ),
+            ("metadata", self.metadata.is_some(), OBJECT_HEADERS),
+            ("tagging", self.tagging.is_some(), OBJECT_HEADERS),
+            (
+                "storage_class",
+                self.storage_class.is_some(),
+                OBJECT_HEADERS,
+            ),
+            (
+                "cache_control",
+                self.cache_control.is_some(),
+                OBJECT_HEADERS,
+            ),
             (
                 "content_disposition",
                 self.content_disposition.is_some(),
-                PUT_ONLY,
+                OBJECT_HEADERS,
             ),
             (
                 "content_encoding",
                 self.content_encoding.is_some(),
-                PUT_ONLY,
+                OBJECT_HEADERS,
             ),
         ];
         match fields
             .iter()
-            .find(|(_, given, applies)| *given && !applies.contains(&method))
+            .find(|(_, given, applies)| *given && !applies.contains(&operation))
         {
             None => Ok(()),
             Some((field, _, applies)) => Err(PresignError::invalid(
                 field,
-                format!("only applies to {}, not {method}", listed(applies)),
+                format!(
+                    "only applies to {}, not {}",
+                    listed(applies),
+                    described_operation(operation)
+                ),
             )),
         }
     }
 }
 
-/// `GET`, `GET and PUT`, `GET, HEAD and DELETE`.
-fn listed(methods: &[Method]) -> String {
-    match methods {
+/// `GET`, `PUT and POST (CreateMultipartUpload)`, `GET, HEAD and DELETE`.
+fn listed(operations: &[Operation]) -> String {
+    let names: Vec<&str> = operations.iter().map(|o| described_operation(*o)).collect();
+    match names.as_slice() {
         [] => String::new(),
         [one] => one.to_string(),
-        [rest @ .., last] => {
-            let rest: Vec<&str> = rest.iter().map(|m| m.as_str()).collect();
-            format!("{} and {last}", rest.join(", "))
-        }
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// An operation as a caller writes it: the method, and what else makes it that operation.
+fn described_operation(operation: Operation) -> &'static str {
+    match operation {
+        Operation::GetObject => "GET",
+        Operation::HeadObject => "HEAD",
+        Operation::PutObject => "PUT",
+        Operation::DeleteObject => "DELETE",
+        Operation::CreateMultipartUpload => "POST (CreateMultipartUpload)",
+        Operation::UploadPart => "PUT with upload_id and part_number (UploadPart)",
+        Operation::CompleteMultipartUpload => "POST with upload_id (CompleteMultipartUpload)",
+        Operation::ListParts => "GET with upload_id (ListParts)",
+        Operation::AbortMultipartUpload => "DELETE with upload_id (AbortMultipartUpload)",
     }
 }
 

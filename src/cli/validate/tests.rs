@@ -286,7 +286,7 @@ fn presign_flags_are_request_fields() {
 fn bad_presign_flags_name_the_flag() {
     let put = ["--method", "PUT"];
     let cases: &[(&[&str], &str)] = &[
-        (&["--method", "POST"], "--method"),
+        (&["--method", "PATCH"], "--method"),
         (&["--content-length", "5"], "--content-length"),
         (
             &[put[0], put[1], "--content-length", "ten"],

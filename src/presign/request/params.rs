@@ -1,5 +1,5 @@
 //! The fields that become query parameters inside the signature: `version_id` (GET, HEAD,
-//! DELETE) and the GET response overrides. Changing any of them in the URL breaks the signature,
+//! DELETE), the GET response overrides, and a multipart upload's `upload_id` and `part_number`. Changing any of them in the URL breaks the signature,
 //! so a download link cannot be turned into another name, type or version. The overrides' text
 //! values are checked as the headers S3 answers them as ([`super::headers::HeaderText`]).
 
@@ -62,5 +62,47 @@ impl TryFrom<Value> for HttpDate {
             .fmt(Format::HttpDate)
             .map(HttpDate)
             .map_err(|_| problem())
+    }
+}
+
+/// Longest multipart upload ID accepted (S3's are a few hundred characters).
+const MAX_UPLOAD_ID: usize = 1024;
+/// S3's part numbers run from 1 to 10000.
+const PART_NUMBERS: std::ops::RangeInclusive<u64> = 1..=10_000;
+
+/// `uploadId`: the multipart upload CreateMultipartUpload answered with.
+#[derive(Deserialize)]
+#[serde(try_from = "Value")]
+pub(super) struct UploadId(pub(super) String);
+
+impl TryFrom<Value> for UploadId {
+    type Error = String;
+    fn try_from(value: Value) -> Result<Self, String> {
+        let text = string(value)?;
+        if text.is_empty()
+            || text.len() > MAX_UPLOAD_ID
+            || !text.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(format!(
+                "must be 1 to {MAX_UPLOAD_ID} printable US-ASCII characters without spaces"
+            ));
+        }
+        Ok(UploadId(text))
+    }
+}
+
+/// `partNumber`: 1 to 10000.
+#[derive(Deserialize)]
+#[serde(try_from = "Value")]
+pub(super) struct PartNumber(pub(super) u64);
+
+impl TryFrom<Value> for PartNumber {
+    type Error = String;
+    fn try_from(value: Value) -> Result<Self, String> {
+        match value.as_u64() {
+            Some(n) if PART_NUMBERS.contains(&n) => Ok(PartNumber(n)),
+            _ if value.is_null() => Err(super::NOT_NULL.into()),
+            _ => Err("must be a whole number from 1 to 10000 (S3's part numbers)".into()),
+        }
     }
 }

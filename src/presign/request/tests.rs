@@ -108,7 +108,7 @@ fn invalid_requests_name_the_field() {
             "min_expires_in",
         ),
         (
-            json!({"bucket": "abc", "key": "k", "expires_in": 60, "method": "POST"}),
+            json!({"bucket": "abc", "key": "k", "expires_in": 60, "method": "PATCH"}),
             "method",
         ),
         (
@@ -482,7 +482,10 @@ fn operation_fields_name_the_field() {
     else {
         panic!("expected invalid")
     };
-    assert_eq!(message, "only applies to PUT, not GET");
+    assert_eq!(
+        message,
+        "only applies to PUT and PUT with upload_id and part_number (UploadPart), not GET"
+    );
     let Err(PresignError::Invalid { message, .. }) = parse(with(&put, json!({"version_id": "v"})))
     else {
         panic!("expected invalid")
@@ -507,4 +510,102 @@ fn fields_match_the_body() {
     let listed: Vec<&str> = serde_message.split('`').skip(3).step_by(2).collect();
     assert_eq!(listed, FIELDS, "{serde_message}");
     assert!(message.contains("bucket, key, method"), "{message}");
+}
+
+/// The multipart flow in S3's own REST shapes: each operation's query parameters, the headers it
+/// takes, and each misfit named by its field.
+#[test]
+fn multipart_operations() {
+    use super::operation::Operation::*;
+    let base = json!({"bucket": "abc", "key": "big.bin", "expires_in": 600});
+    let cases = [
+        (
+            json!({"method": "POST"}),
+            CreateMultipartUpload,
+            vec![("uploads", "")],
+        ),
+        (
+            json!({"method": "PUT", "upload_id": "u-1", "part_number": 3}),
+            UploadPart,
+            vec![("partNumber", "3"), ("uploadId", "u-1")],
+        ),
+        (
+            json!({"method": "POST", "upload_id": "u-1"}),
+            CompleteMultipartUpload,
+            vec![("uploadId", "u-1")],
+        ),
+        (
+            json!({"method": "GET", "upload_id": "u-1"}),
+            ListParts,
+            vec![("uploadId", "u-1")],
+        ),
+        (
+            json!({"method": "DELETE", "upload_id": "u-1"}),
+            AbortMultipartUpload,
+            vec![("uploadId", "u-1")],
+        ),
+    ];
+    for (extra, operation, query) in cases {
+        let r = parse(with(&base, extra.clone())).unwrap();
+        assert_eq!(r.operation, operation, "{extra}");
+        let got: Vec<(&str, &str)> = r.query.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        assert_eq!(got, query, "{extra}");
+    }
+    let create = parse(with(
+        &base,
+        json!({"method": "POST", "content_type": "video/mp4", "metadata": {"a": "b"}, "server_side_encryption": "AES256"}),
+    ))
+    .unwrap();
+    assert_eq!(create.header("content-type"), Some("video/mp4"));
+    assert_eq!(create.header("x-amz-meta-a"), Some("b"));
+    let part = parse(with(
+        &base,
+        json!({"method": "PUT", "upload_id": "u", "part_number": 1, "content_length": 5242880}),
+    ))
+    .unwrap();
+    assert_eq!(part.header("content-length"), Some("5242880"));
+    for (extra, field) in [
+        (json!({"method": "PUT", "upload_id": "u"}), "part_number"),
+        (json!({"method": "PUT", "part_number": 1}), "part_number"),
+        (
+            json!({"method": "PUT", "upload_id": "u", "part_number": 0}),
+            "part_number",
+        ),
+        (
+            json!({"method": "PUT", "upload_id": "u", "part_number": 10001}),
+            "part_number",
+        ),
+        (json!({"method": "HEAD", "upload_id": "u"}), "upload_id"),
+        (
+            json!({"method": "POST", "upload_id": "u", "part_number": 2}),
+            "part_number",
+        ),
+        (json!({"method": "POST", "upload_id": ""}), "upload_id"),
+        (
+            json!({"method": "PUT", "upload_id": "u", "part_number": 1, "content_type": "a/b"}),
+            "content_type",
+        ),
+        (
+            json!({"method": "POST", "content_length": 5}),
+            "content_length",
+        ),
+        (
+            json!({"method": "DELETE", "upload_id": "u", "version_id": "v"}),
+            "version_id",
+        ),
+    ] {
+        match parse(with(&base, extra.clone())) {
+            Err(PresignError::Invalid { field: got, .. }) => assert_eq!(got, field, "{extra}"),
+            other => panic!("{extra}: expected invalid {field}, got {other:?}"),
+        }
+    }
+}
+
+/// `base` with the fields of `extra` added or replaced.
+fn with(base: &Value, extra: Value) -> Value {
+    let mut v = base.clone();
+    for (k, x) in extra.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    v
 }

@@ -1,0 +1,144 @@
+//! Which S3 operation a request presigns, from its `method`, `upload_id` and `part_number`, the
+//! way S3's own REST API tells them apart; and which fields each operation takes.
+
+use super::super::policy::Method;
+
+/// An S3 operation a URL can be presigned for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    GetObject,
+    HeadObject,
+    PutObject,
+    DeleteObject,
+    /// `POST ?uploads`.
+    CreateMultipartUpload,
+    /// `PUT ?partNumber&uploadId`.
+    UploadPart,
+    /// `POST ?uploadId`.
+    CompleteMultipartUpload,
+    /// `GET ?uploadId`.
+    ListParts,
+    /// `DELETE ?uploadId`.
+    AbortMultipartUpload,
+}
+
+impl Operation {
+    /// The operation of `method` with an `upload_id` or `part_number` or neither; `Err` names the
+    /// field that does not fit, with why.
+    pub fn of(
+        method: Method,
+        upload_id: bool,
+        part_number: bool,
+    ) -> Result<Operation, (&'static str, &'static str)> {
+        use Operation::*;
+        match (method, upload_id, part_number) {
+            (_, false, true) => Err((
+                "part_number",
+                "only applies with upload_id (UploadPart is PUT with upload_id and part_number)",
+            )),
+            (Method::Put, true, false) => Err((
+                "part_number",
+                "is required with upload_id on PUT (UploadPart)",
+            )),
+            (Method::Get, false, _) => Ok(GetObject),
+            (Method::Get, true, _) => Ok(ListParts),
+            (Method::Head, false, _) => Ok(HeadObject),
+            (Method::Head, true, _) => Err((
+                "upload_id",
+                "does not apply to HEAD (ListParts is GET with upload_id)",
+            )),
+            (Method::Put, false, _) => Ok(PutObject),
+            (Method::Put, true, true) => Ok(UploadPart),
+            (Method::Delete, false, _) => Ok(DeleteObject),
+            (Method::Delete, true, _) => Ok(AbortMultipartUpload),
+            (Method::Post, false, _) => Ok(CreateMultipartUpload),
+            (Method::Post, true, false) => Ok(CompleteMultipartUpload),
+            (Method::Post, true, true) => Err((
+                "part_number",
+                "does not apply to POST (CompleteMultipartUpload takes upload_id alone)",
+            )),
+        }
+    }
+
+    /// What the allow-list is asked: the multipart flow is a way of uploading, so `PUT` allows all
+    /// of it (aborting an upload included); deleting an object needs `DELETE`.
+    pub fn policy_method(self) -> Method {
+        use Operation::*;
+        match self {
+            GetObject => Method::Get,
+            HeadObject => Method::Head,
+            DeleteObject => Method::Delete,
+            PutObject
+            | CreateMultipartUpload
+            | UploadPart
+            | CompleteMultipartUpload
+            | ListParts
+            | AbortMultipartUpload => Method::Put,
+        }
+    }
+
+    /// S3's name, for log lines.
+    pub fn as_str(self) -> &'static str {
+        use Operation::*;
+        match self {
+            GetObject => "GetObject",
+            HeadObject => "HeadObject",
+            PutObject => "PutObject",
+            DeleteObject => "DeleteObject",
+            CreateMultipartUpload => "CreateMultipartUpload",
+            UploadPart => "UploadPart",
+            CompleteMultipartUpload => "CompleteMultipartUpload",
+            ListParts => "ListParts",
+            AbortMultipartUpload => "AbortMultipartUpload",
+        }
+    }
+}
+
+/// `version_id`: the operations that name one object version.
+pub const VERSIONED: &[Operation] = &[
+    Operation::GetObject,
+    Operation::HeadObject,
+    Operation::DeleteObject,
+];
+/// Response overrides: only GetObject sends a body whose headers they replace.
+pub const GET_ONLY: &[Operation] = &[Operation::GetObject];
+/// Headers describing the object: set where it is created (a PUT, or a multipart upload's Create).
+pub const OBJECT_HEADERS: &[Operation] = &[Operation::PutObject, Operation::CreateMultipartUpload];
+/// Headers describing one body sent: a PUT's or a part's.
+pub const BODY_HEADERS: &[Operation] = &[Operation::PutObject, Operation::UploadPart];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// S3's REST shapes, and each misfit named by its field.
+    #[test]
+    fn operations() {
+        use Operation::*;
+        let cases = [
+            (Method::Get, false, false, Ok(GetObject)),
+            (Method::Get, true, false, Ok(ListParts)),
+            (Method::Head, false, false, Ok(HeadObject)),
+            (Method::Put, false, false, Ok(PutObject)),
+            (Method::Put, true, true, Ok(UploadPart)),
+            (Method::Delete, false, false, Ok(DeleteObject)),
+            (Method::Delete, true, false, Ok(AbortMultipartUpload)),
+            (Method::Post, false, false, Ok(CreateMultipartUpload)),
+            (Method::Post, true, false, Ok(CompleteMultipartUpload)),
+            (Method::Put, true, false, Err("part_number")),
+            (Method::Put, false, true, Err("part_number")),
+            (Method::Head, true, false, Err("upload_id")),
+            (Method::Post, true, true, Err("part_number")),
+        ];
+        for (method, upload, part, want) in cases {
+            assert_eq!(
+                Operation::of(method, upload, part).map_err(|(f, _)| f),
+                want,
+                "{method} upload_id {upload} part_number {part}"
+            );
+        }
+        assert_eq!(AbortMultipartUpload.policy_method(), Method::Put);
+        assert_eq!(DeleteObject.policy_method(), Method::Delete);
+        assert_eq!(ListParts.policy_method(), Method::Put);
+    }
+}

@@ -1,0 +1,225 @@
+//! Uppy 6's `signRequest`, served as is (`POST /v1/presign/uppy?bucket=BUCKET`).
+//!
+//! `@uppy/aws-s3` 6 signs every S3 request through one callback whose argument is a
+//! `PresignableRequest`: `{method, key, uploadId?, partNumber?, expiresIn?, contentType?}`, S3's
+//! REST shapes (PutObject, CreateMultipartUpload, UploadPart, ListParts, Complete, Abort, and
+//! DeleteObject). This module turns one into a [`PresignRequest`] for the same guard, decision and
+//! promise as every other URL. A part URL only has to be valid when its request starts, so when
+//! the session cannot cover `expiresIn` the URL is shortened, down to `--uppy-min-expires-in`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::error::PresignError;
+use super::guard::Presigned;
+use super::request::{PresignRequest, parse_object};
+
+/// Default `--uppy-expires-in`: long enough for a part over a slow link, short enough that a
+/// leaked URL is soon useless.
+pub const DEFAULT_EXPIRES_IN: &str = "15m";
+/// Default `--uppy-min-expires-in`: the shortest URL worth handing a browser that starts its
+/// request at once.
+pub const DEFAULT_MIN_EXPIRES_IN: &str = "1m";
+/// The fields of Uppy's `PresignableRequest`.
+const FIELDS: &[&str] = &[
+    "method",
+    "key",
+    "uploadId",
+    "partNumber",
+    "expiresIn",
+    "contentType",
+];
+
+/// `--uppy-expires-in` and `--uppy-min-expires-in`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UppyDefaults {
+    pub expires_in: Duration,
+    pub min_expires_in: Duration,
+}
+
+/// Uppy's request, as `signRequest` receives it. Values are checked by the request they become.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Body {
+    method: Value,
+    key: Value,
+    #[serde(default)]
+    upload_id: Option<Value>,
+    #[serde(default)]
+    part_number: Option<Value>,
+    #[serde(default)]
+    expires_in: Option<Value>,
+    #[serde(default)]
+    content_type: Option<Value>,
+}
+
+/// Uppy's `PresignedResponse` (`url`, `headers`), plus when the URL stops working.
+#[derive(Debug, Clone, Serialize)]
+pub struct UppyPresigned {
+    pub url: String,
+    /// Sent by Uppy with the request; a `content-type` here replaces Uppy's own.
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub expires_in: u64,
+    pub expires_at: String,
+}
+
+impl From<Presigned> for UppyPresigned {
+    fn from(p: Presigned) -> Self {
+        UppyPresigned {
+            url: p.url,
+            headers: p.headers,
+            expires_in: p.expires_in,
+            expires_at: p.expires_at,
+        }
+    }
+}
+
+/// The request Uppy's `body` asks for in `bucket`; a 400 names Uppy's own field.
+pub fn request(
+    bucket: Option<&str>,
+    body: &[u8],
+    defaults: &UppyDefaults,
+) -> Result<PresignRequest, PresignError> {
+    let uppy: Body = parse_object(body, FIELDS)?;
+    let Some(bucket) = bucket else {
+        return Err(PresignError::invalid(
+            "bucket",
+            "is required as a query parameter: /v1/presign/uppy?bucket=BUCKET",
+        ));
+    };
+    let mut fields = Map::new();
+    fields.insert("bucket".into(), bucket.into());
+    fields.insert("key".into(), uppy.key);
+    fields.insert("method".into(), uppy.method);
+    let optional = [
+        ("upload_id", uppy.upload_id),
+        ("part_number", uppy.part_number),
+        ("content_type", uppy.content_type),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            fields.insert(name.into(), value);
+        }
+    }
+    let expires_in = match uppy.expires_in {
+        Some(value) => value,
+        None => json!(defaults.expires_in.as_secs()),
+    };
+    // A shorter URL when the session cannot cover more, but never below the minimum nor above
+    // what was asked.
+    let min = match expires_in.as_u64() {
+        Some(asked) => asked.min(defaults.min_expires_in.as_secs()),
+        None => defaults.min_expires_in.as_secs(),
+    };
+    fields.insert("expires_in".into(), expires_in);
+    fields.insert("min_expires_in".into(), min.into());
+    PresignRequest::from_json(Value::Object(fields).to_string().as_bytes()).map_err(|e| match e {
+        PresignError::Invalid { field, message } => PresignError::Invalid {
+            field: uppy_name(&field).to_string(),
+            message,
+        },
+        other => other,
+    })
+}
+
+/// Uppy's name for a field of the request it became.
+fn uppy_name(field: &str) -> &str {
+    match field {
+        "upload_id" => "uploadId",
+        "part_number" => "partNumber",
+        "expires_in" => "expiresIn",
+        "content_type" => "contentType",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::presign::request::operation::Operation;
+
+    const DEFAULTS: UppyDefaults = UppyDefaults {
+        expires_in: Duration::from_secs(900),
+        min_expires_in: Duration::from_secs(60),
+    };
+
+    fn parse(body: Value) -> Result<PresignRequest, PresignError> {
+        request(Some("uploads"), body.to_string().as_bytes(), &DEFAULTS)
+    }
+
+    /// Each of Uppy's requests becomes its S3 operation, with the defaults' expiry.
+    #[test]
+    fn uppy_requests() {
+        use Operation::*;
+        let cases = [
+            (
+                json!({"method": "PUT", "key": "a", "contentType": "image/png"}),
+                PutObject,
+            ),
+            (json!({"method": "DELETE", "key": "a"}), DeleteObject),
+            (json!({"method": "POST", "key": "a"}), CreateMultipartUpload),
+            (
+                json!({"method": "POST", "key": "a", "uploadId": "u"}),
+                CompleteMultipartUpload,
+            ),
+            (
+                json!({"method": "DELETE", "key": "a", "uploadId": "u"}),
+                AbortMultipartUpload,
+            ),
+            (
+                json!({"method": "GET", "key": "a", "uploadId": "u"}),
+                ListParts,
+            ),
+            (
+                json!({"method": "PUT", "key": "a", "uploadId": "u", "partNumber": 2}),
+                UploadPart,
+            ),
+        ];
+        for (body, operation) in cases {
+            let r = parse(body.clone()).unwrap();
+            assert_eq!(r.operation, operation, "{body}");
+            assert_eq!((r.expires_in, r.min_expires_in), (900, Some(60)), "{body}");
+        }
+        let r = parse(json!({"method": "PUT", "key": "a", "expiresIn": 30})).unwrap();
+        assert_eq!((r.expires_in, r.min_expires_in), (30, Some(30)));
+        let r = parse(json!({"method": "PUT", "key": "a", "contentType": "image/png"})).unwrap();
+        assert_eq!(r.header("content-type"), Some("image/png"));
+    }
+
+    /// A 400 names Uppy's own field.
+    #[test]
+    fn refusals_name_uppys_fields() {
+        let cases = [
+            (
+                json!({"method": "PUT", "key": "a", "uploadId": "u"}),
+                "partNumber",
+            ),
+            (
+                json!({"method": "PUT", "key": "a", "uploadId": "u", "partNumber": 0}),
+                "partNumber",
+            ),
+            (json!({"method": "PATCH", "key": "a"}), "method"),
+            (json!({"method": "PUT", "key": ""}), "key"),
+            (
+                json!({"method": "PUT", "key": "a", "expiresIn": 0}),
+                "expiresIn",
+            ),
+            (json!({"method": "PUT", "key": "a", "signal": 1}), "signal"),
+            (json!({"method": "PUT"}), "key"),
+            (
+                json!({"method": "GET", "key": "a", "contentType": "a/b"}),
+                "contentType",
+            ),
+        ];
+        for (body, field) in cases {
+            match parse(body.clone()) {
+                Err(PresignError::Invalid { field: got, .. }) => assert_eq!(got, field, "{body}"),
+                other => panic!("{body}: expected invalid {field}, got {other:?}"),
+            }
+        }
+        let no_bucket = request(None, br#"{"method":"PUT","key":"a"}"#, &DEFAULTS);
+        assert!(matches!(no_bucket, Err(PresignError::Invalid { field, .. }) if field == "bucket"));
+    }
+}
