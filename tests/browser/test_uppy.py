@@ -91,11 +91,25 @@ class Credentials:
             pass
 
 
+def complete_with_location(method: str, path: str, status: int, body: bytes) -> bytes:
+    """s3s-fs 0.14.1 answers CompleteMultipartUpload with Bucket, Key and ETag but without the
+    `Location` real S3 sends (and @uppy/aws-s3 requires); add S3's own form of it. The object
+    itself is still checked byte for byte on s3s-fs's disk."""
+    if method != "POST" or status != 200 or b"<CompleteMultipartUploadResult" not in body:
+        return body
+    if b"<Location>" in body:
+        return body
+    location = f"{Origin.url}{path.split('?')[0]}".encode()
+    start = body.index(b">", body.index(b"<CompleteMultipartUploadResult")) + 1
+    return body[:start] + b"<Location>" + location + b"</Location>" + body[start:]
+
+
 class Origin:
     """The app's origin: the page, the signing route (to sessionguard), S3 (to s3s-fs)."""
 
     sessionguard: tuple[str, int] = ("127.0.0.1", 0)
     s3: tuple[str, int] = ("127.0.0.1", 0)
+    url = ""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -108,7 +122,7 @@ class Origin:
             headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
             connection.request(self.command, self.path, body=body, headers=headers)
             response = connection.getresponse()
-            data = response.read()
+            data = complete_with_location(self.command, self.path, response.status, response.read())
             self.send_response(response.status)
             for name, value in response.getheaders():
                 if name.lower() not in ("connection", "transfer-encoding", "content-length"):
@@ -172,6 +186,7 @@ def stack(tmp_path_factory):
     origin = serve(Origin.Handler)
     Origin.s3 = ("127.0.0.1", s3_port)
     origin_url = f"http://127.0.0.1:{origin.server_address[1]}"
+    Origin.url = origin_url
     daemon_port = free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -8,6 +8,7 @@ mod core;
 mod faults;
 mod forms;
 mod http;
+mod multipart;
 mod openapi;
 mod operations;
 mod presign;

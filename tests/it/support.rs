@@ -338,6 +338,17 @@ pub fn try_http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Result<(u16, String), String> {
+    try_http_full(addr, method, path, headers, body).map(|(status, _, body)| (status, body))
+}
+
+/// [`try_http`] with the response head (status line and headers) too.
+pub fn try_http_full(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String, String), String> {
     let fail = |e: std::io::Error| format!("{method} {path} on {addr}: {e}");
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(fail)?;
     stream
@@ -357,11 +368,8 @@ pub fn try_http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("{method} {path} on {addr}: no status line in {text:?}"))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Ok((status, head.to_string(), body.to_string()))
 }
 
 /// A loopback HTTP/1.1 proxy in front of `target` that holds every answer for `delay`, as a slow
@@ -521,6 +529,31 @@ pub fn http_url(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -
         "tests only talk to loopback: {url}"
     );
     http(addr, method, path, headers, body)
+}
+
+/// [`http_url`] with the response's headers, names lowercase.
+pub fn http_url_full(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr: SocketAddr = host.parse().expect("a loopback IP:PORT host");
+    assert!(
+        addr.ip().is_loopback(),
+        "tests only talk to loopback: {url}"
+    );
+    let (status, head, body) =
+        try_http_full(addr, method, path, headers, body).unwrap_or_else(|e| panic!("{e}"));
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body)
 }
 
 /// A real S3-compatible server (s3s-fs) verifying SigV4 signatures and expiry, on loopback, with

@@ -48,11 +48,11 @@ window.runUpload = async ({ name, size, cancelAfterParts }) => {
         setTimeout(() => resolve({ cancelled: true }), 1500)
       }
     })
-    uppy.on('complete', (result) => resolve({
+    uppy.on('complete', (result) => cancelled || resolve({
       successful: result.successful.map((f) => f.name),
       failed: result.failed.map((f) => ({ name: f.name, error: String(f.error) })),
     }))
-    uppy.on('upload-error', (file, error) => resolve({ failed: [{ name: file.name, error: String(error) }] }))
+    uppy.on('upload-error', (file, error) => cancelled || resolve({ failed: [{ name: file.name, error: String(error) }] }))
   })
   uppy.addFile({ name, type: 'application/octet-stream', data: new Blob([pattern(size)]) })
   uppy.upload()
