@@ -22,6 +22,7 @@ from conftest import REPO, run, start_demo, tool
 
 SPEC = REPO / "openapi.yaml"
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 PRESIGN_ALLOW = "GET:reports/,PUT:uploads/"
 MAX_EXAMPLES = 100
 SEED = int(os.environ.get("SESSIONGUARD_FUZZ_SEED", "1"))
@@ -46,7 +47,7 @@ def schemathesis(
     har = workdir / "fuzz.har"
     har.unlink(missing_ok=True)
     argv = [
-        tool("schemathesis"), "run", str(spec),
+        tool("schemathesis"), "--config-file", str(CONFIG), "run", str(spec),
         "--url", base_url,
         "--checks", "all", "--exclude-checks", EXCLUDED_CHECKS,
         "--max-examples", str(MAX_EXAMPLES),
