@@ -74,7 +74,11 @@ fn bench_post(c: &mut Criterion) {
     )
     .unwrap();
     c.bench_function("presign_post_policy", |b| {
-        b.iter(|| runtime.block_on(guard.presign_post(black_box(&form))).unwrap())
+        b.iter(|| {
+            runtime
+                .block_on(guard.presign_post(black_box(&form)))
+                .unwrap()
+        })
     });
 }
 
