@@ -141,7 +141,8 @@ def test_panels_read_what_the_issue_asks_for():
     assert [re.match(r"histogram_quantile\((0\.\d+),", e).group(1) for e in latency] == ["0.5", "0.99"]
     assert all("sessionguard_presign_duration_seconds_bucket" in e for e in latency)
     assert any('ALERTS{alertname=~"Sessionguard.*"}' in e for e in by_title["Alerts"])
-    assert any("sessionguard_presign_max_expires_in_seconds" in e for e in by_title["Longest URL grantable now"])
+    longest = by_title["Longest URL grantable now"]
+    assert any("sessionguard_presign_max_expires_in_seconds" in e for e in longest)
     assert any(
         "sessionguard_signing_credentials_expiry_timestamp_seconds" in e
         for e in by_title["Signing credentials' remaining time"]
@@ -195,6 +196,11 @@ def values_of(result: list) -> list[float]:
     return out
 
 
+def peaks(result: list, label: str) -> dict:
+    """The highest value of each series of a range query, by the value of `label`."""
+    return {s["metric"][label]: max(float(v) for _, v in s["values"]) for s in result}
+
+
 def test_the_variables_resolve_on_the_demo(scraped):
     """label_values(...) of the cluster and task_family variables find the demo's task."""
     url = scraped.prometheus
@@ -233,9 +239,9 @@ def test_every_panel_query_returns_data(scraped):
     assert all(0 < v <= SESSION_SECONDS + 1 for v in signing), signing
     assert max(values_of(results[("Rotations", "A")])) > 0
 
-    answers = {s["metric"]["result"]: max(float(v) for _, v in s["values"]) for s in results[("Presign answers by result", "A")]}
+    answers = peaks(results[("Presign answers by result", "A")], "result")
     assert set(PRESIGNS) <= {r for r, top in answers.items() if top > 0}, answers
-    checks = {s["metric"]["result"]: max(float(v) for _, v in s["values"]) for s in results[("Credential checks by result", "A")]}
+    checks = peaks(results[("Credential checks by result", "A")], "result")
     assert checks["success"] > 0 and checks.get("failure", 0) == 0, checks
     for ref in ("A", "B"):
         latency = values_of(results[("Presign latency", ref)])
