@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use crate::presign::{Limits, SIGV4_MAX_EXPIRES_IN};
+use serde_json::{Value, json};
+
+use crate::presign::{Limits, Method, Rule, SIGV4_MAX_EXPIRES_IN};
 use crate::tracked::SigningSource;
 use crate::tracked::assume_role::{FRESH_SESSION_SLACK, ROLE_CHAINING_CAP};
 
@@ -157,6 +159,22 @@ fn assume_role(duration: Duration, limits: &Limits) -> Examples {
     }
 }
 
+/// The body of a `POST /v1/presign` that `rule` allows, asking for `expires_in`.
+pub fn request_body(rule: &Rule, expires_in: Duration) -> Value {
+    let mut body = json!({
+        "bucket": rule.bucket,
+        "key": format!("{}example.csv", rule.prefix),
+        "expires_in": text(expires_in),
+    });
+    // A rule that does not allow GET, the default method: ask for one it allows.
+    if let Some(method) = rule.methods.first()
+        && !rule.methods.contains(&Method::Get)
+    {
+        body["method"] = method.as_str().into();
+    }
+    body
+}
+
 /// The largest round value at most `seconds` (at least 1 s).
 fn round_down(seconds: u64) -> u64 {
     ROUND.iter().copied().rfind(|&r| r <= seconds).unwrap_or(1)
@@ -288,6 +306,30 @@ mod tests {
         }
     }
 
+    /// The body names a key under the rule's prefix, and a method the rule allows.
+    #[test]
+    fn request_bodies() {
+        let cases = [
+            (
+                "GET:reports/",
+                r#"{"bucket":"reports","key":"example.csv","expires_in":"10s"}"#,
+            ),
+            (
+                "PUT:uploads/incoming/",
+                r#"{"bucket":"uploads","key":"incoming/example.csv","expires_in":"10s","method":"PUT"}"#,
+            ),
+            (
+                "scratch",
+                r#"{"bucket":"scratch","key":"example.csv","expires_in":"10s"}"#,
+            ),
+        ];
+        for (rule, want) in cases {
+            let body = request_body(&Rule::parse(rule).unwrap(), secs(10));
+            assert_eq!(body.to_string(), want, "{rule}");
+        }
+    }
+
+    /// Asked-for values are round: `10s` rather than `13s`.
     #[test]
     fn round_values() {
         for (seconds, want) in [(0, 1), (1, 1), (9, 5), (10, 10), (29, 20), (1_767, 1_200)] {

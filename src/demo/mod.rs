@@ -124,17 +124,7 @@ fn presign_text(config: &DemoConfig, sessions: examples::Sessions, api: SocketAd
         let _ = writeln!(text, "       # {note}");
     }
     for example in [&found.signed, &found.refused].into_iter().flatten() {
-        let mut body = serde_json::json!({
-            "bucket": rule.bucket,
-            "key": format!("{}example.csv", rule.prefix),
-            "expires_in": examples::text(example.expires_in),
-        });
-        // A rule that allows PUT only: GET, the default method, would be forbidden.
-        if let Some(method) = rule.methods.first()
-            && !rule.methods.contains(&crate::presign::Method::Get)
-        {
-            body["method"] = method.as_str().into();
-        }
+        let body = examples::request_body(rule, example.expires_in);
         let _ = writeln!(
             text,
             "       # {why}\n       \
