@@ -175,8 +175,10 @@ def scraped(prometheus_stack):
 
 def run_target(url: str, panel: dict, target: dict, values: dict, start: float, end: float) -> list:
     """The result of one target with `values` substituted: an instant query for an instant
-    target, a range query (1 s steps) otherwise."""
+    target, a range query (1 s steps) otherwise. The steps end exactly at `end`, so a range
+    query sees every sample an instant query at `end` would."""
     expr = substitute(target["expr"], values)
+    start = end - math.ceil(end - start)
     if target.get("instant") and not target.get("range"):
         data = prom_api(url, "/api/v1/query", query=expr, time=end)
         assert data["resultType"] == "vector", (panel["title"], expr)
