@@ -6,11 +6,13 @@
 //! other credential source is switched off so nothing on this machine (a profile, IMDS) answers
 //! instead and nothing leaves loopback.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use tokio_util::sync::CancellationToken;
 
 pub mod endpoint;
+pub mod examples;
 
 use crate::clock;
 use crate::config::DemoConfig;
@@ -84,19 +86,12 @@ pub async fn run(
     let endpoint =
         EcsEndpoint::start(listener, options, clock::system()).map_err(RunError::Listener)?;
     let api = listeners.api.local_addr().map_err(RunError::Listener)?;
-    let presign = match config.run.presign_allow.first() {
-        Some(rule) => format!(
-            "       curl -s -X POST http://{api}/v1/presign -H 'content-type: application/json' -d '{body}'\n",
-            body = serde_json::json!({
-                "bucket": rule.bucket,
-                "key": format!("{}example.csv", rule.prefix),
-                "expires_in": "10m",
-            }),
-        ),
-        None => {
-            "       (add --presign-allow BUCKET[/PREFIX] to try POST /v1/presign)\n".to_string()
-        }
+    let sessions = examples::Sessions {
+        session: config.session,
+        rotate_before,
+        interval: config.run.interval,
     };
+    let presign = presign_text(config, sessions, api);
     eprintln!(
         "sessionguard demo: an ECS container credentials endpoint at {uri}\n\
          issues {session} sessions and rotates them {rotate} before they expire; the daemon checks every {interval}.\n\
@@ -113,4 +108,29 @@ pub async fn run(
     let result = crate::run(&config.run, listeners, shutdown).await;
     drop(endpoint);
     result
+}
+
+/// The presign part of the start-up text: a request that is signed and one that is refused, for
+/// the first `--presign-allow` rule, each under a shell comment saying why.
+fn presign_text(config: &DemoConfig, sessions: examples::Sessions, api: SocketAddr) -> String {
+    let Some(rule) = config.run.presign_allow.first() else {
+        return "       (add --presign-allow BUCKET[/PREFIX] to try POST /v1/presign)\n"
+            .to_string();
+    };
+    let limits = &config.run.signing.limits;
+    let found = examples::examples(sessions, limits, &config.run.source);
+    let mut text = String::new();
+    if let Some(note) = &found.note {
+        let _ = writeln!(text, "       # {note}");
+    }
+    for example in [&found.signed, &found.refused].into_iter().flatten() {
+        let body = examples::request_body(rule, example.expires_in);
+        let _ = writeln!(
+            text,
+            "       # {why}\n       \
+             curl -s -X POST http://{api}/v1/presign -H 'content-type: application/json' -d '{body}'",
+            why = example.why,
+        );
+    }
+    text
 }

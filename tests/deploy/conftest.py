@@ -17,11 +17,14 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 TASK_DEFINITION = REPO / "task-definition.json"
@@ -31,6 +34,8 @@ TASK_DEFINITIONS = (TASK_DEFINITION, TASK_DEFINITION_SECRETS_MANAGER)
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
+ALERTS = PROMETHEUS_DIR / "alerts.yml"
+GRAFANA_DASHBOARD = REPO / "deploy" / "grafana" / "sessionguard.json"
 
 # boto3/botocore in this process: never look at a developer's profiles or instance metadata.
 os.environ["AWS_CONFIG_FILE"] = "/dev/null"
@@ -80,6 +85,19 @@ def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def http_post_json(url: str, body, timeout: float = 5) -> tuple[int, dict]:
+    """POSTs `body` as JSON; returns the status and the parsed JSON answer."""
+    assert url.startswith("http://127.0.0.1:"), f"tests only talk to loopback, not {url}"
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 @dataclass
@@ -180,6 +198,126 @@ def demo(sessionguard_bin, tmp_path):
     proc = start_demo(sessionguard_bin, tmp_path / "demo.log")
     yield proc
     proc.stop()
+
+
+# --- a real Prometheus scraping the real daemon ---------------------------------------------------
+
+# The demo's sessions in the Prometheus run: short, so that a rotation shows within half a minute
+# (the endpoint hands out a new session with a fifth left, 24 s in), with a margin that leaves
+# room to sign 5 s URLs for most of each session.
+STACK_SESSION = "30s"
+STACK_MARGIN = "5s"
+STACK_ALLOW = "GET:reports/"
+# A presign body for each answer of a demo that allows only STACK_ALLOW, and its status.
+PRESIGNS = {
+    "issued": ({"bucket": "reports", "key": "exports/a.csv", "expires_in": "5s"}, 200),
+    "session_too_short": ({"bucket": "reports", "key": "exports/a.csv", "expires_in": "1h"}, 409),
+    "forbidden": ({"bucket": "private", "key": "a.csv", "expires_in": "5s"}, 403),
+    "invalid": ({"bucket": "reports", "key": "exports/a.csv", "expires_in": "soon"}, 400),
+}
+PRESIGN_ROUNDS = 3
+
+
+@dataclass
+class Stack:
+    prometheus: str  # http://127.0.0.1:PORT
+    demo: Proc
+    started: float  # Unix time the demo was started
+    presigns: Counter  # answers the fixture got, by `result`
+
+
+def prom_api(url: str, path: str, **params) -> dict:
+    """`data` of a Prometheus HTTP API answer; fails on an error answer."""
+    status, body = http_get(f"{url}{path}?{urllib.parse.urlencode(params, doseq=True)}")
+    assert status == 200, body
+    doc = json.loads(body)
+    assert doc["status"] == "success", doc
+    return doc["data"]
+
+
+def drive_presigns(listen: str, rounds: int) -> Counter:
+    """Asks the demo on `listen` for each answer of PRESIGNS `rounds` times; returns the answers
+    by `result`, as the daemon counts them. A 5 s URL asked for in the second before a rotation is
+    refused (and counted so); it is asked again until signed."""
+    url = f"http://{listen}/v1/presign"
+    got: Counter = Counter()
+
+    # The `result` label of each status (the body's `error` of a 400 is `invalid_request`).
+    results = {200: "issued", 400: "invalid", 403: "forbidden", 409: "session_too_short"}
+
+    def answer(body):
+        status, doc = http_post_json(url, body)
+        assert status in results, (status, doc)
+        got[results[status]] += 1
+        return status
+
+    for _ in range(rounds):
+        for result, (body, status) in PRESIGNS.items():
+            if result == "issued":
+                wait_for("a 5s URL to be signed", lambda: answer(body) == 200, timeout=10, every=0.2)
+            else:
+                assert answer(body) == status, result
+    return got
+
+
+@pytest.fixture(scope="session")
+def prometheus_stack(sessionguard_bin, tmp_path_factory) -> Stack:
+    """The demo (30 s sessions, checks every second, presigning GET:reports/ with a 5 s margin)
+    and Debian's prometheus server scraping it every second with alerts.yml loaded, both on
+    loopback and stopped at the end. Once Prometheus has the first scrape, the demo has been asked
+    for PRESIGN_ROUNDS presigns of each answer (issued, session_too_short, forbidden, invalid).
+    Shared by test_prometheus.py and test_grafana_dashboard.py."""
+    tmp = tmp_path_factory.mktemp("prometheus")
+    started = time.time()
+    demo = start_demo(
+        sessionguard_bin, tmp / "demo.log",
+        "--presign-allow", STACK_ALLOW, "--presign-margin", STACK_MARGIN,
+        session=STACK_SESSION,
+    )  # fmt: skip
+    prom = None
+    try:
+        port = free_port()
+        config = tmp / "prometheus.yml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(ALERTS)],
+                    "scrape_configs": [
+                        {
+                            "job_name": "sessionguard",
+                            "static_configs": [{"targets": [demo.extra["listen"]]}],
+                        }
+                    ],
+                }
+            )
+        )
+        argv = [
+            tool("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ]
+        prom = start("prometheus", argv, tmp / "prometheus.log")
+        url = f"http://127.0.0.1:{port}"
+
+        def ready():
+            assert prom.popen.poll() is None, prom.output()
+            return http_get(url + "/-/ready")[0] == 200
+
+        wait_for("prometheus to be ready", ready, timeout=30)
+
+        def scraped():
+            return prom_api(url, "/api/v1/query", query='up{job="sessionguard"} == 1')["result"]
+
+        wait_for("the first scrape of the demo", scraped, timeout=30, every=0.25)
+        presigns = drive_presigns(demo.extra["listen"], PRESIGN_ROUNDS)
+        yield Stack(prometheus=url, demo=demo, started=started, presigns=presigns)
+    finally:
+        if prom is not None:
+            prom.stop()
+        demo.stop()
 
 
 # --- the deploy files, parsed --------------------------------------------------------------------

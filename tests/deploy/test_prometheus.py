@@ -4,32 +4,25 @@ real Prometheus server scrapes the real daemon (the demo) and evaluates the rule
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
-import urllib.parse
 
 import pytest
 import yaml
 
 from conftest import (
+    ALERTS,
     PROMETHEUS_DIR,
-    free_port,
+    STACK_SESSION,
     http_get,
+    prom_api,
     run,
-    start,
-    start_demo,
     tool,
     wait_for,
 )
 
-ALERTS = PROMETHEUS_DIR / "alerts.yml"
 ALERTS_TEST = PROMETHEUS_DIR / "alerts_test.yml"
 EXAMPLE_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
-
-# Counters with a `result` label appear in a scrape only after their first increment; the presign
-# counter has none until an application asks for a URL.
-NOT_IN_AN_IDLE_SCRAPE = {"sessionguard_presign_requests_total"}
 
 
 def alert_rules() -> list[dict]:
@@ -95,86 +88,37 @@ def test_unit_tests_fail_when_a_rule_changes(tmp_path, old, new):
     assert r.returncode != 0, r.stdout
 
 
-# --- a real Prometheus scraping the real daemon ---------------------------------------------------
+# --- a real Prometheus scraping the real daemon (conftest.py's prometheus_stack) -----------------
 
 
-@pytest.fixture(scope="module")
-def stack(sessionguard_bin, tmp_path_factory):
-    """The demo daemon (2m sessions, checks every second) and Debian's prometheus server scraping
-    it every second with alerts.yml loaded; both on loopback, both stopped at the end."""
-    tmp = tmp_path_factory.mktemp("prometheus")
-    demo = start_demo(sessionguard_bin, tmp / "demo.log")
-    prom = None
-    try:
-        port = free_port()
-        config = tmp / "prometheus.yml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                    "rule_files": [str(ALERTS)],
-                    "scrape_configs": [
-                        {
-                            "job_name": "sessionguard",
-                            "static_configs": [{"targets": [demo.extra["listen"]]}],
-                        }
-                    ],
-                }
-            )
-        )
-        argv = [
-            tool("prometheus"),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ]
-        prom = start("prometheus", argv, tmp / "prometheus.log")
-        url = f"http://127.0.0.1:{port}"
-
-        def ready():
-            assert prom.popen.poll() is None, prom.output()
-            return http_get(url + "/-/ready")[0] == 200
-
-        wait_for("prometheus to be ready", ready, timeout=30)
-        yield {"prometheus": url, "demo": demo}
-    finally:
-        if prom is not None:
-            prom.stop()
-        demo.stop()
-
-
-def api(url: str, path: str, **params) -> dict:
-    status, body = http_get(f"{url}{path}?{urllib.parse.urlencode(params)}")
-    assert status == 200, body
-    doc = json.loads(body)
-    assert doc["status"] == "success", doc
-    return doc["data"]
-
-
-def test_prometheus_sees_the_remaining_seconds(stack):
-    """Queried from Prometheus, the remaining time of the demo's 2-minute session is in (0, 120]."""
-    url = stack["prometheus"]
+def test_prometheus_sees_the_remaining_seconds(prometheus_stack):
+    """Queried from Prometheus, the remaining time of the demo's 30-second session is in (0, 30]."""
+    url = prometheus_stack.prometheus
+    assert STACK_SESSION == "30s"
 
     def value():
-        result = api(url, "/api/v1/query", query="sessionguard_credentials_remaining_seconds")["result"]
+        result = prom_api(url, "/api/v1/query", query="sessionguard_credentials_remaining_seconds")["result"]
         return result[0] if result else None
 
     sample = wait_for("a sessionguard_credentials_remaining_seconds sample", value, timeout=30, every=0.5)
     remaining = float(sample["value"][1])
-    assert 0 < remaining <= 120, sample
+    assert 0 < remaining <= 30, sample
     assert sample["metric"]["job"] == "sessionguard"
-    up = api(url, "/api/v1/query", query='up{job="sessionguard"}')["result"]
+    up = prom_api(url, "/api/v1/query", query='up{job="sessionguard"}')["result"]
     assert [float(s["value"][1]) for s in up] == [1.0]
 
 
-def test_prometheus_loads_the_rules_and_expiring_soon_goes_pending(stack):
-    """Prometheus evaluates every rule without error, and with a 2-minute session (under the
-    15-minute threshold) SessionguardCredentialsExpiringSoon is pending, nothing else is."""
-    url = stack["prometheus"]
+def test_prometheus_loads_the_rules_and_the_alerts_go_pending(prometheus_stack):
+    """Prometheus evaluates every rule without error; with a 30-second session (under the
+    15-minute threshold) SessionguardCredentialsExpiringSoon is pending, and with half of the
+    fixture's presigns refused (session_too_short and forbidden, against issued and invalid)
+    SessionguardPresignRefusalsRising is too; nothing else is."""
+    url = prometheus_stack.prometheus
+    refused = prometheus_stack.presigns["session_too_short"] + prometheus_stack.presigns["forbidden"]
+    assert refused / sum(prometheus_stack.presigns.values()) > 0.05, prometheus_stack.presigns
 
     def rules():
-        groups = api(url, "/api/v1/rules")["groups"]
+        groups = prom_api(url, "/api/v1/rules")["groups"]
         found = [r for g in groups for r in g["rules"]]
         return found if found and all(r.get("lastEvaluation", "").startswith("2") for r in found) else None
 
@@ -182,21 +126,23 @@ def test_prometheus_loads_the_rules_and_expiring_soon_goes_pending(stack):
     assert {r["name"] for r in loaded} == {r["alert"] for r in alert_rules()}
     assert [(r["name"], r["health"], r.get("lastError")) for r in loaded if r["health"] != "ok"] == []
 
+    expected = {"SessionguardCredentialsExpiringSoon", "SessionguardPresignRefusalsRising"}
+
     def pending():
-        alerts = api(url, "/api/v1/alerts")["alerts"]
+        alerts = prom_api(url, "/api/v1/alerts")["alerts"]
         names = {a["labels"]["alertname"]: a["state"] for a in alerts}
-        return names if "SessionguardCredentialsExpiringSoon" in names else None
+        return names if expected <= names.keys() else None
 
-    states = wait_for("SessionguardCredentialsExpiringSoon to go pending", pending, timeout=30, every=0.5)
-    assert states == {"SessionguardCredentialsExpiringSoon": "pending"}
+    states = wait_for("the two alerts to go pending", pending, timeout=30, every=0.5)
+    assert states == {name: "pending" for name in expected}
 
 
-def test_every_metric_the_alerts_use_is_in_a_real_scrape(stack):
+def test_every_metric_the_alerts_use_is_in_a_real_scrape(prometheus_stack):
     """The alerts query metric names the daemon really exports (a renamed metric would leave an
     alert that can never fire)."""
-    status, body = http_get(f"http://{stack['demo'].extra['listen']}/metrics")
+    status, body = http_get(f"http://{prometheus_stack.demo.extra['listen']}/metrics")
     assert status == 200
     exported = set(re.findall(r"^([a-z_:][a-z0-9_:]*)[{ ]", body.decode(), re.M))
     used = {m for r in alert_rules() for m in re.findall(r"\bsessionguard_[a-z0-9_]+", r["expr"])}
-    assert used - NOT_IN_AN_IDLE_SCRAPE, "the alerts use no sessionguard metric?"
-    assert sorted(used - exported - NOT_IN_AN_IDLE_SCRAPE) == []
+    assert used, "the alerts use no sessionguard metric?"
+    assert sorted(used - exported) == []

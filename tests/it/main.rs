@@ -6,6 +6,7 @@ mod checks;
 mod commands;
 mod core;
 mod faults;
+mod first_run;
 mod forms;
 mod http;
 mod multipart;

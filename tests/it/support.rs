@@ -263,6 +263,32 @@ impl Daemon {
         })
     }
 
+    /// Waits until stderr contains `needle` and returns all of stderr; fails the test after
+    /// [`WAIT`].
+    pub async fn wait_for_stderr(&self, needle: &str) -> String {
+        let captured = self.captured.clone();
+        let deadline = Instant::now() + WAIT;
+        let found = tokio::task::block_in_place(|| {
+            let mut guard = captured.0.lock().unwrap();
+            loop {
+                if guard.stderr.contains(needle) {
+                    return Some(guard.stderr.clone());
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return None;
+                }
+                guard = captured.1.wait_timeout(guard, deadline - now).unwrap().0;
+            }
+        });
+        found.unwrap_or_else(|| {
+            panic!(
+                "stderr never said {needle:?} within {WAIT:?}; output:\n{}",
+                self.output()
+            )
+        })
+    }
+
     /// GET `path` on the API listener.
     pub fn get(&self, path: &str) -> (u16, String) {
         http(self.addr, "GET", path, &[], "")
