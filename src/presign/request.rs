@@ -23,7 +23,9 @@ use self::headers::{
     ContentLength, ContentType, Digest, HeaderText, KmsKeyId, Metadata, ServerSideEncryption,
     StorageClass, Tagging,
 };
-use self::operation::{BODY_HEADERS, GET_ONLY, OBJECT_HEADERS, Operation, VERSIONED};
+use self::operation::{
+    BODY_HEADERS, GET_ONLY, OBJECT_HEADERS, Operation, VERSIONED, described_operation, listed,
+};
 use self::params::{HttpDate, PartNumber, UploadId, VersionId};
 use super::error::PresignError;
 use super::policy::{Method, check_bucket};
@@ -486,31 +488,6 @@ impl Body {
                 ),
             )),
         }
-    }
-}
-
-/// `GET`, `PUT and POST (CreateMultipartUpload)`, `GET, HEAD and DELETE`.
-fn listed(operations: &[Operation]) -> String {
-    let names: Vec<&str> = operations.iter().map(|o| described_operation(*o)).collect();
-    match names.as_slice() {
-        [] => String::new(),
-        [one] => one.to_string(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
-}
-
-/// An operation as a caller writes it: the method, and what else makes it that operation.
-fn described_operation(operation: Operation) -> &'static str {
-    match operation {
-        Operation::GetObject => "GET",
-        Operation::HeadObject => "HEAD",
-        Operation::PutObject => "PUT",
-        Operation::DeleteObject => "DELETE",
-        Operation::CreateMultipartUpload => "POST (CreateMultipartUpload)",
-        Operation::UploadPart => "PUT with upload_id and part_number (UploadPart)",
-        Operation::CompleteMultipartUpload => "POST with upload_id (CompleteMultipartUpload)",
-        Operation::ListParts => "GET with upload_id (ListParts)",
-        Operation::AbortMultipartUpload => "DELETE with upload_id (AbortMultipartUpload)",
     }
 }
 

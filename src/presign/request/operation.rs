@@ -107,6 +107,31 @@ pub const OBJECT_HEADERS: &[Operation] = &[Operation::PutObject, Operation::Crea
 /// Headers describing one body sent: a PUT's or a part's.
 pub const BODY_HEADERS: &[Operation] = &[Operation::PutObject, Operation::UploadPart];
 
+/// `GET`, `PUT and POST (CreateMultipartUpload)`, `GET, HEAD and DELETE`.
+pub(super) fn listed(operations: &[Operation]) -> String {
+    let names: Vec<&str> = operations.iter().map(|o| described_operation(*o)).collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// An operation as a caller writes it: the method, and what else makes it that operation.
+pub(super) fn described_operation(operation: Operation) -> &'static str {
+    match operation {
+        Operation::GetObject => "GET",
+        Operation::HeadObject => "HEAD",
+        Operation::PutObject => "PUT",
+        Operation::DeleteObject => "DELETE",
+        Operation::CreateMultipartUpload => "POST (CreateMultipartUpload)",
+        Operation::UploadPart => "PUT with upload_id and part_number (UploadPart)",
+        Operation::CompleteMultipartUpload => "POST with upload_id (CompleteMultipartUpload)",
+        Operation::ListParts => "GET with upload_id (ListParts)",
+        Operation::AbortMultipartUpload => "DELETE with upload_id (AbortMultipartUpload)",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
