@@ -457,4 +457,38 @@ mod tests {
             }
         }
     }
+
+    /// Every value the request types accept is signable: header names of every token character,
+    /// values and query parameters of every printable ASCII character. A refusal here would be
+    /// a 500 for a valid request.
+    #[tokio::test]
+    async fn every_accepted_value_signs() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
+        let creds = Credentials::new("AKIAEXAMPLE", "secret", None, None, "test");
+        let snapshot = Arc::new(Snapshot::new(creds));
+        let signer = Signer::new("us-east-1".into(), None, false);
+        let printable: String = (b' '..=b'~')
+            .map(char::from)
+            .collect::<String>()
+            .replace("  ", " ");
+        let printable = printable.trim();
+        for body in [
+            json!({"bucket": "abc", "key": "k", "method": "PUT", "expires_in": 60,
+                "metadata": {"az09!#$%&'*+-.^_`|~AZ": printable},
+                "tagging": {printable: printable, "ü 日本": "\u{a0}é"},
+                "cache_control": printable, "content_type": printable,
+                "content_disposition": printable, "content_encoding": printable,
+                "server_side_encryption": "aws:kms", "sse_kms_key_id": "!~"}),
+            json!({"bucket": "abc", "key": "k", "expires_in": 60, "version_id": "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
+                "response_content_disposition": printable, "response_content_type": printable,
+                "response_expires": "0001-01-01T00:00:00Z"}),
+            json!({"bucket": "abc", "key": "k", "expires_in": 60, "response_expires": "9999-12-31T23:59:59Z"}),
+        ] {
+            let request = parse(&body);
+            signer
+                .sign(&snapshot, &request, start, 60)
+                .await
+                .unwrap_or_else(|e| panic!("{body}: {e}"));
+        }
+    }
 }
