@@ -92,11 +92,10 @@ async fn head_url_answers_the_objects_headers() {
         "a HEAD URL used as GET"
     );
 
-    let (status, missing) = presign(
+    let missing = issued(
         &d,
-        &json!({"bucket": "reports", "key": "exports/none.csv", "method": "HEAD", "expires_in": 300}),
+        json!({"bucket": "reports", "key": "exports/none.csv", "method": "HEAD", "expires_in": 300}),
     );
-    assert_eq!(status, 200, "{missing}");
     assert_eq!(
         send("HEAD", missing["url"].as_str().unwrap(), &[], "").status,
         404
@@ -126,11 +125,11 @@ async fn delete_url_removes_the_object_where_a_rule_names_delete() {
             r["message"].as_str().unwrap().contains("DELETE s3://"),
             "{r}"
         );
-        let (status, _) = presign(
+        // GET still signed.
+        issued(
             &without,
-            &json!({"bucket": bucket, "key": "old.csv", "expires_in": 60}),
+            json!({"bucket": bucket, "key": "old.csv", "expires_in": 60}),
         );
-        assert_eq!(status, 200, "{bucket}: GET still signed");
     }
     drop(without);
 
