@@ -536,6 +536,9 @@ pub(crate) fn described(
     if let Some(field) = quoted_after(message, "missing field `") {
         return PresignError::invalid(field, "is required");
     }
+    if let Some(field) = quoted_after(message, "duplicate field `") {
+        return PresignError::invalid(field, "is given twice");
+    }
     if path == "." || path.is_empty() {
         return PresignError::invalid("body", "expected a JSON object");
     }

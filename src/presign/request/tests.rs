@@ -609,3 +609,14 @@ fn with(base: &Value, extra: Value) -> Value {
     }
     v
 }
+
+/// A field given twice names itself, whichever body it is in.
+#[test]
+fn duplicate_fields_name_themselves() {
+    let err = PresignRequest::from_json(br#"{"bucket":"abc","key":"k","key":"j","expires_in":60}"#)
+        .unwrap_err();
+    assert!(
+        matches!(&err, PresignError::Invalid { field, message } if field == "key" && message == "is given twice"),
+        "{err:?}"
+    );
+}
