@@ -33,19 +33,13 @@ where
     B: http_body::Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let started = std::time::Instant::now();
-    let (result, response) = match read_json_body(request, MAX_BODY_BYTES).await {
-        Err(response) => refused_early(response),
-        Ok(body) => match PresignRequest::from_json(&body) {
-            Err(e) => invalid(e),
-            Ok(presign) => match guard.presign(&presign).await {
-                Ok(issued) => ("issued", json(StatusCode::OK, &issued)),
-                Err(e) => (e.kind(), presign_error(&e)),
-            },
-        },
-    };
-    metrics.presign_answered(result, started.elapsed().as_secs_f64());
-    response
+    answer(
+        metrics,
+        request,
+        PresignRequest::from_json,
+        |presign| async move { guard.presign(&presign).await },
+    )
+    .await
 }
 
 /// `POST /v1/presign/post`.
@@ -54,19 +48,13 @@ where
     B: http_body::Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let started = std::time::Instant::now();
-    let (result, response) = match read_json_body(request, MAX_BODY_BYTES).await {
-        Err(response) => refused_early(response),
-        Ok(body) => match PostRequest::from_json(&body) {
-            Err(e) => invalid(e),
-            Ok(post) => match guard.presign_post(&post).await {
-                Ok(form) => ("issued", json(StatusCode::OK, &form)),
-                Err(e) => (e.kind(), presign_error(&e)),
-            },
-        },
-    };
-    metrics.presign_answered(result, started.elapsed().as_secs_f64());
-    response
+    answer(
+        metrics,
+        request,
+        PostRequest::from_json,
+        |post| async move { guard.presign_post(&post).await },
+    )
+    .await
 }
 
 /// `POST /v1/presign/uppy?bucket=BUCKET`: Uppy's `signRequest` argument as the body.
@@ -80,18 +68,39 @@ where
     B: http_body::Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let started = std::time::Instant::now();
     let bucket = request.uri().query().and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
             .find(|(name, _)| name == "bucket")
             .map(|(_, value)| value.into_owned())
     });
+    let parse = |body: &[u8]| crate::presign::uppy::request(bucket.as_deref(), body, defaults);
+    answer(metrics, request, parse, |presign| async move {
+        guard.presign(&presign).await.map(UppyPresigned::from)
+    })
+    .await
+}
+
+/// One presign route: media type and size, `parse`, then `sign`; every outcome counted by its
+/// `result` and timed.
+async fn answer<B, T, R, Fut>(
+    metrics: &Metrics,
+    request: Request<B>,
+    parse: impl FnOnce(&[u8]) -> Result<T, PresignError>,
+    sign: impl FnOnce(T) -> Fut,
+) -> Response<Full<Bytes>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<R, PresignError>>,
+    R: Serialize,
+{
+    let started = std::time::Instant::now();
     let (result, response) = match read_json_body(request, MAX_BODY_BYTES).await {
         Err(response) => refused_early(response),
-        Ok(body) => match crate::presign::uppy::request(bucket.as_deref(), &body, defaults) {
+        Ok(body) => match parse(&body) {
             Err(e) => invalid(e),
-            Ok(presign) => match guard.presign(&presign).await {
-                Ok(issued) => ("issued", json(StatusCode::OK, &UppyPresigned::from(issued))),
+            Ok(parsed) => match sign(parsed).await {
+                Ok(answer) => ("issued", json(StatusCode::OK, &answer)),
                 Err(e) => (e.kind(), presign_error(&e)),
             },
         },
