@@ -79,7 +79,19 @@ pub(crate) fn assert_honest(response: &Value) {
     let url = response["url"].as_str().unwrap();
     let date = query_param(url, "X-Amz-Date").expect("X-Amz-Date");
     let expires: u64 = query_param(url, "X-Amz-Expires").unwrap().parse().unwrap();
-    let signed_at = format!(
+    let ends = amz_date(&date) + Duration::from_secs(expires);
+    assert_eq!(
+        humantime::format_rfc3339_seconds(ends).to_string(),
+        response["expires_at"],
+        "{response}"
+    );
+    assert_eq!(response["expires_in"], expires, "{response}");
+    assert_within_session(ends, response);
+}
+
+/// `X-Amz-Date` (`20261201T220000Z`) as a time.
+pub(crate) fn amz_date(date: &str) -> std::time::SystemTime {
+    let text = format!(
         "{}-{}-{}T{}:{}:{}Z",
         &date[0..4],
         &date[4..6],
@@ -88,18 +100,16 @@ pub(crate) fn assert_honest(response: &Value) {
         &date[11..13],
         &date[13..15]
     );
-    let ends = humantime::parse_rfc3339(&signed_at).unwrap() + Duration::from_secs(expires);
-    assert_eq!(
-        humantime::format_rfc3339_seconds(ends).to_string(),
-        response["expires_at"],
-        "{response}"
-    );
-    assert_eq!(response["expires_in"], expires, "{response}");
+    humantime::parse_rfc3339(&text).unwrap()
+}
+
+/// What a response grants ends no later than its `credentials_expire_at` minus the margin.
+pub(crate) fn assert_within_session(ends: std::time::SystemTime, response: &Value) {
     let credentials_end =
         humantime::parse_rfc3339(response["credentials_expire_at"].as_str().unwrap()).unwrap();
     assert!(
         ends + Duration::from_secs(MARGIN) <= credentials_end,
-        "URL outlives the session minus margin: {response}"
+        "outlives the session minus margin: {response}"
     );
 }
 
