@@ -1,7 +1,9 @@
 //! The HTTP surface: [`routes`] (every route, one place), [`presign`] (the presign routes' bodies
-//! and answers), [`response`] (JSON and text helpers) and [`server`] (serving the routes on a bound
-//! listener with limits and graceful shutdown).
+//! and answers), [`answer`] (every presign answer's line and count, in one place), [`response`]
+//! (JSON and text helpers) and [`server`] (serving the routes on a bound listener with limits,
+//! a reserve for health and metrics, and graceful shutdown).
 
+pub mod answer;
 pub mod presign;
 pub mod response;
 pub mod routes;

@@ -1,20 +1,21 @@
 //! The presign routes: `POST /v1/presign` (one URL), `/v1/presign/post` (a browser form upload),
 //! `/v1/presign/uppy` (Uppy's `signRequest` as is) and `/v1/presign/batch` (many URLs on one
-//! credentials snapshot). Each checks the media type and
-//! size, parses the body, asks the guard, and is counted and timed by `result`.
+//! credentials snapshot). Each checks the media type, size and arrival time of the body, parses it
+//! and asks the guard; it returns its response with the answers it gave, which the router hands to
+//! [`super::answer::record`] for their lines and counts.
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::answer::{Answered, Item, Subject};
 use super::response::{error, json};
-use crate::presign::post::PostRequest;
+use crate::presign::post::{PostForm, PostRequest};
 use crate::presign::uppy::{UppyDefaults, UppyPresigned};
-use crate::presign::{Guard, PresignError, PresignRequest};
-use crate::telemetry::metrics::Metrics;
+use crate::presign::{Guard, PresignError, PresignRequest, Presigned};
 
 /// Largest presign request body; a real one is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -22,48 +23,49 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub const MAX_BATCH: usize = 100;
 /// Largest batch body: room for [`MAX_BATCH`] requests.
 pub const MAX_BATCH_BODY_BYTES: usize = 256 * 1024;
+/// A body has this long to arrive once its request head has (which hyper bounds by
+/// [`super::server::HEADER_READ_TIMEOUT`]): a client trickling its body a byte a second gets a
+/// 408 and loses the connection instead of holding a slot. A real body is a few hundred bytes.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `POST /v1/presign`.
-pub async fn single<B>(
-    guard: &Guard,
-    metrics: &Metrics,
-    request: Request<B>,
-) -> Response<Full<Bytes>>
+pub async fn single<B>(guard: &Guard, request: Request<B>) -> Answered
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     answer(
-        metrics,
         request,
         PresignRequest::from_json,
+        subject_of,
         |presign| async move { guard.presign(&presign).await },
     )
     .await
 }
 
 /// `POST /v1/presign/post`.
-pub async fn form<B>(guard: &Guard, metrics: &Metrics, request: Request<B>) -> Response<Full<Bytes>>
+pub async fn form<B>(guard: &Guard, request: Request<B>) -> Answered
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
+    let subject = |post: &PostRequest| Subject {
+        bucket: post.bucket.clone(),
+        key: post.key_for_policy().to_string(),
+        method: "POST",
+        requested_seconds: post.expires_in,
+    };
     answer(
-        metrics,
         request,
         PostRequest::from_json,
+        subject,
         |post| async move { guard.presign_post(&post).await },
     )
     .await
 }
 
 /// `POST /v1/presign/uppy?bucket=BUCKET`: Uppy's `signRequest` argument as the body.
-pub async fn uppy<B>(
-    guard: &Guard,
-    metrics: &Metrics,
-    defaults: &UppyDefaults,
-    request: Request<B>,
-) -> Response<Full<Bytes>>
+pub async fn uppy<B>(guard: &Guard, defaults: &UppyDefaults, request: Request<B>) -> Answered
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
@@ -74,39 +76,86 @@ where
             .map(|(_, value)| value.into_owned())
     });
     let parse = |body: &[u8]| crate::presign::uppy::request(bucket.as_deref(), body, defaults);
-    answer(metrics, request, parse, |presign| async move {
+    answer(request, parse, subject_of, |presign| async move {
         guard.presign(&presign).await.map(UppyPresigned::from)
     })
     .await
 }
 
-/// One presign route: media type and size, `parse`, then `sign`; every outcome counted by its
-/// `result` and timed.
+/// What a 200 granted, for its line.
+trait Granted: Serialize {
+    fn granted(&self) -> (u64, &str);
+}
+
+impl Granted for Presigned {
+    fn granted(&self) -> (u64, &str) {
+        (self.expires_in, &self.expires_at)
+    }
+}
+
+impl Granted for PostForm {
+    fn granted(&self) -> (u64, &str) {
+        (self.expires_in, &self.expires_at)
+    }
+}
+
+impl Granted for UppyPresigned {
+    fn granted(&self) -> (u64, &str) {
+        (self.expires_in, &self.expires_at)
+    }
+}
+
+fn subject_of(request: &PresignRequest) -> Subject {
+    Subject {
+        bucket: request.bucket.to_string(),
+        key: request.key.to_string(),
+        method: request.method.as_str(),
+        requested_seconds: request.expires_in,
+    }
+}
+
+/// One presign route: media type and size, `parse`, then `sign`, as one answer.
 async fn answer<B, T, R, Fut>(
-    metrics: &Metrics,
     request: Request<B>,
     parse: impl FnOnce(&[u8]) -> Result<T, PresignError>,
+    subject: impl FnOnce(&T) -> Subject,
     sign: impl FnOnce(T) -> Fut,
-) -> Response<Full<Bytes>>
+) -> Answered
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<R, PresignError>>,
-    R: Serialize,
+    R: Granted,
 {
-    let started = std::time::Instant::now();
-    let (result, response) = match read_json_body(request, MAX_BODY_BYTES).await {
-        Err(response) => refused_early(response),
-        Ok(body) => match parse(&body) {
-            Err(e) => invalid(e),
-            Ok(parsed) => match sign(parsed).await {
-                Ok(answer) => ("issued", json(StatusCode::OK, &answer)),
-                Err(e) => (e.kind(), presign_error(&e)),
-            },
-        },
+    let body = match read_json_body(request, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
-    metrics.presign_answered(result, started.elapsed().as_secs_f64());
-    response
+    let parsed = match parse(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => return refusal(None, &e),
+    };
+    let subject = subject(&parsed);
+    match sign(parsed).await {
+        Ok(answer) => {
+            let (seconds, expires_at) = answer.granted();
+            let item = Item::issued(subject, seconds, expires_at);
+            Answered {
+                response: json(StatusCode::OK, &answer),
+                items: vec![item],
+            }
+        }
+        Err(e) => refusal(Some(subject), &e),
+    }
+}
+
+/// A refusal as the one answer of a request.
+fn refusal(subject: Option<Subject>, e: &PresignError) -> Answered {
+    let (status, body) = error_body(e);
+    Answered {
+        response: json(status, &body),
+        items: vec![Item::refused(subject, status.as_u16(), e)],
+    }
 }
 
 /// The batch body.
@@ -124,108 +173,70 @@ struct BatchResult {
 }
 
 /// `POST /v1/presign/batch`: `{"requests": [...]}` to `{"results": [{"status", "body"}, ...]}`.
-/// The batch is 200 unless it is malformed (400) or too long (413); every item is counted by its
-/// own result, the time once.
-pub async fn batch<B>(
-    guard: &Guard,
-    metrics: &Metrics,
-    request: Request<B>,
-) -> Response<Full<Bytes>>
+/// The batch is 200 unless it is malformed (400) or too long (413); every item is an answer of its
+/// own.
+pub async fn batch<B>(guard: &Guard, request: Request<B>) -> Answered
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let started = std::time::Instant::now();
     let body = match read_json_body(request, MAX_BATCH_BODY_BYTES).await {
         Ok(body) => body,
-        Err(response) => {
-            let (result, response) = refused_early(response);
-            metrics.presign_answered(result, started.elapsed().as_secs_f64());
-            return response;
-        }
+        Err(refused) => return refused,
     };
     let items = match crate::presign::request::parse_object::<BatchBody>(&body, &["requests"]) {
-        Err(e) => {
-            let (result, response) = invalid(e);
-            metrics.presign_answered(result, started.elapsed().as_secs_f64());
-            return response;
-        }
+        Err(e) => return refusal(None, &e),
         Ok(batch) => batch.requests,
     };
     if items.len() > MAX_BATCH {
-        tracing::warn!(
-            reason = "invalid",
-            status = 413,
-            requests = items.len(),
-            "presign refused"
+        let message = format!(
+            "a batch holds at most {MAX_BATCH} requests, not {}",
+            items.len()
         );
-        metrics.presign_answered("invalid", started.elapsed().as_secs_f64());
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!(
-                "a batch holds at most {MAX_BATCH} requests, not {}",
-                items.len()
-            ),
-        );
+        return Answered {
+            items: vec![Item::invalid_request(413, message.clone())],
+            response: error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
+        };
     }
-    let parsed = items
+    let parsed: Vec<Result<PresignRequest, PresignError>> = items
         .iter()
-        .map(|item| {
-            let parsed = PresignRequest::from_json(item.to_string().as_bytes());
-            if let Err(e) = &parsed {
-                tracing::warn!(reason = "invalid", error = %e, "presign refused");
-            }
-            parsed
-        })
+        .map(|item| PresignRequest::from_json(item.to_string().as_bytes()))
+        .collect();
+    let subjects: Vec<Option<Subject>> = parsed
+        .iter()
+        .map(|p| p.as_ref().ok().map(subject_of))
         .collect();
     let answers = guard.presign_batch(parsed).await;
-    let seconds = started.elapsed().as_secs_f64();
-    let results: Vec<BatchResult> = answers
-        .iter()
-        .map(|answer| {
-            let (result, status, body) = match answer {
-                Ok(issued) => (
-                    "issued",
-                    StatusCode::OK,
-                    serde_json::to_value(issued).expect("plain structs serialise"),
-                ),
-                Err(e) => {
-                    let (status, body) = error_body(e);
-                    (e.kind(), status, body)
-                }
-            };
-            metrics.presign_answered(result, seconds);
-            BatchResult {
-                status: status.as_u16(),
-                body,
+    let mut results = Vec::with_capacity(answers.len());
+    let mut logged = Vec::with_capacity(answers.len());
+    for (answer, subject) in answers.iter().zip(subjects) {
+        let (status, body, item) = match (answer, subject) {
+            (Ok(issued), Some(subject)) => (
+                StatusCode::OK,
+                serde_json::to_value(issued).expect("plain structs serialise"),
+                Item::issued(subject, issued.expires_in, &issued.expires_at),
+            ),
+            (Ok(issued), None) => unreachable!("issued for an unparsed request: {issued:?}"),
+            (Err(e), subject) => {
+                let (status, body) = error_body(e);
+                let item = Item::refused(subject, status.as_u16(), e);
+                (status, body, item)
             }
-        })
-        .collect();
-    json(StatusCode::OK, &serde_json::json!({ "results": results }))
-}
-
-/// A refusal before the body was read (415, 413, 400), logged like every refusal.
-fn refused_early(response: Response<Full<Bytes>>) -> (&'static str, Response<Full<Bytes>>) {
-    tracing::warn!(
-        reason = "invalid",
-        status = response.status().as_u16(),
-        "presign refused"
-    );
-    ("invalid", response)
-}
-
-/// A body that names a bad field.
-fn invalid(e: PresignError) -> (&'static str, Response<Full<Bytes>>) {
-    tracing::warn!(reason = "invalid", error = %e, "presign refused");
-    ("invalid", presign_error(&e))
+        };
+        results.push(BatchResult {
+            status: status.as_u16(),
+            body,
+        });
+        logged.push(item);
+    }
+    Answered {
+        response: json(StatusCode::OK, &serde_json::json!({ "results": results })),
+        items: logged,
+    }
 }
 
 /// The body of a JSON request, or the 415/413/400 response refusing it.
-pub async fn read_json_body<B>(
-    request: Request<B>,
-    limit: usize,
-) -> Result<Bytes, Response<Full<Bytes>>>
+pub async fn read_json_body<B>(request: Request<B>, limit: usize) -> Result<Bytes, Answered>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
@@ -237,14 +248,14 @@ where
         .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
     if !essence.eq_ignore_ascii_case("application/json") {
-        return Err(error(
+        return Err(rejected(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             format!("send the request as application/json, not {content_type:?}"),
         ));
     }
     let too_large = || {
-        error(
+        rejected(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!("the body must be at most {limit} bytes"),
@@ -258,18 +269,46 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(request.into_body(), limit).collect().await {
-        Ok(body) => Ok(body.to_bytes()),
-        Err(e)
+    let body = Limited::new(request.into_body(), limit).collect();
+    match tokio::time::timeout(BODY_READ_TIMEOUT, body).await {
+        Ok(Ok(body)) => Ok(body.to_bytes()),
+        Ok(Err(e))
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
             Err(too_large())
         }
-        Err(e) => Err(presign_error(&PresignError::Invalid {
-            field: "body".into(),
-            message: format!("could not be read: {e}"),
-        })),
+        Ok(Err(e)) => Err(refusal(
+            None,
+            &PresignError::Invalid {
+                field: "body".into(),
+                message: format!("could not be read: {e}"),
+            },
+        )),
+        Err(_) => {
+            let mut answered = rejected(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the body did not arrive within {} of the request head",
+                    humantime::format_duration(BODY_READ_TIMEOUT)
+                ),
+            );
+            // The rest of a trickled body is not worth waiting for: the slot goes to others.
+            answered
+                .response
+                .headers_mut()
+                .insert(CONNECTION, http::HeaderValue::from_static("close"));
+            Err(answered)
+        }
+    }
+}
+
+/// A refusal of the HTTP request itself (media type, size, time), before the guard sees it.
+pub fn rejected(status: StatusCode, kind: &str, message: String) -> Answered {
+    Answered {
+        items: vec![Item::invalid_request(status.as_u16(), message.clone())],
+        response: error(status, kind, message),
     }
 }
 

@@ -20,11 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::ALLOW;
+use http::header::{ALLOW, CONNECTION, RETRY_AFTER};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use serde::Serialize;
 
+use super::answer::{self, Answered, Item};
 use super::presign;
 use super::response::{PROMETHEUS_TEXT, error, json, text};
 use crate::presign::Guard;
@@ -95,13 +96,27 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
-/// Which listener a request came in on.
+/// Which listener a request came in on, and whether on one of its reserved connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
     /// `--listen`: loopback API plus metrics and health.
     Api,
     /// `--metrics-listen`: metrics and health only.
     MetricsOnly,
+    /// A connection accepted while every regular one was taken
+    /// ([`super::server::RESERVED_CONNECTIONS`]): metrics and health; anything else is 503.
+    Reserved,
+}
+
+impl Surface {
+    /// The surface of a reserved connection on this listener: the metrics listener serves only
+    /// metrics and health anyway.
+    pub fn reserved(self) -> Surface {
+        match self {
+            Surface::Api | Surface::Reserved => Surface::Reserved,
+            Surface::MetricsOnly => Surface::MetricsOnly,
+        }
+    }
 }
 
 /// What the routes read.
@@ -126,7 +141,7 @@ impl Router {
         let path = request.uri().path();
         let Some(route) = ROUTES
             .iter()
-            .find(|r| r.path == path && (surface == Surface::Api || !r.api_only))
+            .find(|r| r.path == path && (surface != Surface::MetricsOnly || !r.api_only))
         else {
             return error(
                 StatusCode::NOT_FOUND,
@@ -139,29 +154,32 @@ impl Router {
             .split(", ")
             .any(|m| m == request.method().as_str())
         {
-            if route.path.starts_with("/v1/presign") {
-                tracing::warn!(
-                    reason = "invalid",
-                    status = 405,
-                    method = %request.method(),
-                    "presign refused"
-                );
-                self.metrics.presign_answered("invalid", 0.0);
-            }
+            let message = format!(
+                "{} answers {}, not {}",
+                route.path,
+                route.methods,
+                request.method()
+            );
             let mut response = error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                format!(
-                    "{} answers {}, not {}",
-                    route.path,
-                    route.methods,
-                    request.method()
-                ),
+                message.clone(),
             );
             response
                 .headers_mut()
                 .insert(ALLOW, http::HeaderValue::from_static(route.methods));
+            if route.path.starts_with("/v1/presign") {
+                let answered = Answered {
+                    response,
+                    items: vec![Item::invalid_request(405, message)],
+                };
+                answer::record(&self.metrics, &answered, 0.0);
+                return answered.response;
+            }
             return response;
+        }
+        if surface == Surface::Reserved && route.api_only {
+            return self.overloaded(route);
         }
         match route.path {
             "/metrics" => text(StatusCode::OK, PROMETHEUS_TEXT, self.metrics.render()),
@@ -182,13 +200,45 @@ impl Router {
                 };
                 json(StatusCode::OK, &body)
             }
-            "/v1/presign" => presign::single(&self.guard, &self.metrics, request).await,
-            "/v1/presign/post" => presign::form(&self.guard, &self.metrics, request).await,
-            "/v1/presign/uppy" => {
-                presign::uppy(&self.guard, &self.metrics, &self.uppy, request).await
+            _ => {
+                let started = std::time::Instant::now();
+                let answered = match route.path {
+                    "/v1/presign" => presign::single(&self.guard, request).await,
+                    "/v1/presign/post" => presign::form(&self.guard, request).await,
+                    "/v1/presign/uppy" => presign::uppy(&self.guard, &self.uppy, request).await,
+                    _ => presign::batch(&self.guard, request).await,
+                };
+                answer::record(&self.metrics, &answered, started.elapsed().as_secs_f64());
+                answered.response
             }
-            _ => presign::batch(&self.guard, &self.metrics, request).await,
         }
+    }
+}
+
+impl Router {
+    /// 503 for an API route on a reserved connection: every regular connection is taken.
+    fn overloaded(&self, route: &Route) -> Response<Full<Bytes>> {
+        let message = format!(
+            "all {} API connections are in use; retry shortly",
+            super::server::MAX_CONNECTIONS
+        );
+        let mut response = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            message.clone(),
+        );
+        let headers = response.headers_mut();
+        headers.insert(RETRY_AFTER, http::HeaderValue::from_static("1"));
+        headers.insert(CONNECTION, http::HeaderValue::from_static("close"));
+        if route.path.starts_with("/v1/presign") {
+            let answered = Answered {
+                response,
+                items: vec![Item::overloaded(message)],
+            };
+            answer::record(&self.metrics, &answered, 0.0);
+            return answered.response;
+        }
+        response
     }
 }
 
@@ -251,6 +301,7 @@ mod tests {
             .body(Full::new(Bytes::from(body.to_string())))
             .unwrap();
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .unwrap()
             .block_on(async {

@@ -21,6 +21,10 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once; further ones wait in the kernel's backlog, so a flood of idle
 /// connections cannot exhaust the process.
 pub const MAX_CONNECTIONS: usize = 256;
+/// Connections kept for `/healthz`, `/readyz` and `/metrics` when all [`MAX_CONNECTIONS`] are
+/// taken: the ECS health check and Prometheus still get an answer while clients flood the API. A
+/// reserved connection answers anything else with 503 and closes.
+pub const RESERVED_CONNECTIONS: usize = 16;
 /// Longest request head accepted; hyper answers 431 beyond it.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long in-flight requests get to finish after shutdown is asked for.
@@ -35,11 +39,16 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let reserve = Arc::new(Semaphore::new(RESERVED_CONNECTIONS));
     loop {
-        let permit = tokio::select! {
+        // A connection takes a full slot while one is free, a reserved one otherwise.
+        let (permit, surface) = tokio::select! {
+            biased;
             _ = shutdown.cancelled() => break,
-            permit = slots.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+            permit = slots.clone().acquire_owned() => (permit, surface),
+            permit = reserve.clone().acquire_owned() => (permit, surface.reserved()),
         };
+        let permit = permit.expect("semaphores are never closed");
         let stream = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {

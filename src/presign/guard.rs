@@ -1,8 +1,8 @@
 //! The presign guard: sign an S3 URL only when the signing credentials outlive it.
 //!
 //! It applies the allow-list, asks the signing credentials (a [`Tracked`] handle: it never learns
-//! which source answers) what is available, applies [`decide`], signs, and writes one line per
-//! answer. Signing uses exactly the credentials whose expiry was checked and a start time fixed
+//! which source answers) what is available, applies [`decide`], and signs; the
+//! HTTP layer writes each answer's line and counts it. Signing uses exactly the credentials whose expiry was checked and a start time fixed
 //! here, so `X-Amz-Date + X-Amz-Expires <= expiry - margin` holds by construction.
 
 use std::collections::BTreeMap;
@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use tracing::{info, warn};
 
 use super::decision::{Ask, Decision, Limits, decide};
 use super::error::PresignError;
@@ -36,7 +35,7 @@ pub struct Presigned {
     pub credentials_expire_at: Option<String>,
 }
 
-/// The guard: policy, decision, signing, one log line per request.
+/// The guard: policy, decision, signing.
 pub struct Guard {
     /// The credentials URLs are signed with.
     pub signing: Tracked,
@@ -63,54 +62,31 @@ struct Grant {
 }
 
 impl Guard {
-    /// Applies the policy and the decision, signs, and logs the outcome.
+    /// Applies the policy and the decision, and signs.
     pub async fn presign(&self, request: &PresignRequest) -> Result<Presigned, PresignError> {
-        let result = async {
-            self.allow(request)?;
-            let grant = self.grant(ask_of(request)).await?;
-            self.sign(&grant, request).await
-        }
-        .await;
-        log_answer(request, &result);
-        result
+        self.allow(request)?;
+        let grant = self.grant(ask_of(request)).await?;
+        self.sign(&grant, request).await
     }
 
-    /// A browser form upload: the same policy (as a `POST`), decision and promise, one line.
+    /// A browser form upload: the same policy (as a `POST`), decision and promise.
     pub async fn presign_post(&self, request: &PostRequest) -> Result<PostForm, PresignError> {
         let ask = Ask {
             expires_in: request.expires_in,
             min_expires_in: request.min_expires_in,
         };
-        let result = async {
-            self.policy
-                .check(Method::Post, &request.bucket, request.key_for_policy())
-                .map_err(PresignError::Forbidden)?;
-            let grant = self.grant(ask).await?;
-            post::sign(
-                &self.signer,
-                &grant.snapshot,
-                request,
-                grant.start,
-                grant.seconds,
-            )
-            .await
-        }
-        .await;
-        let key = request.key_for_policy();
-        match &result {
-            Ok(form) => info!(
-                bucket = request.bucket.as_str(),
-                key,
-                method = "POST",
-                requested_seconds = ask.expires_in,
-                granted_seconds = form.expires_in,
-                expires_at = form.expires_at.as_str(),
-                shortened = form.expires_in < ask.expires_in,
-                "presign issued"
-            ),
-            Err(e) => log_refusal(&request.bucket, key, "POST", ask.expires_in, e),
-        }
-        result
+        self.policy
+            .check(Method::Post, &request.bucket, request.key_for_policy())
+            .map_err(PresignError::Forbidden)?;
+        let grant = self.grant(ask).await?;
+        post::sign(
+            &self.signer,
+            &grant.snapshot,
+            request,
+            grant.start,
+            grant.seconds,
+        )
+        .await
     }
 
     /// Many requests on one credentials snapshot, with at most one refresh for all of them; each
@@ -147,12 +123,10 @@ impl Guard {
                 Ok(request) => {
                     let ask = ask_of(&request);
                     let decision = decide(ask, now.available, &self.limits, fresh, false);
-                    let result = match self.finish(ask, decision, &now) {
+                    match self.finish(ask, decision, &now) {
                         Ok(grant) => self.sign(&grant, &request).await,
                         Err(e) => Err(e),
-                    };
-                    log_answer(&request, &result);
-                    result
+                    }
                 }
             });
         }
@@ -288,47 +262,6 @@ fn ask_of(request: &PresignRequest) -> Ask {
         expires_in: request.expires_in,
         min_expires_in: request.min_expires_in,
     }
-}
-
-/// The one line of a presign answer.
-fn log_answer(request: &PresignRequest, result: &Result<Presigned, PresignError>) {
-    let requested_seconds = request.expires_in;
-    match result {
-        Ok(p) => info!(
-            bucket = request.bucket.as_str(),
-            key = request.key.as_str(),
-            method = request.method.as_str(),
-            requested_seconds,
-            granted_seconds = p.expires_in,
-            expires_at = p.expires_at.as_str(),
-            shortened = p.expires_in < requested_seconds,
-            "presign issued"
-        ),
-        Err(e) => log_refusal(
-            &request.bucket,
-            &request.key,
-            request.method.as_str(),
-            requested_seconds,
-            e,
-        ),
-    }
-}
-
-fn log_refusal(bucket: &str, key: &str, method: &str, requested_seconds: u64, e: &PresignError) {
-    let available_seconds = match e {
-        PresignError::SessionTooShort { available, .. } => Some(*available),
-        _ => None,
-    };
-    warn!(
-        bucket,
-        key,
-        method,
-        requested_seconds,
-        available_seconds,
-        reason = e.kind(),
-        error = %e,
-        "presign refused"
-    );
 }
 
 /// Margin 1m, cap 12h: the defaults, for unit tests elsewhere.

@@ -18,11 +18,15 @@ use std::sync::OnceLock;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
+use super::log_pipe;
 use crate::clock::{self, Clock};
 
 /// How log lines are written.
@@ -58,10 +62,6 @@ pub const DEFAULT_FILTER: &str = "sessionguard=info,error";
 /// Default `--emf-namespace`: the CloudWatch namespace of the EMF metrics.
 pub const DEFAULT_EMF_NAMESPACE: &str = "Sessionguard";
 
-/// Lines queued for the writer thread before logging waits: bounds the memory a stalled stdout
-/// reader can cost (the library's default is 128 000 lines).
-const MAX_QUEUED_LINES: usize = 4096;
-
 /// Fields that go on every JSON line (the ECS task), set once at start.
 static CONTEXT: OnceLock<Vec<(String, Value)>> = OnceLock::new();
 
@@ -70,45 +70,62 @@ pub fn set_context(fields: Vec<(String, Value)>) {
     let _ = CONTEXT.set(fields);
 }
 
+/// Crates whose events are never written, at any level: aws-sigv4 traces the canonical request
+/// and string to sign, which with the session token make a working URL.
+const SECRET_BEARING_CRATES: &[&str] = &["aws_sigv4"];
+
+/// Whether an event may carry a secret whatever `RUST_LOG` asks for: any event of
+/// [`SECRET_BEARING_CRATES`], and every TRACE event of another crate (the AWS SDK's orchestrator
+/// traces whole requests and responses: signatures, session tokens, STS and Secrets Manager
+/// answers with their keys). sessionguard's own events never carry one.
+pub fn may_carry_secrets(meta: &tracing::Metadata<'_>) -> bool {
+    let target = meta.target();
+    let crate_name = target.split("::").next().unwrap_or(target);
+    if crate_name == "sessionguard" {
+        return false;
+    }
+    SECRET_BEARING_CRATES.contains(&crate_name) || *meta.level() == tracing::Level::TRACE
+}
+
 /// Installs the global subscriber writing to stdout. A second call (tests) is a no-op.
 ///
-/// Lines are handed to a writer thread that batches them into few `write` calls (one per burst, not
-/// one per line: under presign load a line per request crossing the container runtime's pipe is a
-/// real cost). It never drops a line: when it falls behind, logging waits. Keep the returned guard
-/// until the process ends; dropping it flushes what is queued.
-pub fn init(format: LogFormat, emf_namespace: &str) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+/// Lines go through [`log_pipe`]: a writer thread batches them into few `write` calls, and nothing
+/// that logs waits for stdout (per-request lines are dropped and counted when it is not read).
+/// `RUST_LOG` chooses the events, except those that [`may_carry_secrets`]. Keep the returned guard
+/// until the process ends; dropping it writes what is queued, waiting a bounded time.
+pub fn init(format: LogFormat, emf_namespace: &str) -> log_pipe::PipeGuard {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
+        .and(filter_fn(|meta| !may_carry_secrets(meta)));
     let json = match format {
         LogFormat::Json | LogFormat::Emf => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        // At most this many lines wait for the writer (~1 MB); beyond, logging waits for it.
-        .buffered_lines_limit(MAX_QUEUED_LINES)
-        .thread_name("sessionguard-log")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stdout(),
-        ));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    let _ = if json {
-        builder
+    let (pipe, guard) = log_pipe::start(std::io::stdout(), |dropped| {
+        tracing::warn!(
+            dropped_lines = dropped,
+            dropped_lines_total = log_pipe::dropped_lines(),
+            "log lines dropped: stdout was not read fast enough"
+        )
+    });
+    let layer = tracing_subscriber::fmt::layer().with_writer(pipe);
+    let layer: Box<dyn Layer<Registry> + Send + Sync> = if json {
+        layer
             .event_format(JsonLines {
                 clock: clock::system(),
                 emf_namespace: (format == LogFormat::Emf).then(|| emf_namespace.to_string()),
             })
-            .try_init()
+            .boxed()
     } else {
-        builder
+        layer
             .with_ansi(std::io::stdout().is_terminal())
             .with_target(false)
-            .try_init()
+            .boxed()
     };
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
+        .try_init();
     guard
 }
 

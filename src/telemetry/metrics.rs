@@ -11,7 +11,8 @@ use std::sync::Mutex;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::clock;
@@ -26,6 +27,7 @@ const PRESIGN_RESULTS: &[&str] = &[
     "forbidden",
     "invalid",
     "unavailable",
+    "overloaded",
 ];
 
 /// The registry and the counters the HTTP layer updates.
@@ -57,7 +59,7 @@ impl Metrics {
         let presign_requests = IntCounterVec::new(
             Opts::new(
                 "sessionguard_presign_requests_total",
-                "Presign requests, by result (issued, session_too_short, forbidden, invalid, unavailable).",
+                "Presign answers, by result (issued, session_too_short, forbidden, invalid, unavailable, overloaded, error); each request of a batch counts once.",
             ),
             &["result"],
         )
@@ -68,7 +70,7 @@ impl Metrics {
         let presign_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "sessionguard_presign_duration_seconds",
-                "Time to answer a presign request, refusals included.",
+                "Time to answer a presign HTTP request, refusals included; a batch is one request, however many it holds.",
             )
             .buckets(vec![
                 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -109,6 +111,7 @@ impl Metrics {
             Box::new(build),
             Box::new(signing_counters.attempts),
             Box::new(SessionCollector::new(task.clone(), signing.clone(), limits)),
+            Box::new(DroppedLines::new()),
             #[cfg(target_os = "linux")]
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
@@ -142,9 +145,13 @@ impl Metrics {
             .set(1.0);
     }
 
-    /// Counts one presign answer and how long it took.
-    pub fn presign_answered(&self, result: &str, seconds: f64) {
+    /// Counts one presign answer (a batch gives one per request).
+    pub fn presign_counted(&self, result: &str) {
         self.presign_requests.with_label_values(&[result]).inc();
+    }
+
+    /// Times one presign HTTP request (a batch is one).
+    pub fn presign_timed(&self, seconds: f64) {
         self.presign_duration.observe(seconds);
     }
 
@@ -155,6 +162,42 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut out)
             .expect("text encoding into a Vec cannot fail");
         String::from_utf8(out).expect("text format is UTF-8")
+    }
+}
+
+/// `sessionguard_log_lines_dropped_total`, read from the log pipe when Prometheus scrapes.
+struct DroppedLines {
+    counter: IntCounter,
+    /// Serialises scrapes, so two cannot both add the same drops.
+    lock: Mutex<()>,
+}
+
+impl DroppedLines {
+    fn new() -> Self {
+        DroppedLines {
+            counter: IntCounter::new(
+                "sessionguard_log_lines_dropped_total",
+                "Log lines dropped because stdout was not read fast enough (per-request lines first; see README's Log lines).",
+            )
+            .expect("valid metric"),
+            lock: Mutex::new(()),
+        }
+    }
+}
+
+impl Collector for DroppedLines {
+    fn desc(&self) -> Vec<&Desc> {
+        self.counter.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let total = super::log_pipe::dropped_lines();
+        let seen = self.counter.get();
+        if total > seen {
+            self.counter.inc_by(total - seen);
+        }
+        self.counter.collect()
     }
 }
 

@@ -2,6 +2,7 @@
 //! [`metrics`] (the Prometheus registry, computed at scrape time) and [`task`] (the ECS task the
 //! sidecar runs in, which labels both).
 
+pub mod log_pipe;
 pub mod logging;
 pub mod metrics;
 pub mod task;
