@@ -12,7 +12,10 @@
 # RSS after the warm-up: that would be memory growing with the number of requests served.
 #
 # Environment: DURATION (wrk -d per endpoint, default 60s), CONNECTIONS (64), WARMUP (seconds,
-# default 10, split between the two endpoints), SESSIONGUARD_BIN (default target/release/sessionguard).
+# default 10, split between the two endpoints), SESSIONGUARD_BIN (default target/release/sessionguard),
+# STDOUT (`read`, the default: the daemon's stdout drained as a log driver does; `stalled`: held open
+# and never read, as a blocking awslogs driver behind a throttled CloudWatch Logs: the daemon must
+# keep answering, dropping and counting per-request lines).
 # Not a test: the numbers depend on the machine, and wrk shares its cores with the daemon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +29,8 @@ BIN="${SESSIONGUARD_BIN:-target/release/sessionguard}"
 PRESIGN_BODY='{"bucket":"reports","key":"bench/object.csv","expires_in":600}'
 # RSS after a run may exceed the post-warm-up RSS by at most this many percent.
 MAX_RSS_GROWTH_PERCENT=10
+STDOUT="${STDOUT:-read}"
+case "$STDOUT" in read | stalled) ;; *) echo "STDOUT must be read or stalled, not $STDOUT" >&2; exit 64 ;; esac
 
 log() { echo "--- $*" >&2; }
 
@@ -99,9 +104,14 @@ if [ -z "$listen" ]; then
   cat "$tmp/stderr" >&2
   exit 1
 fi
-cat <&3 >/dev/null &
-drain=$!
-exec 3<&-
+if [ "$STDOUT" = read ]; then
+  cat <&3 >/dev/null &
+  drain=$!
+  exec 3<&-
+else
+  # fd 3 stays open and unread until the script exits: the pipe fills and every write blocks.
+  log "stdout held open and never read"
+fi
 base="http://$listen"
 log "daemon $BIN (pid $daemon) on $base"
 
@@ -187,9 +197,10 @@ cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 wrk_version="$( (wrk -v 2>&1 || true) | awk 'NR == 1 { sub("^debian/", "", $2); print $2 }')"
 cat <<EOF
 
-$(date -u +%Y-%m-%d): \`sessionguard demo --interval 1s\` (release build), wrk $wrk_version with $THREADS threads and
+$(date -u +%Y-%m-%d): \`sessionguard demo --interval 1s\` (release build, stdout $STDOUT), wrk $wrk_version with $THREADS threads and
 $CONNECTIONS connections, $DURATION per endpoint after a ${WARMUP}s warm-up, on loopback: wrk and the daemon
 share $cores cores ($cpu). RSS after the warm-up: $(mib "$rss_warm") (process_resident_memory_bytes $(mib "$((prm_warm / 1024))")).
+Log lines dropped: $(metric sessionguard_log_lines_dropped_total).
 
 | endpoint | requests/s | p50 | p99 | non-2xx | socket errors | RSS after (vs warm-up) |
 |---|---:|---:|---:|---:|---:|---:|

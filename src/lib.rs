@@ -16,8 +16,10 @@
 //!   a Secrets Manager key.
 //! - [`presign`]: the request (serde), the allow-list, the decision (a plain function), the signer
 //!   (aws-sdk-s3 rules + aws-sigv4) and the guard that ties them together.
-//! - [`telemetry`]: log lines (text, JSON, EMF), Prometheus metrics, the ECS task's identity.
-//! - [`http`]: every route, and serving them with limits and graceful shutdown.
+//! - [`telemetry`]: log lines (text, JSON, EMF) through a pipe that never blocks a request,
+//!   Prometheus metrics, the ECS task's identity.
+//! - [`http`]: every route, every presign answer logged and counted in one place, and serving
+//!   them with limits, reserved connections for health and metrics, and graceful shutdown.
 //! - [`supervise`], [`shutdown`]: tasks that may not end unnoticed; SIGTERM/SIGINT to one signal.
 //! - [`config`]: the validated configuration; [`cli`]: the flags that become it (the only clap).
 //! - [`commands`]: `status`, `presign`, `healthcheck`; [`demo`]: the daemon against an embedded

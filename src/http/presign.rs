@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::answer::{Answered, Item, Subject};
+use super::limits::BODY_READ_TIMEOUT;
 use super::response::{error, json};
 use crate::presign::post::{PostForm, PostRequest};
 use crate::presign::uppy::{UppyDefaults, UppyPresigned};
@@ -23,10 +24,6 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub const MAX_BATCH: usize = 100;
 /// Largest batch body: room for [`MAX_BATCH`] requests.
 pub const MAX_BATCH_BODY_BYTES: usize = 256 * 1024;
-/// A body has this long to arrive once its request head has (which hyper bounds by
-/// [`super::server::HEADER_READ_TIMEOUT`]): a client trickling its body a byte a second gets a
-/// 408 and loses the connection instead of holding a slot. A real body is a few hundred bytes.
-pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `POST /v1/presign`.
 pub async fn single<B>(guard: &Guard, request: Request<B>) -> Answered

@@ -104,7 +104,7 @@ pub enum Surface {
     /// `--metrics-listen`: metrics and health only.
     MetricsOnly,
     /// A connection accepted while every regular one was taken
-    /// ([`super::server::RESERVED_CONNECTIONS`]): metrics and health; anything else is 503.
+    /// ([`super::limits::RESERVED_CONNECTIONS`]): metrics and health; anything else is 503.
     Reserved,
 }
 
@@ -220,7 +220,7 @@ impl Router {
     fn overloaded(&self, route: &Route) -> Response<Full<Bytes>> {
         let message = format!(
             "all {} API connections are in use; retry shortly",
-            super::server::MAX_CONNECTIONS
+            super::limits::MAX_CONNECTIONS
         );
         let mut response = error(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -13,22 +13,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use super::limits::{
+    DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_HEADER_BYTES, RESERVED_CONNECTIONS,
+};
 use super::routes::{Router, Surface};
-
-/// A client has this long to send its request headers; idle or trickling connections
-/// (slowloris) are closed instead of holding a slot.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections served at once; further ones wait in the kernel's backlog, so a flood of idle
-/// connections cannot exhaust the process.
-pub const MAX_CONNECTIONS: usize = 256;
-/// Connections kept for `/healthz`, `/readyz` and `/metrics` when all [`MAX_CONNECTIONS`] are
-/// taken: the ECS health check and Prometheus still get an answer while clients flood the API. A
-/// reserved connection answers anything else with 503 and closes.
-pub const RESERVED_CONNECTIONS: usize = 16;
-/// Longest request head accepted; hyper answers 431 beyond it.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// How long in-flight requests get to finish after shutdown is asked for.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Accepts connections on `listener` and answers them with `router` until `shutdown` fires.
 pub async fn serve(

@@ -1,4 +1,5 @@
-//! What people and machines read about the daemon: [`logging`] (text or flat JSON lines, EMF),
+//! What people and machines read about the daemon: [`logging`] (text or flat JSON lines, EMF, and
+//! the events never written), [`log_pipe`] (their way to stdout, which never makes a caller wait),
 //! [`metrics`] (the Prometheus registry, computed at scrape time) and [`task`] (the ECS task the
 //! sidecar runs in, which labels both).
 

@@ -13,6 +13,7 @@ mod multipart;
 mod openapi;
 mod operations;
 mod presign;
+mod resilience;
 mod secrets;
 mod ship;
 mod signing;
