@@ -181,6 +181,17 @@ impl PostRequest {
     pub fn from_json(body: &[u8]) -> Result<PostRequest, PresignError> {
         let body: Body = parse_object(body, FIELDS)?;
         let key = match (body.key, body.key_prefix) {
+            // S3 substitutes `${filename}` in the form's key before it checks the policy, so an
+            // exact key holding it never matches its own condition: a form S3 always refuses.
+            (Some(key), None) if key.0.contains(FILENAME) => {
+                let prefix = &key.0[..key.0.find(FILENAME).unwrap_or(0)];
+                return Err(PresignError::invalid(
+                    "key",
+                    format!(
+                        "must not contain {FILENAME} (S3 substitutes it before checking the policy, so the form would always be refused): give \"key_prefix\": {prefix:?} to let the browser choose the name"
+                    ),
+                ));
+            }
             (Some(key), None) => KeyRule::Exact(key.0),
             (None, Some(prefix)) => KeyRule::Prefix(prefix.0),
             (Some(_), Some(_)) => {

@@ -48,6 +48,10 @@ fn invalid_requests_name_the_field() {
             "key_prefix",
         ),
         (
+            json!({"bucket": "uploads", "key": "u/1/${filename}", "expires_in": 60}),
+            "key",
+        ),
+        (
             json!({"bucket": "uploads", "key": "k", "expires_in": 60, "content_length_range": {"min": 5, "max": 1}}),
             "content_length_range",
         ),
