@@ -86,11 +86,38 @@ def health_command() -> list[str]:
     return command[1:]
 
 
+def subcommands(binary) -> set[str]:
+    """The subcommands `sessionguard --help` lists."""
+    r = run([str(binary), "--help"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    _, found, listing = r.stdout.partition("Commands:")
+    assert found, f"`sessionguard --help` lists no commands:\n{r.stdout}"
+    names = set()
+    for line in listing.splitlines():
+        if line and not line.startswith(" "):
+            break  # the next section (Options:)
+        if line.split():
+            names.add(line.split()[0])
+    return names
+
+
+def test_binary_has_the_health_check_subcommand(sessionguard_bin):
+    """The subcommand the task definition's healthCheck runs is one the binary has: without it
+    ECS marks every task unhealthy and replaces it."""
+    subcommand = health_command()[1]
+    assert subcommand in subcommands(sessionguard_bin), (
+        f"the task definition's health check runs `sessionguard {subcommand}`, "
+        "which `sessionguard --help` does not list"
+    )
+
+
 @pytest.fixture(scope="module")
 def has_healthcheck(sessionguard_bin):
-    help_text = run([str(sessionguard_bin), "--help"]).stdout
-    if not any(line.split()[:1] == ["healthcheck"] for line in help_text.splitlines()):
-        pytest.skip("this binary has no `healthcheck` subcommand yet")
+    """The health check tests need the subcommand; a binary without it fails them (as a missing
+    tool does, see conftest.tool), it never skips them."""
+    subcommand = health_command()[1]
+    if subcommand not in subcommands(sessionguard_bin):
+        pytest.fail(f"this binary has no `{subcommand}` subcommand, which the task definition runs")
 
 
 def test_health_check_command_passes_against_a_ready_daemon(has_healthcheck, sessionguard_bin, demo):
