@@ -72,6 +72,20 @@ pub struct StatusConfig {
     pub check_timeout: Duration,
 }
 
+/// Validated `iam-policy` flags.
+#[derive(Debug, Clone)]
+pub struct IamPolicyConfig {
+    pub rules: Vec<Rule>,
+    pub source: SigningSource,
+    pub region: Option<String>,
+    /// KMS key ARNs the buckets' objects are encrypted with.
+    pub kms_keys: Vec<String>,
+    pub principal: crate::presign::iam::Principal,
+    pub trust_policy: bool,
+    pub account_id: Option<String>,
+    pub task_role_arn: Option<String>,
+}
+
 /// Validated `demo` flags.
 #[derive(Debug, Clone)]
 pub struct DemoConfig {

@@ -22,7 +22,7 @@
 //!   them with limits, reserved connections for health and metrics, and graceful shutdown.
 //! - [`supervise`], [`shutdown`]: tasks that may not end unnoticed; SIGTERM/SIGINT to one signal.
 //! - [`config`]: the validated configuration; [`cli`]: the flags that become it (the only clap).
-//! - [`commands`]: `status`, `presign`, `healthcheck`; [`demo`]: the daemon against an embedded
+//! - [`commands`]: `status`, `presign`, `healthcheck`, `iam-policy`; [`demo`]: the daemon against an embedded
 //!   ECS credentials endpoint.
 
 pub mod cli;
@@ -219,6 +219,7 @@ pub async fn run_with(
             .map(|r| r.to_string())
             .collect::<Vec<_>>()
             .join(","),
+        iam_actions = %presign::iam::actions(&config.presign_allow).join(","),
         "sessionguard started"
     );
 

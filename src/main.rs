@@ -9,8 +9,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use sessionguard::cli::{Cli, Command, ConfigError, EXIT_USAGE};
-use sessionguard::commands::{healthcheck, presign as presign_command, status};
-use sessionguard::config::{Config, DemoConfig, PresignConfig, StatusConfig};
+use sessionguard::commands::{healthcheck, iam_policy, presign as presign_command, status};
+use sessionguard::config::{Config, DemoConfig, IamPolicyConfig, PresignConfig, StatusConfig};
 use sessionguard::telemetry::logging;
 use sessionguard::{Listeners, demo, shutdown};
 
@@ -87,6 +87,25 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 .build()
                 .context("starting the async runtime")?;
             Ok(runtime.block_on(healthcheck::healthcheck(&url)))
+        }
+        Command::IamPolicy(args) => {
+            let config = match IamPolicyConfig::try_from(&args) {
+                Ok(c) => c,
+                Err(e) => return Ok(usage(e)),
+            };
+            match iam_policy::policy(&config) {
+                Ok(printed) => {
+                    for reason in &printed.reasons {
+                        eprintln!("# {reason}");
+                    }
+                    println!("{}", serde_json::to_string_pretty(&printed.document)?);
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("sessionguard: {e}");
+                    Ok(EXIT_USAGE)
+                }
+            }
         }
         Command::Status(args) => {
             let config = match StatusConfig::try_from(&args) {

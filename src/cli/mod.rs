@@ -3,6 +3,8 @@
 //! value at once, so an operator fixes a task definition in one round trip instead of one per
 //! typo. The only module that knows clap.
 
+mod iam_policy;
+mod problems;
 pub mod validate;
 
 use std::fmt;
@@ -41,6 +43,42 @@ pub enum Command {
     /// Exit 0 when the daemon on --listen is ready (GET /readyz is 200), 1 otherwise: for ECS
     /// healthCheck in an image with no shell.
     Healthcheck(HealthcheckArgs),
+    /// Print the least-privilege IAM policy the --presign-allow rules need (the reason of each
+    /// action on stderr).
+    IamPolicy(IamPolicyArgs),
+}
+
+/// Flags of `iam-policy`: the rules and signing source as `run` reads them, and whose policy.
+#[derive(Debug, Clone, Args)]
+pub struct IamPolicyArgs {
+    /// The rules, as `run` takes them.
+    #[arg(long, env = "SESSIONGUARD_PRESIGN_ALLOW")]
+    pub presign_allow: Vec<String>,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Region of the buckets: picks the partition (aws, aws-cn, aws-us-gov) and completes a
+    /// secret named by name.
+    #[arg(long, env = "SESSIONGUARD_REGION")]
+    pub region: Option<String>,
+    /// A KMS key (ARN) that uploads or downloads use (SSE-KMS, or the bucket's default
+    /// encryption); repeatable, comma-separated in the env var.
+    #[arg(long, env = "SESSIONGUARD_KMS_KEY_ARN", value_delimiter = ',')]
+    pub kms_key_arn: Vec<String>,
+    /// Whose policy: `signer` (the principal URLs are signed as: the task role, the assumed role or
+    /// the secret's IAM user) or `task-role` (what the task role itself needs).
+    #[arg(long, env = "SESSIONGUARD_PRINCIPAL", default_value = "signer")]
+    pub principal: String,
+    /// Print the principal's trust policy instead of its permissions.
+    #[arg(long, env = "SESSIONGUARD_TRUST_POLICY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub trust_policy: bool,
+    /// The account id: the task role's trust policy names it (confused-deputy guard), and a secret
+    /// given by name needs it for its ARN.
+    #[arg(long, env = "SESSIONGUARD_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// With `--signing-source assume-role --principal signer --trust-policy`: the task role
+    /// allowed to assume the signing role.
+    #[arg(long, env = "SESSIONGUARD_TASK_ROLE_ARN")]
+    pub task_role_arn: Option<String>,
 }
 
 /// Flags of `healthcheck`.

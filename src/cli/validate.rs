@@ -1,88 +1,21 @@
 //! Raw flags to validated configuration: every bad value is named with its flag, its env var and
 //! the value, all at once.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use super::problems::ConfigError;
+use super::problems::Problems;
 use super::{
     DemoArgs, HealthcheckArgs, PresignArgs, PresignFieldArgs, RunArgs, SigningArgs, SourceArgs,
     StatusArgs,
 };
 use crate::config::{Config, DemoConfig, PresignConfig, SigningConfig, StatusConfig};
 use crate::presign::uppy::UppyDefaults;
-use crate::presign::{Limits, PresignRequest, Rule, SIGV4_MAX_EXPIRES_IN};
+use crate::presign::{Limits, PresignRequest, SIGV4_MAX_EXPIRES_IN};
 use crate::telemetry::logging::LogFormat;
 use crate::tracked::assume_role::{MAX_DURATION, MIN_DURATION};
 use crate::tracked::schedule::MAX_ROTATION_PERIOD;
 use crate::tracked::{AssumeRoleConfig, Overlap, SecretConfig, SigningSource};
-
-/// Every bad value found in the flags, reported together.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-pub struct ConfigError {
-    /// One line per bad value, naming the flag, its env var and the value.
-    pub problems: Vec<String>,
-}
-
-/// Collects problems while fields are validated one by one.
-#[derive(Default)]
-struct Problems(Vec<String>);
-
-impl Problems {
-    fn duration(&mut self, flag: &str, value: &str) -> Duration {
-        self.duration_min(flag, value, Duration::ZERO)
-    }
-
-    fn duration_min(&mut self, flag: &str, value: &str, min: Duration) -> Duration {
-        match humantime::parse_duration(value.trim()) {
-            Ok(d) if d >= min => d,
-            Ok(_) => {
-                self.push(
-                    flag,
-                    value,
-                    &format!("must be at least {}", humantime::format_duration(min)),
-                );
-                min
-            }
-            Err(e) => {
-                self.push(
-                    flag,
-                    value,
-                    &format!("{e} (expected a duration like 90s, 15m or 1h 30m)"),
-                );
-                min
-            }
-        }
-    }
-
-    fn addr(&mut self, flag: &str, value: &str) -> Option<SocketAddr> {
-        match value.trim().parse() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                self.push(
-                    flag,
-                    value,
-                    "expected IP:PORT, like 127.0.0.1:9780 or 0.0.0.0:9781",
-                );
-                None
-            }
-        }
-    }
-
-    fn push(&mut self, flag: &str, value: &str, why: &str) {
-        let env = format!("SESSIONGUARD_{}", flag.to_uppercase().replace('-', "_"));
-        self.0
-            .push(format!("--{flag} (env {env}) = {value:?}: {why}"));
-    }
-
-    fn finish<T>(self, value: T) -> Result<T, ConfigError> {
-        if self.0.is_empty() {
-            Ok(value)
-        } else {
-            Err(ConfigError { problems: self.0 })
-        }
-    }
-}
 
 impl RunArgs {
     fn validate(&self, p: &mut Problems) -> Option<Config> {
@@ -111,16 +44,7 @@ impl RunArgs {
                 LogFormat::Auto
             }
         };
-        let presign_allow = split_rules(&self.presign_allow)
-            .iter()
-            .filter_map(|r| match Rule::parse(r) {
-                Ok(rule) => Some(rule),
-                Err(why) => {
-                    p.push("presign-allow", r, &why);
-                    None
-                }
-            })
-            .collect();
+        let presign_allow = p.rules(&self.presign_allow);
         let signing = self.signing.validate(p);
         let source = self.source.validate(p);
         let uppy = UppyDefaults {
@@ -189,31 +113,6 @@ impl RunArgs {
     }
 }
 
-/// Splits comma-separated rule lists (the env var form) into rules. The comma also separates the
-/// methods of one rule (`GET,PUT:scratch`, `DELETE,GET:reports/tmp/`), so fragments that are only
-/// a method name are held until the next fragment: one with a `:` ends their rule; any other means
-/// they were rules of their own (`delete,reports` is two buckets: `delete` is a valid bucket name).
-fn split_rules(values: &[String]) -> Vec<String> {
-    let mut rules = Vec::new();
-    for value in values {
-        let mut methods: Vec<&str> = Vec::new();
-        for fragment in value.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-            if fragment.contains(':') {
-                methods.push(fragment);
-                rules.push(methods.join(","));
-                methods.clear();
-            } else if crate::presign::Method::parse(fragment).is_some() {
-                methods.push(fragment);
-            } else {
-                rules.extend(methods.drain(..).map(str::to_string));
-                rules.push(fragment.to_string());
-            }
-        }
-        rules.extend(methods.into_iter().map(str::to_string));
-    }
-    rules
-}
-
 impl SigningArgs {
     fn validate(&self, p: &mut Problems) -> SigningConfig {
         let margin = p.duration("presign-margin", &self.presign_margin);
@@ -247,7 +146,7 @@ impl SigningArgs {
 }
 
 impl SourceArgs {
-    fn validate(&self, p: &mut Problems) -> SigningSource {
+    pub(super) fn validate(&self, p: &mut Problems) -> SigningSource {
         fn given(v: &Option<String>) -> Option<&str> {
             v.as_deref().map(str::trim).filter(|v| !v.is_empty())
         }

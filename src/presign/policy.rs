@@ -121,13 +121,17 @@ impl Rule {
         })
     }
 
-    fn allows(&self, method: Method, bucket: &str, key: &str) -> bool {
-        let granted = if self.methods.is_empty() {
+    /// Whether the rule grants `method` (on its bucket and prefix).
+    pub fn allows_method(&self, method: Method) -> bool {
+        if self.methods.is_empty() {
             UNNAMED_GRANTS.contains(&method)
         } else {
             self.methods.iter().any(|m| m.grants(method))
-        };
-        granted && self.bucket == bucket && key.starts_with(&self.prefix)
+        }
+    }
+
+    fn allows(&self, method: Method, bucket: &str, key: &str) -> bool {
+        self.allows_method(method) && self.bucket == bucket && key.starts_with(&self.prefix)
     }
 }
 

@@ -70,21 +70,32 @@ pub fn set_context(fields: Vec<(String, Value)>) {
     let _ = CONTEXT.set(fields);
 }
 
-/// Crates whose events are never written, at any level: aws-sigv4 traces the canonical request
-/// and string to sign, which with the session token make a working URL.
-const SECRET_BEARING_CRATES: &[&str] = &["aws_sigv4"];
+/// Targets whose events are never written, at any level: aws-sigv4 traces the canonical request
+/// and string to sign, which with the session token make a working URL; the SDK's endpoint
+/// resolution logs its parameters at DEBUG, the signing identity among them (the whole access key
+/// id, which every other line masks).
+const SECRET_BEARING_TARGETS: &[&str] = &[
+    "aws_sigv4",
+    "aws_smithy_runtime::client::orchestrator::endpoints",
+];
 
 /// Whether an event may carry a secret whatever `RUST_LOG` asks for: any event of
-/// [`SECRET_BEARING_CRATES`], and every TRACE event of another crate (the AWS SDK's orchestrator
-/// traces whole requests and responses: signatures, session tokens, STS and Secrets Manager
-/// answers with their keys). sessionguard's own events never carry one.
+/// [`SECRET_BEARING_TARGETS`] (and their modules), and every TRACE event of another crate (the AWS
+/// SDK's orchestrator traces whole requests and responses: signatures, session tokens, STS and
+/// Secrets Manager answers with their keys). sessionguard's own events never carry one.
 pub fn may_carry_secrets(meta: &tracing::Metadata<'_>) -> bool {
     let target = meta.target();
     let crate_name = target.split("::").next().unwrap_or(target);
     if crate_name == "sessionguard" {
         return false;
     }
-    SECRET_BEARING_CRATES.contains(&crate_name) || *meta.level() == tracing::Level::TRACE
+    let under = |t: &str| {
+        target == t
+            || target
+                .strip_prefix(t)
+                .is_some_and(|rest| rest.starts_with("::"))
+    };
+    SECRET_BEARING_TARGETS.iter().any(|t| under(t)) || *meta.level() == tracing::Level::TRACE
 }
 
 /// Installs the global subscriber writing to stdout. A second call (tests) is a no-op.

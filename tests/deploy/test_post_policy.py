@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
 
@@ -295,6 +296,23 @@ def test_form_matches_boto3(form_demo, ours):
     assert lifetime(policy, fields) == timedelta(seconds=call["ExpiresIn"])
     assert form["expires_in"] == call["ExpiresIn"]
     assert form["url"].rstrip("/") == theirs["url"].rstrip("/")
+
+
+def test_an_exact_key_with_filename_is_refused(form_demo):
+    """boto3 turns `Key='u/1/${filename}'` into a prefix condition; the sidecar's exact `key` cannot
+    hold `${filename}` (S3 substitutes it before checking the policy, so the form would always be
+    refused), and its 400 says to send the prefix as `key_prefix`, the case boto3 matches above."""
+    url = f"http://{form_demo.extra['listen']}/v1/presign/post"
+    body = {"bucket": "uploads", "key": "u/1/" + FILENAME, "expires_in": 600}
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400
+    answer = json.loads(refused.value.read())
+    assert answer["field"] == "key"
+    assert '"key_prefix": "u/1/"' in answer["message"]
 
 
 def test_the_comparison_sees_a_missing_condition():

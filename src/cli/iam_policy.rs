@@ -1,0 +1,54 @@
+//! `iam-policy` flags to [`IamPolicyConfig`]: the same rules and signing source as `run`.
+
+use super::IamPolicyArgs;
+use super::problems::{ConfigError, Problems};
+use crate::config::IamPolicyConfig;
+use crate::presign::iam::Principal;
+
+impl TryFrom<&IamPolicyArgs> for IamPolicyConfig {
+    type Error = ConfigError;
+
+    fn try_from(args: &IamPolicyArgs) -> Result<Self, ConfigError> {
+        let mut p = Problems::default();
+        let rules = p.rules(&args.presign_allow);
+        let source = args.source.validate(&mut p);
+        let principal = match args.principal.trim() {
+            "signer" => Principal::Signer,
+            "task-role" => Principal::TaskRole,
+            other => {
+                p.push("principal", other, "expected signer or task-role");
+                Principal::Signer
+            }
+        };
+        for key in &args.kms_key_arn {
+            if !key.starts_with("arn:") || !key.contains(":kms:") {
+                p.push(
+                    "kms-key-arn",
+                    key,
+                    "expected a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID): a policy's Resource names the key by ARN, never by alias",
+                );
+            }
+        }
+        if let Some(account) = &args.account_id
+            && (account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()))
+        {
+            p.push("account-id", account, "expected a 12-digit account id");
+        }
+        let given = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        p.finish(IamPolicyConfig {
+            rules,
+            source,
+            region: given(&args.region),
+            kms_keys: args.kms_key_arn.clone(),
+            principal,
+            trust_policy: args.trust_policy,
+            account_id: given(&args.account_id),
+            task_role_arn: given(&args.task_role_arn),
+        })
+    }
+}

@@ -1,0 +1,338 @@
+//! The IAM permissions behind the allow-list: what the signing principal needs so that every URL
+//! and form the rules let the sidecar sign also works at S3, and nothing more.
+//!
+//! A presigned request is authorised as its signer: S3 checks the signer's IAM policy when the
+//! URL is used, not when it is signed. A rule that allows a request the signer may not make is a
+//! 200 from the sidecar and a 403 from S3 when the user clicks, the silent failure the project
+//! exists to prevent. So the actions come from the same [`Rule`]s and [`Method::grants`] the
+//! allow-list applies, one operation at a time, each with the reason it is needed
+//! (S3's "Actions, resources, and condition keys" reference names the action of each operation).
+
+use serde_json::{Value, json};
+
+use super::policy::{METHODS, Method, Rule};
+
+/// The policy language version that knows `${*}` and the other literal escapes.
+pub const POLICY_VERSION: &str = "2012-10-17";
+
+/// Whose policy `iam-policy` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    /// The principal URLs are signed as: the task role, the assumed role or the secret's IAM user.
+    Signer,
+    /// The task role itself (with `--signing-source task`, the signer).
+    TaskRole,
+}
+
+/// One action a rule needs, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Need {
+    pub action: &'static str,
+    /// The request the sidecar may sign that uses it.
+    pub reason: &'static str,
+}
+
+/// The S3 actions on objects that requests of `method` (as the allow-list asks it) use.
+fn s3_needs(method: Method) -> Vec<Need> {
+    fn need(action: &'static str, reason: &'static str) -> Need {
+        Need { action, reason }
+    }
+    match method {
+        Method::Get => vec![
+            need("s3:GetObject", "GET (GetObject)"),
+            need("s3:GetObjectVersion", "GET with version_id"),
+        ],
+        Method::Head => vec![
+            need(
+                "s3:GetObject",
+                "HEAD (HeadObject is authorised as GetObject)",
+            ),
+            need("s3:GetObjectVersion", "HEAD with version_id"),
+        ],
+        Method::Put => vec![
+            need(
+                "s3:PutObject",
+                "PUT (PutObject), and a multipart upload's create, parts and complete",
+            ),
+            need(
+                "s3:PutObjectTagging",
+                "PUT or a multipart create with tagging",
+            ),
+            need(
+                "s3:ListMultipartUploadParts",
+                "GET with upload_id (ListParts), part of the multipart flow PUT allows",
+            ),
+            need(
+                "s3:AbortMultipartUpload",
+                "DELETE with upload_id (AbortMultipartUpload), part of the multipart flow PUT allows",
+            ),
+        ],
+        Method::Post => vec![need("s3:PutObject", "a browser form upload (POST policy)")],
+        Method::Delete => vec![
+            need("s3:DeleteObject", "DELETE (DeleteObject)"),
+            need("s3:DeleteObjectVersion", "DELETE with version_id"),
+        ],
+    }
+}
+
+/// The methods a rule grants, in [`METHODS`] order.
+fn granted(rule: &Rule) -> Vec<Method> {
+    METHODS
+        .into_iter()
+        .filter(|m| rule.allows_method(*m))
+        .collect()
+}
+
+/// Every S3 action `rule` needs, each once, with the first reason that needs it.
+pub fn rule_needs(rule: &Rule) -> Vec<Need> {
+    let mut needs: Vec<Need> = Vec::new();
+    for method in granted(rule) {
+        for need in s3_needs(method) {
+            if !needs.iter().any(|n| n.action == need.action) {
+                needs.push(need);
+            }
+        }
+    }
+    needs
+}
+
+/// The KMS actions a KMS key named for the buckets needs, given what the rules allow.
+pub fn kms_needs(rules: &[Rule]) -> Vec<Need> {
+    let methods: Vec<Method> = rules.iter().flat_map(granted).collect();
+    let writes = methods
+        .iter()
+        .any(|m| matches!(m, Method::Put | Method::Post));
+    let reads = methods.contains(&Method::Get);
+    let mut needs = Vec::new();
+    if writes {
+        needs.push(Need {
+            action: "kms:GenerateDataKey",
+            reason: "an upload (PUT, form, multipart) encrypted with the key",
+        });
+    }
+    if writes || reads {
+        needs.push(Need {
+            action: "kms:Decrypt",
+            reason: if reads {
+                "GET of an object encrypted with the key (and completing a multipart upload)"
+            } else {
+                "completing a multipart upload encrypted with the key"
+            },
+        });
+    }
+    needs
+}
+
+/// `s` with IAM's wildcards made literal: a key prefix `a*b/` must not match `axxb/`.
+fn literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '*' => out.push_str("${*}"),
+            '?' => out.push_str("${?}"),
+            '$' => out.push_str("${$}"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The objects a rule covers: `arn:PARTITION:s3:::BUCKET/PREFIX*`.
+pub fn object_arn(partition: &str, rule: &Rule) -> String {
+    format!(
+        "arn:{partition}:s3:::{}/{}*",
+        rule.bucket,
+        literal(&rule.prefix)
+    )
+}
+
+/// The partition of a region: `aws-cn` for China, `aws-us-gov` for GovCloud, else `aws`.
+pub fn partition_of(region: Option<&str>) -> &'static str {
+    match region {
+        Some(r) if r.starts_with("cn-") => "aws-cn",
+        Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
+        _ => "aws",
+    }
+}
+
+/// A statement id from a rule: IAM allows only ASCII letters and digits.
+fn sid(prefix: &str, rule: &Rule) -> String {
+    let text = format!("{prefix} {} {}", rule.bucket, rule.prefix);
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut chars = w.chars();
+            let first = chars.next().map(|c| c.to_ascii_uppercase());
+            first.into_iter().chain(chars).collect::<String>()
+        })
+        .collect()
+}
+
+/// The statements the signing principal needs for `rules` (and `kms_keys`, when uploads or
+/// downloads use SSE-KMS): one per rule, its actions sorted.
+pub fn signer_statements(partition: &str, rules: &[Rule], kms_keys: &[String]) -> Vec<Value> {
+    let mut statements: Vec<Value> = Vec::new();
+    for rule in rules {
+        let mut actions: Vec<&str> = rule_needs(rule).iter().map(|n| n.action).collect();
+        actions.sort_unstable();
+        let statement = json!({
+            "Sid": sid("Presign", rule),
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": object_arn(partition, rule),
+        });
+        if !statements
+            .iter()
+            .any(|s| s["Resource"] == statement["Resource"] && s["Action"] == statement["Action"])
+        {
+            statements.push(statement);
+        }
+    }
+    let kms = kms_needs(rules);
+    if !kms_keys.is_empty() && !kms.is_empty() {
+        let mut actions: Vec<&str> = kms.iter().map(|n| n.action).collect();
+        actions.sort_unstable();
+        statements.push(json!({
+            "Sid": "PresignKms",
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": kms_keys,
+        }));
+    }
+    statements
+}
+
+/// A policy document of `statements`.
+pub fn document(statements: Vec<Value>) -> Value {
+    json!({"Version": POLICY_VERSION, "Statement": statements})
+}
+
+/// Every action `rules` need, sorted, for the start-up line.
+pub fn actions(rules: &[Rule]) -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = rules
+        .iter()
+        .flat_map(rule_needs)
+        .map(|n| n.action)
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs(rule: &str) -> Vec<(&'static str, &'static str)> {
+        rule_needs(&Rule::parse(rule).unwrap())
+            .into_iter()
+            .map(|n| (n.action, n.reason))
+            .collect()
+    }
+
+    /// For each rule shape, exactly the actions it needs, each with its reason.
+    #[test]
+    fn actions_per_rule_shape() {
+        let get = [
+            ("s3:GetObject", "GET (GetObject)"),
+            ("s3:GetObjectVersion", "GET with version_id"),
+        ];
+        let put = [
+            (
+                "s3:PutObject",
+                "PUT (PutObject), and a multipart upload's create, parts and complete",
+            ),
+            (
+                "s3:PutObjectTagging",
+                "PUT or a multipart create with tagging",
+            ),
+            (
+                "s3:ListMultipartUploadParts",
+                "GET with upload_id (ListParts), part of the multipart flow PUT allows",
+            ),
+            (
+                "s3:AbortMultipartUpload",
+                "DELETE with upload_id (AbortMultipartUpload), part of the multipart flow PUT allows",
+            ),
+        ];
+        let head = [
+            (
+                "s3:GetObject",
+                "HEAD (HeadObject is authorised as GetObject)",
+            ),
+            ("s3:GetObjectVersion", "HEAD with version_id"),
+        ];
+        let delete = [
+            ("s3:DeleteObject", "DELETE (DeleteObject)"),
+            ("s3:DeleteObjectVersion", "DELETE with version_id"),
+        ];
+        let post = [("s3:PutObject", "a browser form upload (POST policy)")];
+        let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+            ("GET:reports/exports/", get.to_vec()),
+            ("HEAD:reports/", head.to_vec()),
+            ("PUT:uploads/incoming/", put.to_vec()),
+            ("POST:uploads/forms/", post.to_vec()),
+            ("DELETE:scratch/tmp/", delete.to_vec()),
+            (
+                "DELETE,PUT:scratch/tmp/",
+                [put.as_slice(), &delete].concat(),
+            ),
+            ("GET,PUT:both/", [get.as_slice(), &put].concat()),
+            // No method: GET and PUT with what they imply, never DELETE.
+            ("scratch/tmp/", [get.as_slice(), &put].concat()),
+        ];
+        for (rule, want) in cases {
+            assert_eq!(needs(rule), want, "{rule}");
+        }
+    }
+
+    /// KMS keys need GenerateDataKey for uploads and Decrypt for downloads and multipart.
+    #[test]
+    fn kms_per_rules() {
+        let actions = |rules: &[&str]| -> Vec<&str> {
+            let rules: Vec<Rule> = rules.iter().map(|r| Rule::parse(r).unwrap()).collect();
+            kms_needs(&rules).into_iter().map(|n| n.action).collect()
+        };
+        assert_eq!(actions(&["GET:reads/"]), ["kms:Decrypt"]);
+        assert_eq!(
+            actions(&["PUT:uploads/"]),
+            ["kms:GenerateDataKey", "kms:Decrypt"]
+        );
+        assert_eq!(
+            actions(&["POST:uploads/"]),
+            ["kms:GenerateDataKey", "kms:Decrypt"]
+        );
+        assert!(actions(&["DELETE:uploads/"]).is_empty());
+        assert!(actions(&["HEAD:uploads/"]).is_empty());
+    }
+
+    /// Resources name the rule's objects, wildcards in keys made literal, in the region's
+    /// partition; statement ids are IAM-valid.
+    #[test]
+    fn resources_and_sids() {
+        let rule = Rule::parse("GET:my-bucket.example/odd*key?$/").unwrap();
+        assert_eq!(
+            object_arn("aws", &rule),
+            "arn:aws:s3:::my-bucket.example/odd${*}key${?}${$}/*"
+        );
+        assert_eq!(
+            object_arn("aws", &Rule::parse("PUT:whole").unwrap()),
+            "arn:aws:s3:::whole/*"
+        );
+        assert_eq!(sid("Presign", &rule), "PresignMyBucketExampleOddKey");
+        assert_eq!(partition_of(Some("cn-north-1")), "aws-cn");
+        assert_eq!(partition_of(Some("us-gov-west-1")), "aws-us-gov");
+        assert_eq!(partition_of(Some("eu-west-1")), "aws");
+        assert_eq!(partition_of(None), "aws");
+    }
+
+    /// The same resource and actions twice make one statement.
+    #[test]
+    fn duplicate_rules_make_one_statement() {
+        let rules = vec![
+            Rule::parse("GET:reads/a/").unwrap(),
+            Rule::parse("GET:reads/a/").unwrap(),
+        ];
+        assert_eq!(signer_statements("aws", &rules, &[]).len(), 1);
+    }
+}
