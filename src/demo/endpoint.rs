@@ -8,6 +8,12 @@
 //! account; and the ECS task metadata v4 `/task` document under [`METADATA_PATH`].
 //! Tests switch [`Fault`]s on and off to see how the daemon copes.
 //!
+//! It remembers every session it handed out, with the `Expiration` its answer carried, so a test
+//! holds each URL to what the endpoint really issued rather than to what the daemon reports
+//! ([`EcsEndpoint::issued_expiry`], and `GET` [`ISSUED_PATH`]`{access key id}` over HTTP for the
+//! demo's endpoint, which runs inside the daemon). It counts the credentials requests it received,
+//! so a test knows when the daemon's GET has arrived ([`EcsEndpoint::credentials_requests`]).
+//!
 //! It is a test double: it only ever listens where it is told (loopback in the demo and tests).
 
 use std::collections::hash_map::RandomState;
@@ -35,6 +41,10 @@ pub const CREDENTIALS_PATH: &str = "/v2/credentials/sessionguard-demo";
 pub const STS_PATH: &str = "/sts/";
 /// Base path of the ECS task metadata v4 (`ECS_CONTAINER_METADATA_URI_V4`); `/task` is served.
 pub const METADATA_PATH: &str = "/v4/sessionguard-demo";
+/// Path prefix where `GET {ISSUED_PATH}{access key id}` answers the `Expiration` handed out with that
+/// key (`{"AccessKeyId": ..., "Expiration": ...}`, 404 for a key never handed out). It carries no
+/// secret and answers only for a key the caller already holds, so it needs no token.
+pub const ISSUED_PATH: &str = "/issued/";
 /// Account of the pretend task role.
 pub const ACCOUNT: &str = "123456789012";
 /// Role the pretend task assumes.
@@ -122,12 +132,52 @@ impl std::fmt::Debug for Issued {
     }
 }
 
+/// One answer that carried credentials: the session as the body named it, and the `Expiration`
+/// the body said (`None` when it said none, or nothing that reads as a time).
+#[derive(Clone)]
+struct HandedOut {
+    access_key_id: String,
+    session_token: Option<String>,
+    expiration: Option<SystemTime>,
+}
+
+/// By hand: the session token never reaches a `Debug` string.
+impl std::fmt::Debug for HandedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandedOut")
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "** redacted **"),
+            )
+            .field("expiration", &self.expiration.map(clock::rfc3339))
+            .finish()
+    }
+}
+
 struct Inner {
     options: Options,
     current: Option<Issued>,
     fault: Option<Fault>,
     /// Every access key issued, so STS answers only for those.
     issued_keys: Vec<String>,
+    /// Every answer that carried credentials (the credentials path and STS `AssumeRole`), in order.
+    handed_out: Vec<HandedOut>,
+    /// GETs of the credentials path received, answered or not.
+    credentials_requests: usize,
+}
+
+impl Inner {
+    /// The earliest `Expiration` handed out with credentials that `matches`: when one session was
+    /// served with two (a [`Fault`] changed it), a client may hold the earlier, so that is the
+    /// most the credentials can be trusted for.
+    fn earliest(&self, matches: impl Fn(&HandedOut) -> bool) -> Option<SystemTime> {
+        self.handed_out
+            .iter()
+            .filter(|h| matches(h))
+            .filter_map(|h| h.expiration)
+            .min()
+    }
 }
 
 /// A running endpoint; stops when dropped.
@@ -136,6 +186,21 @@ pub struct EcsEndpoint {
     inner: Arc<Mutex<Inner>>,
     clock: Clock,
     stop: CancellationToken,
+}
+
+/// By hand: what was handed out, with every secret key and session token redacted.
+impl std::fmt::Debug for EcsEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.lock();
+        f.debug_struct("EcsEndpoint")
+            .field("addr", &self.addr)
+            .field("options", &inner.options)
+            .field("current", &inner.current)
+            .field("fault", &inner.fault)
+            .field("handed_out", &inner.handed_out)
+            .field("credentials_requests", &inner.credentials_requests)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for EcsEndpoint {
@@ -155,6 +220,8 @@ impl EcsEndpoint {
                 current: None,
                 fault: None,
                 issued_keys: Vec::new(),
+                handed_out: Vec::new(),
+                credentials_requests: 0,
             })),
             clock,
             stop: CancellationToken::new(),
@@ -208,6 +275,28 @@ impl EcsEndpoint {
         self.lock().options.session = session;
     }
 
+    /// The `Expiration` this endpoint handed out with the session of `access_key_id` and
+    /// `session_token` (exactly: `None` for a session served without one), on the credentials path
+    /// or from STS `AssumeRole`; the earliest if it handed out several. `None` for a session it
+    /// never handed out: one issued by [`EcsEndpoint::rotate`] or [`EcsEndpoint::current`] counts
+    /// only once a GET has served it. A fixed key pair ([`Options::key_pair`]) shares its access
+    /// key id between sessions, so the session token tells them apart.
+    pub fn issued_expiry(
+        &self,
+        access_key_id: &str,
+        session_token: Option<&str>,
+    ) -> Option<SystemTime> {
+        self.lock().earliest(|h| {
+            h.access_key_id == access_key_id && h.session_token.as_deref() == session_token
+        })
+    }
+
+    /// GETs of the credentials path received so far, counted on arrival (before any [`Fault`]
+    /// answers, so a [`Fault::Hang`] request counts once it has reached the endpoint).
+    pub fn credentials_requests(&self) -> usize {
+        self.lock().credentials_requests
+    }
+
     /// The session currently served, issuing one if none was yet.
     pub fn current(&self) -> Issued {
         let now = self.clock.now();
@@ -258,14 +347,39 @@ impl Handler {
             (Method::GET, CREDENTIALS_PATH) => self.credentials(&request).await,
             (Method::POST, STS_PATH) => self.caller_identity(request).await,
             (Method::GET, p) if p == format!("{METADATA_PATH}/task") => task_metadata(),
+            (Method::GET, p) if p.starts_with(ISSUED_PATH) => self.issued(&p[ISSUED_PATH.len()..]),
             _ => ecs_error(404, "InvalidIdInRequest", "no credentials at this path"),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `GET {ISSUED_PATH}{access key id}`: the earliest `Expiration` handed out with that key.
+    fn issued(&self, access_key_id: &str) -> Response<Full<Bytes>> {
+        match self.lock().earliest(|h| h.access_key_id == access_key_id) {
+            Some(expiration) => json_response(
+                200,
+                serde_json::json!({
+                    "AccessKeyId": access_key_id,
+                    "Expiration": clock::rfc3339(expiration),
+                })
+                .to_string(),
+            ),
+            None => ecs_error(
+                404,
+                "InvalidIdInRequest",
+                "no credentials handed out with this key",
+            ),
         }
     }
 
     async fn credentials(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
         let now = self.clock.now();
         let (fault, body) = {
-            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let mut inner = self.lock();
+            inner.credentials_requests += 1;
             if let Some(expected) = &inner.options.token {
                 let sent = request.headers().get(http::header::AUTHORIZATION);
                 match sent {
@@ -326,7 +440,27 @@ impl Handler {
                 return ecs_error(503, "ShuttingDown", "endpoint stopped");
             }
         }
+        self.record(&fields);
         json_response(200, fields.to_string())
+    }
+
+    /// Remembers what a 200 answer carried, as the client reads it: `fields` after any [`Fault`].
+    fn record(&self, fields: &serde_json::Value) {
+        let text = |name: &str| {
+            fields
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let Some(access_key_id) = text("AccessKeyId") else {
+            return;
+        };
+        let expiration = text("Expiration").and_then(|t| parse_expiration(&t));
+        self.lock().handed_out.push(HandedOut {
+            access_key_id,
+            session_token: text("Token"),
+            expiration,
+        });
     }
 
     /// STS `GetCallerIdentity` (query protocol, XML answer) for keys this endpoint issued.
@@ -343,7 +477,7 @@ impl Handler {
             .map(|b| b.to_bytes())
             .unwrap_or_default();
         let known = {
-            let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let inner = self.lock();
             inner
                 .issued_keys
                 .iter()
@@ -428,18 +562,23 @@ impl Handler {
         let session_name = escape(session_name);
         let expiration = clock::whole_second(self.clock.now()) + Duration::from_secs(duration);
         let access_key_id = format!("ASIA{}", random_upper(16));
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .issued_keys
-            .push(access_key_id.clone());
+        let session_token = format!("IQoJb3JpZ2luX2Vj{}", random_upper(120));
+        {
+            let mut inner = self.lock();
+            inner.issued_keys.push(access_key_id.clone());
+            inner.handed_out.push(HandedOut {
+                access_key_id: access_key_id.clone(),
+                session_token: Some(session_token.clone()),
+                expiration: Some(expiration),
+            });
+        }
         let xml = format!(
             "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
              <AssumeRoleResult>\
              <Credentials>\
              <AccessKeyId>{access_key_id}</AccessKeyId>\
              <SecretAccessKey>{}</SecretAccessKey>\
-             <SessionToken>IQoJb3JpZ2luX2Vj{}</SessionToken>\
+             <SessionToken>{session_token}</SessionToken>\
              <Expiration>{}</Expiration>\
              </Credentials>\
              <AssumedRoleUser>\
@@ -450,7 +589,6 @@ impl Handler {
              <ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata>\
              </AssumeRoleResponse>",
             random_upper(40),
-            random_upper(120),
             clock::rfc3339(expiration),
         );
         xml_response(200, xml)
@@ -474,6 +612,14 @@ fn task_metadata() -> Response<Full<Bytes>> {
         })
         .to_string(),
     )
+}
+
+/// An `Expiration` as aws-config reads it (RFC 3339 with `Z`, years before 1970 too); `None` for
+/// text it rejects (a UTC offset included), since such an answer hands out nothing.
+fn parse_expiration(text: &str) -> Option<SystemTime> {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let at = DateTime::from_str(text, Format::DateTime).ok()?;
+    SystemTime::try_from(at).ok()
 }
 
 /// Issues a new session starting now (whole seconds, as the ECS agent writes them).
@@ -550,4 +696,84 @@ fn sts_error(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
              <Code>{code}</Code><Message>{message}</Message></Error><RequestId>0</RequestId></ErrorResponse>"
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An `Expiration` is read as aws-config reads it, whatever a [`Fault`] made of it.
+    #[test]
+    fn expirations_read_as_a_client_reads_them() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
+        let z = clock::rfc3339(at);
+        for (text, want) in [
+            (z.clone(), Some(at)),
+            (z.replace('Z', "+00:00"), None),
+            (
+                "1960-01-01T00:00:00Z".into(),
+                Some(UNIX_EPOCH - Duration::from_secs(315_619_200)),
+            ),
+            ("not a time".into(), None),
+        ] {
+            assert_eq!(parse_expiration(&text), want, "{text}");
+        }
+    }
+
+    /// What an answer carried is remembered per session, the earliest `Expiration` wins, and no
+    /// secret reaches the endpoint's `Debug`.
+    #[tokio::test]
+    async fn handed_out_sessions_are_remembered_without_their_secrets() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut options = Options::new(Duration::from_secs(900));
+        options.key_pair = Some(("ASIAFIXEDKEY00000001".into(), "fixed-secret-canary".into()));
+        let endpoint = EcsEndpoint::start(listener, options, clock::system()).unwrap();
+        let first = endpoint.current();
+        assert_eq!(
+            endpoint.issued_expiry(&first.access_key_id, Some(&first.token)),
+            None
+        );
+        let served = |expiration: SystemTime| {
+            serde_json::json!({
+                "AccessKeyId": first.access_key_id,
+                "Token": first.token,
+                "Expiration": clock::rfc3339(expiration),
+            })
+        };
+        let handler = Handler {
+            inner: endpoint.inner.clone(),
+            clock: endpoint.clock.clone(),
+            stop: endpoint.stop.clone(),
+        };
+        let early = first.expiration - Duration::from_secs(600);
+        handler.record(&served(first.expiration));
+        handler.record(&served(early));
+        let second = endpoint.rotate();
+        handler.record(&serde_json::json!({
+            "AccessKeyId": second.access_key_id,
+            "Token": second.token,
+            "Expiration": clock::rfc3339(second.expiration),
+        }));
+        assert_eq!(
+            endpoint.issued_expiry(&first.access_key_id, Some(&first.token)),
+            Some(early)
+        );
+        assert_eq!(
+            endpoint.issued_expiry(&second.access_key_id, Some(&second.token)),
+            Some(second.expiration)
+        );
+        assert_eq!(endpoint.issued_expiry(&first.access_key_id, None), None);
+        assert_eq!(
+            endpoint.issued_expiry("ASIAOTHER", Some(&first.token)),
+            None
+        );
+        let printed = format!("{endpoint:?}");
+        assert!(printed.contains("ASIAFIXEDKEY00000001"), "{printed}");
+        for secret in ["fixed-secret-canary", &first.token, &second.token] {
+            assert!(
+                !printed.contains(secret),
+                "Debug prints a secret: {printed}"
+            );
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! The commands as an operator runs them: exit codes, config errors, signals, the demo.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sessionguard::demo::endpoint::Fault;
 
@@ -106,12 +106,22 @@ async fn sigterm_exits_zero_quickly() {
     assert_eq!(last["signal"], "SIGTERM");
 }
 
-/// SIGTERM during a hanging check still exits promptly.
+/// SIGTERM while a check hangs (its GET has reached the endpoint, which never answers) still
+/// exits 0 promptly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_hung_check() {
     let endpoint = endpoint(Duration::from_secs(3600)).await;
     endpoint.set_fault(Some(Fault::Hang));
     let mut daemon = Daemon::start(&aws_env(&endpoint), &["run", "--check-timeout", "1m"]).await;
+    let deadline = Instant::now() + WAIT;
+    while endpoint.credentials_requests() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the check never reached the endpoint: {}",
+            daemon.output()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     daemon.terminate();
     let status = daemon
         .wait_exit(Duration::from_secs(5))

@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use sessionguard::demo::endpoint::EcsEndpoint;
 
 use crate::openapi::assert_documented;
 use crate::presign::{
-    amz_date, assert_honest, assert_within_session, daemon, env_for, s3_endpoint,
+    Signer, amz_date, assert_honest, assert_within_session, daemon, env_for, issued_by, s3_endpoint,
 };
 use crate::support::*;
 
@@ -58,8 +59,9 @@ fn policy(form: &Value) -> Value {
 }
 
 /// The policy's expiration keeps the promise: the granted time from signing, and no later than
-/// the signing credentials' end minus the margin.
-fn assert_form_honest(form: &Value) {
+/// the end of the session the endpoint handed out with the form's `x-amz-credential` key and
+/// `x-amz-security-token`, minus the margin.
+fn assert_form_honest(form: &Value, endpoint: &EcsEndpoint) {
     let policy = policy(form);
     assert_eq!(policy["expiration"], form["expires_at"], "{policy}");
     let signed_at = amz_date(form["fields"]["x-amz-date"].as_str().unwrap());
@@ -68,7 +70,7 @@ fn assert_form_honest(form: &Value) {
         ends.duration_since(signed_at).unwrap().as_secs(),
         form["expires_in"].as_u64().unwrap()
     );
-    assert_within_session(ends, form);
+    assert_within_session(ends, &Signer::of_form(form), issued_by(endpoint), form);
 }
 
 /// A form with the returned fields uploads the file, byte for byte; one whose file is outside
@@ -90,7 +92,7 @@ async fn form_uploads_and_their_conditions() {
         }),
     );
     assert_eq!(status, 200, "{form}");
-    assert_form_honest(&form);
+    assert_form_honest(&form, &endpoint);
     assert_eq!(form["fields"]["key"], "u/1/${filename}");
     let token = &form["fields"]["x-amz-security-token"];
     assert!(token.as_str().is_some_and(|t| !t.is_empty()), "{form}");
@@ -170,7 +172,7 @@ async fn form_expiry_follows_the_session() {
         &json!({"bucket": "uploads", "key": "late.txt", "expires_in": 2}),
     );
     assert_eq!(status, 200, "{form}");
-    assert_form_honest(&form);
+    assert_form_honest(&form, &endpoint);
     // The expiration is the time rule itself: wait it out.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (status, body) = submit(&form, &[], "too late");
@@ -194,7 +196,7 @@ async fn form_expiry_follows_the_session() {
     );
     assert_eq!(status, 200, "{shortened}");
     assert!(shortened["expires_in"].as_u64().unwrap() < 300);
-    assert_form_honest(&shortened);
+    assert_form_honest(&shortened, &endpoint);
     let (status, body) = submit(&shortened, &[], "in time");
     assert_eq!(status, 204, "{body}");
     assert_eq!(
@@ -268,7 +270,7 @@ async fn batches_answer_each_request() {
     assert_eq!(results[3]["body"]["field"], "expires");
     assert_eq!(results[2]["body"]["error"], "session_too_short");
     for r in [&results[0], &results[4]] {
-        assert_honest(&r["body"]);
+        assert_honest(&r["body"], issued_by(&endpoint));
     }
     let url = results[0]["body"]["url"].as_str().unwrap();
     assert_eq!(http_url("GET", url, &[], "").0, 200);

@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::openapi::assert_documented;
-use crate::presign::{assert_honest, daemon, env_for, presign, s3_endpoint};
+use sessionguard::demo::endpoint::EcsEndpoint;
+
+use crate::presign::{assert_honest, daemon, env_for, issued_by, presign, s3_endpoint};
 use crate::support::*;
 
 const PART: usize = 5 * 1024 * 1024;
@@ -19,10 +21,11 @@ fn xml(body: &str, tag: &str) -> Option<String> {
     Some(body[start..end].to_string())
 }
 
-fn signed(daemon: &Daemon, body: Value) -> Value {
+/// The 200 of a presign, checked against the promise and the session `endpoint` handed out.
+fn signed(daemon: &Daemon, endpoint: &EcsEndpoint, body: Value) -> Value {
     let (status, r) = presign(daemon, &body);
     assert_eq!(status, 200, "{body}: {r}");
-    assert_honest(&r);
+    assert_honest(&r, issued_by(endpoint));
     r
 }
 
@@ -49,6 +52,7 @@ async fn create_parts_list_complete() {
 
     let create = signed(
         &daemon,
+        &endpoint,
         json!({"bucket": "uploads", "key": key, "method": "POST", "expires_in": 600, "content_type": "video/mp4"}),
     );
     assert!(
@@ -71,6 +75,7 @@ async fn create_parts_list_complete() {
         endpoint.rotate();
         let url = signed(
             &daemon,
+            &endpoint,
             json!({"bucket": "uploads", "key": key, "method": "PUT", "upload_id": upload_id, "part_number": i + 1, "expires_in": 600}),
         );
         let (status, headers, body) = http_url_full("PUT", url["url"].as_str().unwrap(), &[], part);
@@ -80,6 +85,7 @@ async fn create_parts_list_complete() {
 
     let list = signed(
         &daemon,
+        &endpoint,
         json!({"bucket": "uploads", "key": key, "method": "GET", "upload_id": upload_id, "expires_in": 60}),
     );
     let (status, body) = http_url("GET", list["url"].as_str().unwrap(), &[], "");
@@ -88,6 +94,7 @@ async fn create_parts_list_complete() {
 
     let complete = signed(
         &daemon,
+        &endpoint,
         json!({"bucket": "uploads", "key": key, "method": "POST", "upload_id": upload_id, "expires_in": 60}),
     );
     let manifest: String = etags
@@ -113,6 +120,7 @@ async fn create_parts_list_complete() {
     // A part URL with its part number changed is refused: the number is inside the signature.
     let url = signed(
         &daemon,
+        &endpoint,
         json!({"bucket": "uploads", "key": key, "method": "PUT", "upload_id": upload_id, "part_number": 1, "expires_in": 60}),
     );
     let tampered = url["url"]
@@ -136,12 +144,14 @@ async fn abort_and_the_allow_list() {
     .await;
     let create = signed(
         &daemon,
+        &endpoint,
         json!({"bucket": "uploads", "key": "big/x.bin", "method": "POST", "expires_in": 60}),
     );
     let (_, body) = http_url("POST", create["url"].as_str().unwrap(), &[], "");
     let upload_id = xml(&body, "UploadId").expect("an UploadId");
     let part = signed(
         &daemon,
+        &endpoint,
         json!({"bucket": "uploads", "key": "big/x.bin", "method": "PUT", "upload_id": upload_id, "part_number": 1, "expires_in": 60}),
     );
     assert_eq!(
@@ -163,6 +173,7 @@ async fn abort_and_the_allow_list() {
     assert!(leftovers() > 0, "the part is not on the server");
     let abort = signed(
         &daemon,
+        &endpoint,
         json!({"bucket": "uploads", "key": "big/x.bin", "method": "DELETE", "upload_id": upload_id, "expires_in": 60}),
     );
     let (status, body) = http_url("DELETE", abort["url"].as_str().unwrap(), &[], "");

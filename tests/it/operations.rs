@@ -7,7 +7,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::openapi::assert_documented;
-use crate::presign::{assert_honest, daemon, env_for, presign, query_param, s3_endpoint};
+use sessionguard::demo::endpoint::EcsEndpoint;
+
+use crate::presign::{
+    assert_honest, daemon, env_for, issued_by, presign, query_param, s3_endpoint,
+};
 use crate::support::*;
 
 /// The body every upload test sends, and its digests (`openssl dgst -md5|-sha256 -binary |
@@ -53,12 +57,12 @@ fn with_param(url: &str, name: &str, value: Option<&str>) -> String {
     format!("{base}?{}", params.join("&"))
 }
 
-/// The 200 of a presign, checked against the promise.
-fn issued(daemon: &Daemon, body: Value) -> Value {
+/// The 200 of a presign, checked against the promise and the session `endpoint` handed out.
+fn issued(daemon: &Daemon, endpoint: &EcsEndpoint, body: Value) -> Value {
     let (status, r) = presign(daemon, &body);
     assert_eq!(status, 200, "{body}: {r}");
     assert_eq!(r["method"], body["method"].as_str().unwrap_or("GET"), "{r}");
-    assert_honest(&r);
+    assert_honest(&r, issued_by(endpoint));
     r
 }
 
@@ -74,6 +78,7 @@ async fn head_url_answers_the_objects_headers() {
 
     let head = issued(
         &d,
+        &endpoint,
         json!({"bucket": "reports", "key": "exports/q3.csv", "method": "HEAD", "expires_in": 300}),
     );
     assert_eq!(head["headers"], json!({}), "{head}");
@@ -94,6 +99,7 @@ async fn head_url_answers_the_objects_headers() {
 
     let missing = issued(
         &d,
+        &endpoint,
         json!({"bucket": "reports", "key": "exports/none.csv", "method": "HEAD", "expires_in": 300}),
     );
     assert_eq!(
@@ -128,6 +134,7 @@ async fn delete_url_removes_the_object_where_a_rule_names_delete() {
         // GET still signed.
         issued(
             &without,
+            &endpoint,
             json!({"bucket": bucket, "key": "old.csv", "expires_in": 60}),
         );
     }
@@ -136,12 +143,14 @@ async fn delete_url_removes_the_object_where_a_rule_names_delete() {
     let with = daemon(&env, "DELETE:reports/,GET:reports/", &[]).await;
     let get = issued(
         &with,
+        &endpoint,
         json!({"bucket": "reports", "key": "old.csv", "expires_in": 60}),
     );
     let get_url = get["url"].as_str().unwrap();
     assert_eq!(send("GET", get_url, &[], "").status, 200);
     let delete = issued(
         &with,
+        &endpoint,
         json!({"bucket": "reports", "key": "old.csv", "method": "DELETE", "expires_in": 60}),
     );
     let delete_url = delete["url"].as_str().unwrap();
@@ -178,6 +187,7 @@ async fn response_overrides_are_answered_and_signed() {
     ] {
         let r = issued(
             &d,
+            &endpoint,
             json!({
                 "bucket": "reports", "key": "q3.csv", "expires_in": 300,
                 "response_content_disposition": disposition,
@@ -223,6 +233,7 @@ async fn version_id_is_signed_into_the_url() {
     for method in ["GET", "HEAD", "DELETE"] {
         let r = issued(
             &d,
+            &endpoint,
             json!({"bucket": "reports", "key": "q3.csv", "method": method, "expires_in": 300, "version_id": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"}),
         );
         let url = r["url"].as_str().unwrap();
@@ -267,6 +278,7 @@ async fn put_with_signed_headers_uploads_only_as_signed() {
 
     let put = issued(
         &d,
+        &endpoint,
         json!({
             "bucket": "uploads", "key": "incoming/q3.csv", "method": "PUT", "expires_in": 300,
             "content_type": "text/csv",
@@ -379,6 +391,7 @@ async fn put_with_signed_headers_uploads_only_as_signed() {
     );
     let head = issued(
         &d,
+        &endpoint,
         json!({"bucket": "uploads", "key": "incoming/q3.csv", "method": "HEAD", "expires_in": 60}),
     );
     let stored = send("HEAD", head["url"].as_str().unwrap(), &[], "");
@@ -396,6 +409,7 @@ async fn put_with_signed_headers_uploads_only_as_signed() {
     // A CRC32 upload: the other checksum header, signed the same way.
     let crc = issued(
         &d,
+        &endpoint,
         json!({"bucket": "uploads", "key": "incoming/crc.csv", "method": "PUT", "expires_in": 300, "checksum_crc32": BODY_CRC32}),
     );
     let crc_headers = headers_of(&crc);

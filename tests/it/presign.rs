@@ -1,7 +1,7 @@
 //! Guarded presigning against a real SigV4-verifying S3 server (s3s-fs): URLs that work, URLs the
 //! session cannot cover refused or shortened, policy, bad requests, the CLI.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use sessionguard::demo::endpoint::{EcsEndpoint, Fault, Options};
@@ -73,9 +73,52 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// The promise: `X-Amz-Date + X-Amz-Expires <= credentials expiry - margin`, and the response's
+/// Who signed a URL or a form: the access key id (what `X-Amz-Credential` holds before its first
+/// `/`) and the session token, if it carries one. No `Debug`: the token is a secret.
+pub(crate) struct Signer {
+    pub(crate) access_key_id: String,
+    pub(crate) session_token: Option<String>,
+}
+
+impl Signer {
+    /// From a presigned URL's `X-Amz-Credential` and `X-Amz-Security-Token`.
+    pub(crate) fn of_url(url: &str) -> Signer {
+        let credential = query_param(url, "X-Amz-Credential")
+            .unwrap_or_else(|| panic!("no X-Amz-Credential in {url}"));
+        Signer::new(&credential, query_param(url, "X-Amz-Security-Token"))
+    }
+
+    /// From a form's `x-amz-credential` and `x-amz-security-token` fields.
+    pub(crate) fn of_form(form: &Value) -> Signer {
+        let fields = &form["fields"];
+        let credential = fields["x-amz-credential"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no x-amz-credential in {form}"));
+        let token = fields["x-amz-security-token"].as_str().map(str::to_string);
+        Signer::new(credential, token)
+    }
+
+    fn new(credential: &str, session_token: Option<String>) -> Signer {
+        let (access_key_id, _scope) = credential.split_once('/').unwrap_or_else(|| {
+            panic!("a credential is KEY/date/region/s3/aws4_request: {credential}")
+        });
+        Signer {
+            access_key_id: access_key_id.to_string(),
+            session_token,
+        }
+    }
+}
+
+/// What the test's credentials endpoint actually handed out with the signer's session (its
+/// `Expiration`), never what the daemon says it signed with.
+pub(crate) fn issued_by(endpoint: &EcsEndpoint) -> impl Fn(&Signer) -> Option<SystemTime> + '_ {
+    |signer| endpoint.issued_expiry(&signer.access_key_id, signer.session_token.as_deref())
+}
+
+/// The promise: `X-Amz-Date + X-Amz-Expires <= credentials expiry - margin`, where the expiry is
+/// what the credentials source `issued` for the URL's signing key, and the response's
 /// `expires_at` says exactly when the URL stops working.
-pub(crate) fn assert_honest(response: &Value) {
+pub(crate) fn assert_honest(response: &Value, issued: impl Fn(&Signer) -> Option<SystemTime>) {
     let url = response["url"].as_str().unwrap();
     let date = query_param(url, "X-Amz-Date").expect("X-Amz-Date");
     let expires: u64 = query_param(url, "X-Amz-Expires").unwrap().parse().unwrap();
@@ -86,7 +129,7 @@ pub(crate) fn assert_honest(response: &Value) {
         "{response}"
     );
     assert_eq!(response["expires_in"], expires, "{response}");
-    assert_within_session(ends, response);
+    assert_within_session(ends, &Signer::of_url(url), issued, response);
 }
 
 /// `X-Amz-Date` (`20261201T220000Z`) as a time.
@@ -103,13 +146,24 @@ pub(crate) fn amz_date(date: &str) -> std::time::SystemTime {
     humantime::parse_rfc3339(&text).unwrap()
 }
 
-/// What a response grants ends no later than its `credentials_expire_at` minus the margin.
-pub(crate) fn assert_within_session(ends: std::time::SystemTime, response: &Value) {
-    let credentials_end =
-        humantime::parse_rfc3339(response["credentials_expire_at"].as_str().unwrap()).unwrap();
+/// What a response grants ends no later than the expiry its credentials source `issued` for the
+/// `signer`, minus the margin; a key the source never issued fails the test.
+pub(crate) fn assert_within_session(
+    ends: SystemTime,
+    signer: &Signer,
+    issued: impl Fn(&Signer) -> Option<SystemTime>,
+    response: &Value,
+) {
+    let Some(credentials_end) = issued(signer) else {
+        panic!(
+            "signed with {}, a session the credentials source never handed out: {response}",
+            signer.access_key_id
+        );
+    };
     assert!(
         ends + Duration::from_secs(MARGIN) <= credentials_end,
-        "outlives the session minus margin: {response}"
+        "outlives the issued session ({}) minus margin: {response}",
+        sessionguard::clock::rfc3339(credentials_end)
     );
 }
 
@@ -138,7 +192,7 @@ async fn get_and_put_urls_work_against_a_real_s3_server() {
     );
     assert_eq!(status, 200, "{get}");
     assert_eq!(get["method"], "GET");
-    assert_honest(&get);
+    assert_honest(&get, issued_by(&endpoint));
     let (status, body) = http_url("GET", get["url"].as_str().unwrap(), &[], "");
     assert_eq!((status, body.as_str()), (200, "region,total\neu,42\n"));
 
@@ -152,7 +206,7 @@ async fn get_and_put_urls_work_against_a_real_s3_server() {
         !put["url"].as_str().unwrap().contains("x-amz-checksum"),
         "no checksum parameters: {put}"
     );
-    assert_honest(&put);
+    assert_honest(&put, issued_by(&endpoint));
     let headers: Vec<(String, String)> = put["headers"]
         .as_object()
         .unwrap()
@@ -231,7 +285,7 @@ async fn tricky_keys_round_trip() {
             &json!({"bucket": "scratch", "key": key, "method": "PUT", "expires_in": 300}),
         );
         assert_eq!(status, 200, "{key}: {put}");
-        assert_honest(&put);
+        assert_honest(&put, issued_by(&endpoint));
         let (status, body) = http_url("PUT", put["url"].as_str().unwrap(), &[], key);
         assert_eq!(status, 200, "PUT {key}: {body}");
         let (status, get) = presign(
@@ -322,7 +376,7 @@ async fn session_too_short_then_rotation() {
         (granted - truth).abs() <= 1.0,
         "granted {granted} vs available {truth}"
     );
-    assert_honest(&shortened);
+    assert_honest(&shortened, issued_by(&endpoint));
 
     let (status, r) = presign(
         &daemon,
@@ -347,7 +401,7 @@ async fn session_too_short_then_rotation() {
     );
     assert_eq!(status, 200, "after rotation: {r}");
     assert_eq!(r["expires_in"], 3600);
-    assert_honest(&r);
+    assert_honest(&r, issued_by(&endpoint));
     let (_, metrics) = daemon.get("/metrics");
     assert_eq!(
         sample(

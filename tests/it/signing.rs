@@ -7,11 +7,65 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
+use sessionguard::demo::endpoint::{CREDENTIALS_PATH, ISSUED_PATH};
+
 use crate::openapi::assert_documented;
-use crate::presign::{MARGIN, assert_honest, presign, query_param};
+use crate::presign::{MARGIN, Signer, assert_honest, presign, query_param};
 use crate::support::*;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/presigner";
+
+/// What moto's STS actually issued with the signer's session: the `Expiration` of its AssumeRole
+/// answer, as `tests/moto/moto_server.py` lists it (`expiration_rfc3339`), never what the daemon
+/// reports.
+pub(crate) fn assumed_by(moto: &MotoServer) -> impl Fn(&Signer) -> Option<SystemTime> + '_ {
+    |signer| {
+        moto.assumed_roles()
+            .iter()
+            .filter(|r| {
+                r["access_key_id"] == signer.access_key_id.as_str()
+                    && r["session_token"].as_str() == signer.session_token.as_deref()
+            })
+            .map(|r| {
+                let at = r["expiration_rfc3339"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("moto lists no expiration_rfc3339: {r}"));
+                humantime::parse_rfc3339(at).unwrap()
+            })
+            .min()
+    }
+}
+
+/// Where the demo's embedded credentials endpoint listens, from the start-up text it prints.
+async fn demo_endpoint(daemon: &Daemon) -> SocketAddr {
+    let stderr = daemon.wait_for_stderr(CREDENTIALS_PATH).await;
+    let uri = stderr
+        .split_whitespace()
+        .find(|w| w.ends_with(CREDENTIALS_PATH))
+        .unwrap();
+    let addr: SocketAddr = uri
+        .trim_start_matches("http://")
+        .trim_end_matches(CREDENTIALS_PATH)
+        .parse()
+        .unwrap();
+    assert!(addr.ip().is_loopback(), "{uri}");
+    addr
+}
+
+/// What the demo's endpoint (inside the daemon, so asked over HTTP at [`ISSUED_PATH`]) handed out
+/// with the signer's key.
+fn issued_by_demo(addr: SocketAddr) -> impl Fn(&Signer) -> Option<SystemTime> {
+    move |signer| {
+        let path = format!("{ISSUED_PATH}{}", signer.access_key_id);
+        let (status, body) = http(addr, "GET", &path, &[], "");
+        if status == 404 {
+            return None;
+        }
+        assert_eq!(status, 200, "{path}: {body}");
+        let issued: Value = serde_json::from_str(&body).unwrap();
+        Some(humantime::parse_rfc3339(issued["Expiration"].as_str().unwrap()).unwrap())
+    }
+}
 
 /// The task endpoint's credentials, with STS and Secrets Manager on moto.
 fn moto_env(
@@ -118,7 +172,7 @@ async fn assumed_role_sessions_honour_the_requested_duration() {
         &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "1h 50m"}),
     );
     assert_eq!(status, 200, "{issued}");
-    assert_honest(&issued);
+    assert_honest(&issued, assumed_by(&moto));
     assert_eq!(issued["credentials_expire_at"], signing_expiry.as_str());
     let url = issued["url"].as_str().unwrap();
     let credential = query_param(url, "X-Amz-Credential").unwrap();
@@ -243,7 +297,7 @@ async fn role_chaining_is_clamped_and_a_short_session_is_renewed_once() {
     });
     for (status, body) in &answers {
         assert_eq!(*status, 200, "{body}");
-        assert_honest(body);
+        assert_honest(body, assumed_by(&moto));
         assert!(
             seconds_from_now(body["credentials_expire_at"].as_str().unwrap())
                 > seconds_from_now(first["expires_at"].as_str().unwrap()),
@@ -272,6 +326,30 @@ async fn role_chaining_is_clamped_and_a_short_session_is_renewed_once() {
 
 const SECRET: &str = "sessionguard/presigner";
 const WRONG_SECRET_KEY: &str = "wrongSecretKeyCanary0000000000000000000000";
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// When `key`, the secret's `AWSCURRENT` key, may stop working, worked out here from what moto
+/// says about the secret (`DescribeSecret`), not from what the daemon reports: it may stop being
+/// `AWSCURRENT` at `NextRotationDate` minus the rotation window (with no `Duration` in the rules,
+/// Secrets Manager's window for a schedule in days: up to a day) and stays active one rotation
+/// period (`AutomaticallyAfterDays`) longer under two-key rotation. Nothing issues such a key with
+/// an expiry: the bound is this rotation arithmetic, from moto's schedule.
+async fn secret_key_bound(
+    sm: &aws_sdk_secretsmanager::Client,
+    key: &'static str,
+) -> impl Fn(&Signer) -> Option<SystemTime> {
+    let secret = sm.describe_secret().secret_id(SECRET).send().await.unwrap();
+    let rules = secret.rotation_rules().expect("rotation rules");
+    assert_eq!(rules.duration(), None, "{secret:?}");
+    let days = rules
+        .automatically_after_days()
+        .expect("a schedule in days");
+    let period = DAY * u32::try_from(days).unwrap();
+    let next =
+        SystemTime::try_from(*secret.next_rotation_date().expect("NextRotationDate")).unwrap();
+    let bound = next - DAY + period;
+    move |signer| (signer.access_key_id == key && signer.session_token.is_none()).then_some(bound)
+}
 
 fn key_pair(access_key_id: &str, secret_access_key: &str) -> String {
     json!({"AccessKeyId": access_key_id, "SecretAccessKey": secret_access_key, "UserName": "presigner"})
@@ -377,7 +455,7 @@ async fn secret_keys_sign_rotate_and_survive_bad_values() {
         &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "71h"}),
     );
     assert_eq!(status, 200, "{issued}");
-    assert_honest(&issued);
+    assert_honest(&issued, secret_key_bound(&sm, "AKIAWRONGKEY00000001").await);
     let url = issued["url"].as_str().unwrap();
     assert!(query_param(url, "X-Amz-Security-Token").is_none(), "{url}");
     let (status, body) = http_url("GET", url, &[], "");
@@ -411,7 +489,7 @@ async fn secret_keys_sign_rotate_and_survive_bad_values() {
         &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "1h"}),
     );
     assert_eq!(status, 200, "{issued}");
-    assert_honest(&issued);
+    assert_honest(&issued, secret_key_bound(&sm, S3_ACCESS_KEY).await);
     let (status, body) = http_url("GET", issued["url"].as_str().unwrap(), &[], "");
     assert_eq!((status, body.as_str()), (200, "region,total\neu,42\n"));
 
@@ -636,7 +714,7 @@ async fn the_demo_shows_the_role_chaining_cap() {
         &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "50m"}),
     );
     assert_eq!(status, 200, "{issued}");
-    assert_honest(&issued);
+    assert_honest(&issued, issued_by_demo(demo_endpoint(&daemon).await));
     daemon.terminate();
 }
 

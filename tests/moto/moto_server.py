@@ -22,6 +22,11 @@ fails with 400 Sender ValidationError, as real STS does, when
 MOTO_CHAIN_ALL=1 treats every caller as chaining: our tests' callers hold credentials
 from a fake ECS endpoint, which in real ECS are always task-role (assumed-role)
 credentials. Nothing else changes (the 900..43200 range is still not checked).
+
+It also lists each assumed role's Expiration in /moto-api/data.json (sts.AssumedRole),
+as `expiration_rfc3339`, written exactly as the AssumeRole answer wrote it: that listing
+keeps only JSON values, and moto's `expiration` is a datetime, so it is left out. Tests
+hold every URL signed with an assumed role to this, what STS actually issued.
 """
 
 import os
@@ -34,7 +39,7 @@ from moto.iam.exceptions import NotFoundException
 from moto.iam.models import iam_backends
 from moto.server import ThreadedMotoServer
 from moto.sts.exceptions import STSValidationError
-from moto.sts.models import sts_backends
+from moto.sts.models import AssumedRole, sts_backends
 from moto.sts.responses import TokenResponse
 
 CHAIN_LIMIT = 3600  # real STS: role-chained sessions last at most one hour
@@ -88,6 +93,14 @@ def assume_role(self):
 
 
 TokenResponse.assume_role = assume_role
+
+# moto's query serializer writes a timestamp with microseconds when it has any
+# (moto/core/serialize.py TimestampSerializer._timestamp_iso8601).
+AssumedRole.expiration_rfc3339 = property(
+    lambda self: self.expiration.strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ" if self.expiration.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    )
+)
 
 
 def main():
