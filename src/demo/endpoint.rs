@@ -14,18 +14,19 @@
 //! demo's endpoint, which runs inside the daemon). It counts the credentials requests it received,
 //! so a test knows when the daemon's GET has arrived ([`EcsEndpoint::credentials_requests`]).
 //!
+//! What it issues and remembers lives in `sessions`, its STS answers in `sts`; this file is the
+//! ECS side: the paths, the [`Fault`]s, the [`EcsEndpoint`] handle and the credentials route.
+//!
 //! It is a test double: it only ever listens where it is told (loopback in the demo and tests).
 
-use std::collections::hash_map::RandomState;
 use std::convert::Infallible;
-use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -34,6 +35,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{self, Clock};
+
+mod sessions;
+mod sts;
+
+use sessions::{Inner, issue};
+pub use sessions::{Issued, Options};
 
 /// Path of the credentials, as the ECS agent names it (`/v2/credentials/{task credentials id}`).
 pub const CREDENTIALS_PATH: &str = "/v2/credentials/sessionguard-demo";
@@ -49,47 +56,6 @@ pub const ISSUED_PATH: &str = "/issued/";
 pub const ACCOUNT: &str = "123456789012";
 /// Role the pretend task assumes.
 pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/sessionguard-demo";
-
-/// How sessions are issued.
-#[derive(Clone)]
-pub struct Options {
-    /// Lifetime of each session.
-    pub session: Duration,
-    /// A new session is issued on the first request with less than this left.
-    pub rotate_before: Duration,
-    /// When set, requests must carry exactly this `Authorization` value.
-    pub token: Option<String>,
-    /// Fixed access key id and secret (for an S3 server that knows one key pair); random otherwise.
-    pub key_pair: Option<(String, String)>,
-}
-
-impl Options {
-    /// Sessions of `session`, rotated when a fifth of it is left, as the ECS agent does well before
-    /// expiry.
-    pub fn new(session: Duration) -> Self {
-        Options {
-            session,
-            rotate_before: session / 5,
-            token: None,
-            key_pair: None,
-        }
-    }
-}
-
-/// By hand: the fixed secret key never reaches a `Debug` string.
-impl std::fmt::Debug for Options {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Options")
-            .field("session", &self.session)
-            .field("rotate_before", &self.rotate_before)
-            .field("token", &self.token.as_ref().map(|_| "** redacted **"))
-            .field(
-                "key_pair",
-                &self.key_pair.as_ref().map(|(id, _)| (id, "** redacted **")),
-            )
-            .finish()
-    }
-}
 
 /// A failure the endpoint can be told to produce instead of credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,72 +78,6 @@ pub enum Fault {
     Expiration(String),
     /// Accept the request and never answer.
     Hang,
-}
-
-/// One session as issued; tests compare the daemon's view against it.
-#[derive(Clone)]
-pub struct Issued {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub token: String,
-    pub expiration: SystemTime,
-}
-
-impl std::fmt::Debug for Issued {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issued")
-            .field("access_key_id", &self.access_key_id)
-            .field("expiration", &clock::rfc3339(self.expiration))
-            .finish_non_exhaustive()
-    }
-}
-
-/// One answer that carried credentials: the session as the body named it, and the `Expiration`
-/// the body said (`None` when it said none, or nothing that reads as a time).
-#[derive(Clone)]
-struct HandedOut {
-    access_key_id: String,
-    session_token: Option<String>,
-    expiration: Option<SystemTime>,
-}
-
-/// By hand: the session token never reaches a `Debug` string.
-impl std::fmt::Debug for HandedOut {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HandedOut")
-            .field("access_key_id", &self.access_key_id)
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "** redacted **"),
-            )
-            .field("expiration", &self.expiration.map(clock::rfc3339))
-            .finish()
-    }
-}
-
-struct Inner {
-    options: Options,
-    current: Option<Issued>,
-    fault: Option<Fault>,
-    /// Every access key issued, so STS answers only for those.
-    issued_keys: Vec<String>,
-    /// Every answer that carried credentials (the credentials path and STS `AssumeRole`), in order.
-    handed_out: Vec<HandedOut>,
-    /// GETs of the credentials path received, answered or not.
-    credentials_requests: usize,
-}
-
-impl Inner {
-    /// The earliest `Expiration` handed out with credentials that `matches`: when one session was
-    /// served with two (a [`Fault`] changed it), a client may hold the earlier, so that is the
-    /// most the credentials can be trusted for.
-    fn earliest(&self, matches: impl Fn(&HandedOut) -> bool) -> Option<SystemTime> {
-        self.handed_out
-            .iter()
-            .filter(|h| matches(h))
-            .filter_map(|h| h.expiration)
-            .min()
-    }
 }
 
 /// A running endpoint; stops when dropped.
@@ -215,14 +115,7 @@ impl EcsEndpoint {
         let addr = listener.local_addr()?;
         let endpoint = EcsEndpoint {
             addr,
-            inner: Arc::new(Mutex::new(Inner {
-                options,
-                current: None,
-                fault: None,
-                issued_keys: Vec::new(),
-                handed_out: Vec::new(),
-                credentials_requests: 0,
-            })),
+            inner: Arc::new(Mutex::new(Inner::new(options))),
             clock,
             stop: CancellationToken::new(),
         };
@@ -440,158 +333,8 @@ impl Handler {
                 return ecs_error(503, "ShuttingDown", "endpoint stopped");
             }
         }
-        self.record(&fields);
+        self.lock().record(&fields);
         json_response(200, fields.to_string())
-    }
-
-    /// Remembers what a 200 answer carried, as the client reads it: `fields` after any [`Fault`].
-    fn record(&self, fields: &serde_json::Value) {
-        let text = |name: &str| {
-            fields
-                .get(name)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
-        let Some(access_key_id) = text("AccessKeyId") else {
-            return;
-        };
-        let expiration = text("Expiration").and_then(|t| parse_expiration(&t));
-        self.lock().handed_out.push(HandedOut {
-            access_key_id,
-            session_token: text("Token"),
-            expiration,
-        });
-    }
-
-    /// STS `GetCallerIdentity` (query protocol, XML answer) for keys this endpoint issued.
-    async fn caller_identity(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        let authorization = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let body = Limited::new(request.into_body(), 64 * 1024)
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        let known = {
-            let inner = self.lock();
-            inner
-                .issued_keys
-                .iter()
-                .any(|k| authorization.contains(&format!("Credential={k}/")))
-        };
-        let form: std::collections::HashMap<String, String> =
-            form_urlencoded::parse(&body).into_owned().collect();
-        let action = form.get("Action").map(String::as_str).unwrap_or_default();
-        if action != "GetCallerIdentity" && action != "AssumeRole" {
-            return sts_error(
-                400,
-                "InvalidAction",
-                "only GetCallerIdentity and AssumeRole are served here",
-            );
-        }
-        if !known {
-            return sts_error(
-                403,
-                "InvalidClientTokenId",
-                "The security token included in the request is invalid.",
-            );
-        }
-        if action == "AssumeRole" {
-            return self.assume_role(&form);
-        }
-        let role = ROLE_ARN.rsplit('/').next().unwrap_or("role");
-        let xml = format!(
-            "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
-             <GetCallerIdentityResult>\
-             <Arn>arn:aws:sts::{ACCOUNT}:assumed-role/{role}/sessionguard-demo</Arn>\
-             <UserId>AROADEMOEXAMPLE:sessionguard-demo</UserId>\
-             <Account>{ACCOUNT}</Account>\
-             </GetCallerIdentityResult>\
-             <ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata>\
-             </GetCallerIdentityResponse>"
-        );
-        xml_response(200, xml)
-    }
-}
-
-impl Handler {
-    /// STS `AssumeRole` as real STS answers it for task-role credentials: role chaining, so more
-    /// than an hour is refused with STS's own `ValidationError`.
-    fn assume_role(
-        &self,
-        form: &std::collections::HashMap<String, String>,
-    ) -> Response<Full<Bytes>> {
-        let (Some(role_arn), Some(session_name)) =
-            (form.get("RoleArn"), form.get("RoleSessionName"))
-        else {
-            return sts_error(
-                400,
-                "MissingParameter",
-                "RoleArn and RoleSessionName are required",
-            );
-        };
-        let duration: u64 = match form.get("DurationSeconds").map(|d| d.parse()) {
-            None => 3600,
-            Some(Ok(d)) if (900..=43_200).contains(&d) => d,
-            Some(_) => {
-                return sts_error(
-                    400,
-                    "ValidationError",
-                    "DurationSeconds must be between 900 and 43200",
-                );
-            }
-        };
-        if duration > 3600 {
-            return sts_error(
-                400,
-                "ValidationError",
-                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
-            );
-        }
-        let escape = |s: &str| {
-            s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-        };
-        let role = escape(role_arn.rsplit('/').next().unwrap_or("role"));
-        let account = escape(role_arn.split(':').nth(4).unwrap_or(ACCOUNT));
-        let session_name = escape(session_name);
-        let expiration = clock::whole_second(self.clock.now()) + Duration::from_secs(duration);
-        let access_key_id = format!("ASIA{}", random_upper(16));
-        let session_token = format!("IQoJb3JpZ2luX2Vj{}", random_upper(120));
-        {
-            let mut inner = self.lock();
-            inner.issued_keys.push(access_key_id.clone());
-            inner.handed_out.push(HandedOut {
-                access_key_id: access_key_id.clone(),
-                session_token: Some(session_token.clone()),
-                expiration: Some(expiration),
-            });
-        }
-        let xml = format!(
-            "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
-             <AssumeRoleResult>\
-             <Credentials>\
-             <AccessKeyId>{access_key_id}</AccessKeyId>\
-             <SecretAccessKey>{}</SecretAccessKey>\
-             <SessionToken>{session_token}</SessionToken>\
-             <Expiration>{}</Expiration>\
-             </Credentials>\
-             <AssumedRoleUser>\
-             <Arn>arn:aws:sts::{account}:assumed-role/{role}/{session_name}</Arn>\
-             <AssumedRoleId>AROADEMOEXAMPLE:{session_name}</AssumedRoleId>\
-             </AssumedRoleUser>\
-             </AssumeRoleResult>\
-             <ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata>\
-             </AssumeRoleResponse>",
-            random_upper(40),
-            clock::rfc3339(expiration),
-        );
-        xml_response(200, xml)
     }
 }
 
@@ -614,60 +357,8 @@ fn task_metadata() -> Response<Full<Bytes>> {
     )
 }
 
-/// An `Expiration` as aws-config reads it (RFC 3339 with `Z`, years before 1970 too); `None` for
-/// text it rejects (a UTC offset included), since such an answer hands out nothing.
-fn parse_expiration(text: &str) -> Option<SystemTime> {
-    use aws_smithy_types::date_time::{DateTime, Format};
-    let at = DateTime::from_str(text, Format::DateTime).ok()?;
-    SystemTime::try_from(at).ok()
-}
-
-/// Issues a new session starting now (whole seconds, as the ECS agent writes them).
-fn issue(inner: &mut Inner, now: SystemTime) -> Issued {
-    let whole_now = UNIX_EPOCH
-        + Duration::from_secs(now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs());
-    let (access_key_id, secret_access_key) = inner
-        .options
-        .key_pair
-        .clone()
-        .unwrap_or_else(|| (format!("ASIA{}", random_upper(16)), random_upper(40)));
-    let issued = Issued {
-        // A fixed key pair still gets a fresh session token per session, so rotation shows.
-        access_key_id,
-        secret_access_key,
-        token: format!("IQoJb3JpZ2luX2Vj{}", random_upper(120)),
-        expiration: whole_now + inner.options.session,
-    };
-    inner.issued_keys.push(issued.access_key_id.clone());
-    inner.current = Some(issued.clone());
-    issued
-}
-
-/// Uppercase letters and digits, as in AWS access key ids; unpredictable per process.
-fn random_upper(len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut out = String::with_capacity(len);
-    while out.len() < len {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_usize(out.len());
-        let mut bits = hasher.finish();
-        for _ in 0..12 {
-            if out.len() == len {
-                break;
-            }
-            out.push(ALPHABET[(bits & 31) as usize] as char);
-            bits >>= 5;
-        }
-    }
-    out
-}
-
 fn json_response(status: u16, body: String) -> Response<Full<Bytes>> {
     response(status, "application/json", body)
-}
-
-fn xml_response(status: u16, body: String) -> Response<Full<Bytes>> {
-    response(status, "text/xml", body)
 }
 
 fn response(status: u16, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
@@ -686,94 +377,4 @@ fn ecs_error(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
         status,
         serde_json::json!({"code": code, "message": message}).to_string(),
     )
-}
-
-fn sts_error(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
-    xml_response(
-        status,
-        format!(
-            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
-             <Code>{code}</Code><Message>{message}</Message></Error><RequestId>0</RequestId></ErrorResponse>"
-        ),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// An `Expiration` is read as aws-config reads it, whatever a [`Fault`] made of it.
-    #[test]
-    fn expirations_read_as_a_client_reads_them() {
-        let at = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
-        let z = clock::rfc3339(at);
-        for (text, want) in [
-            (z.clone(), Some(at)),
-            (z.replace('Z', "+00:00"), None),
-            (
-                "1960-01-01T00:00:00Z".into(),
-                Some(UNIX_EPOCH - Duration::from_secs(315_619_200)),
-            ),
-            ("not a time".into(), None),
-        ] {
-            assert_eq!(parse_expiration(&text), want, "{text}");
-        }
-    }
-
-    /// What an answer carried is remembered per session, the earliest `Expiration` wins, and no
-    /// secret reaches the endpoint's `Debug`.
-    #[tokio::test]
-    async fn handed_out_sessions_are_remembered_without_their_secrets() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut options = Options::new(Duration::from_secs(900));
-        options.key_pair = Some(("ASIAFIXEDKEY00000001".into(), "fixed-secret-canary".into()));
-        let endpoint = EcsEndpoint::start(listener, options, clock::system()).unwrap();
-        let first = endpoint.current();
-        assert_eq!(
-            endpoint.issued_expiry(&first.access_key_id, Some(&first.token)),
-            None
-        );
-        let served = |expiration: SystemTime| {
-            serde_json::json!({
-                "AccessKeyId": first.access_key_id,
-                "Token": first.token,
-                "Expiration": clock::rfc3339(expiration),
-            })
-        };
-        let handler = Handler {
-            inner: endpoint.inner.clone(),
-            clock: endpoint.clock.clone(),
-            stop: endpoint.stop.clone(),
-        };
-        let early = first.expiration - Duration::from_secs(600);
-        handler.record(&served(first.expiration));
-        handler.record(&served(early));
-        let second = endpoint.rotate();
-        handler.record(&serde_json::json!({
-            "AccessKeyId": second.access_key_id,
-            "Token": second.token,
-            "Expiration": clock::rfc3339(second.expiration),
-        }));
-        assert_eq!(
-            endpoint.issued_expiry(&first.access_key_id, Some(&first.token)),
-            Some(early)
-        );
-        assert_eq!(
-            endpoint.issued_expiry(&second.access_key_id, Some(&second.token)),
-            Some(second.expiration)
-        );
-        assert_eq!(endpoint.issued_expiry(&first.access_key_id, None), None);
-        assert_eq!(
-            endpoint.issued_expiry("ASIAOTHER", Some(&first.token)),
-            None
-        );
-        let printed = format!("{endpoint:?}");
-        assert!(printed.contains("ASIAFIXEDKEY00000001"), "{printed}");
-        for secret in ["fixed-secret-canary", &first.token, &second.token] {
-            assert!(
-                !printed.contains(secret),
-                "Debug prints a secret: {printed}"
-            );
-        }
-    }
 }
