@@ -71,7 +71,7 @@ pub fn policy(config: &IamPolicyConfig) -> Result<Printed, IamPolicyError> {
             "sts:AssumeRole: --signing-source assume-role assumes the signing role with the task credentials"
         }
         _ => {
-            "secretsmanager:GetSecretValue, DescribeSecret: --signing-source secrets-manager reads the key pair and its rotation schedule"
+            "secretsmanager:GetSecretValue and secretsmanager:DescribeSecret: --signing-source secrets-manager reads the key pair and its rotation schedule"
         }
     };
     Ok(Printed {

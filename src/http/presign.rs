@@ -6,8 +6,8 @@
 
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Limited};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -149,8 +149,19 @@ where
 /// A refusal as the one answer of a request.
 fn refusal(subject: Option<Subject>, e: &PresignError) -> Answered {
     let (status, body) = error_body(e);
+    let mut response = json(status, &body);
+    if let PresignError::Unavailable {
+        retry_after_seconds,
+        ..
+    } = e
+    {
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(*retry_after_seconds),
+        );
+    }
     Answered {
-        response: json(status, &body),
+        response,
         items: vec![Item::refused(subject, status.as_u16(), e)],
     }
 }
@@ -309,12 +320,6 @@ pub fn rejected(status: StatusCode, kind: &str, message: String) -> Answered {
     }
 }
 
-/// The JSON error response for a presign refusal.
-pub fn presign_error(e: &PresignError) -> Response<Full<Bytes>> {
-    let (status, body) = error_body(e);
-    json(status, &body)
-}
-
 /// The status and JSON body of a presign refusal.
 fn error_body(e: &PresignError) -> (StatusCode, Value) {
     let message = e.to_string();
@@ -346,12 +351,16 @@ fn error_body(e: &PresignError) -> (StatusCode, Value) {
                 "credentials_expire_at": credentials_expire_at,
             }),
         ),
-        PresignError::Unavailable { last_error } => (
+        PresignError::Unavailable {
+            last_error,
+            retry_after_seconds,
+        } => (
             StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({
                 "error": "credentials_unavailable",
                 "message": message,
                 "last_error": last_error,
+                "retry_after_seconds": retry_after_seconds,
             }),
         ),
         PresignError::Signing(_) => (

@@ -24,7 +24,12 @@ pub enum PresignError {
     },
     /// 503: no valid credentials are known.
     #[error("no valid credentials to sign with{}", .last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
-    Unavailable { last_error: Option<String> },
+    Unavailable {
+        last_error: Option<String>,
+        /// The earliest a request may find otherwise: the signing source's spacing between
+        /// on-demand rechecks (the `Retry-After` of the 503).
+        retry_after_seconds: u64,
+    },
     /// 500: the SDK refused to sign (a configuration problem, not the caller's).
     #[error("signing failed: {0}")]
     Signing(String),

@@ -191,6 +191,7 @@ impl Guard {
                 };
                 Err(PresignError::Unavailable {
                     last_error: Some(last_error),
+                    retry_after_seconds: self.signing.retry_after().as_secs(),
                 })
             }
         }

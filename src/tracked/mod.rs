@@ -341,6 +341,12 @@ impl Tracked {
     }
 
     /// Why nothing can be signed: the last error, or that no attempt has finished yet.
+    /// How long a caller refused for want of credentials should wait before asking again: the
+    /// source's spacing between on-demand rechecks (sooner, it gets the same answer), at least 1 s.
+    pub fn retry_after(&self) -> Duration {
+        self.inner.source.spacing().max(Duration::from_secs(1))
+    }
+
     pub fn unavailable_reason(&self) -> String {
         self.peek(|s| match (&s.last_error, s.completed) {
             (Some(e), _) => e.clone(),

@@ -139,6 +139,29 @@ fn same_routes_and_methods() {
     assert_eq!(a, b, "openapi.yaml and routes::ROUTES differ");
 }
 
+/// Every operation has an `operationId`, each different: generated clients name their methods
+/// after them instead of making names up.
+#[test]
+fn every_operation_has_its_own_id() {
+    let spec = spec();
+    let mut ids: Vec<&str> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object().unwrap().iter().map(move |(method, op)| {
+                op["operationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{method} {path} has no operationId"))
+            })
+        })
+        .collect();
+    let count = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "operationIds repeat: {ids:?}");
+}
+
 /// Each documented status of each route, produced by a running daemon, matches its schema; the
 /// documented request fields are exactly the ones the server accepts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -614,6 +614,16 @@ async fn unavailable_without_credentials() {
             .contains("CredentialsUninitialized"),
         "{r}"
     );
+    // When to ask again: the task credentials are rechecked for a request at most every 5 s.
+    assert_eq!(r["retry_after_seconds"], 5, "{r}");
+    let reply = send(
+        "POST",
+        &format!("http://{}/v1/presign", d.addr),
+        &[("content-type", "application/json")],
+        &json!({"bucket": "reports", "key": "k", "expires_in": 60}).to_string(),
+    );
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.header("retry-after"), Some("5"));
 }
 
 /// The CLI: URL on stdout that the server accepts, the true expiry on stderr; exit 3 when the
