@@ -55,6 +55,14 @@ pub fn rfc3339(t: SystemTime) -> String {
     }
 }
 
+/// Parses RFC 3339 (`2026-11-28T12:00:00Z`, an offset, fractions), as [`rfc3339`] writes it and
+/// more; `None` for anything else or a time outside what [`rfc3339`] writes.
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let parsed = DateTime::from_str(text.trim(), Format::DateTime).ok()?;
+    SystemTime::try_from(parsed).ok()
+}
+
 /// The last second of year 9999, in Unix seconds.
 const LAST_SECOND_OF_9999: f64 = 253_402_300_799.0;
 

@@ -20,6 +20,8 @@
 //!   Prometheus metrics, the ECS task's identity.
 //! - [`http`]: every route, every presign answer logged and counted in one place, and serving
 //!   them with limits, reserved connections for health and metrics, and graceful shutdown.
+//! - [`rotate`]: `rotate-keys`, the Secrets Manager rotation function of the presigner's keys,
+//!   keeping the sidecar's promise from the side that deletes them.
 //! - [`supervise`], [`shutdown`]: tasks that may not end unnoticed; SIGTERM/SIGINT to one signal.
 //! - [`config`]: the validated configuration; [`cli`]: the flags that become it (the only clap).
 //! - [`commands`]: `status`, `presign`, `healthcheck`, `iam-policy`; [`demo`]: the daemon against an embedded
@@ -34,6 +36,7 @@ pub mod demo;
 pub mod http;
 pub mod http_client;
 pub mod presign;
+pub mod rotate;
 pub mod shutdown;
 pub mod supervise;
 pub mod telemetry;

@@ -107,6 +107,34 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
             }
         }
+        Command::RotateKeys(args) => {
+            let config = match sessionguard::rotate::RotateConfig::try_from(&args) {
+                Ok(c) => c,
+                Err(e) => return Ok(usage(e)),
+            };
+            let missing: Vec<&str> = sessionguard::rotate::LAMBDA_VARIABLES
+                .iter()
+                .copied()
+                .filter(|v| std::env::var_os(v).is_none())
+                .collect();
+            if !missing.is_empty() {
+                eprintln!(
+                    "sessionguard: rotate-keys is a Lambda function: Lambda sets {} (missing here); deploy it with deploy/cloudformation/presigner.yaml",
+                    missing.join(", ")
+                );
+                return Ok(EXIT_USAGE);
+            }
+            let _log = logging::init(logging::LogFormat::Json, logging::DEFAULT_EMF_NAMESPACE);
+            runtime()?.block_on(async {
+                match sessionguard::rotate::serve(config, sessionguard::clock::system()).await {
+                    Ok(()) => Ok(0),
+                    Err(e) => {
+                        error!(error = %e, "rotation function stopped");
+                        Ok(1)
+                    }
+                }
+            })
+        }
         Command::Status(args) => {
             let config = match StatusConfig::try_from(&args) {
                 Ok(c) => c,

@@ -5,6 +5,7 @@
 
 mod iam_policy;
 mod problems;
+mod rotate;
 pub mod validate;
 
 use std::fmt;
@@ -46,6 +47,22 @@ pub enum Command {
     /// Print the least-privilege IAM policy the --presign-allow rules need (the reason of each
     /// action on stderr).
     IamPolicy(IamPolicyArgs),
+    /// The Secrets Manager rotation function of the presigner's IAM keys, served through the Lambda
+    /// runtime API (run by Lambda from the same image, not by hand).
+    RotateKeys(RotateKeysArgs),
+}
+
+/// Flags of `rotate-keys`.
+#[derive(Debug, Clone, Args)]
+pub struct RotateKeysArgs {
+    /// How long a replaced key stays active: rotation-period (two-key rotation: deleted by the
+    /// rotation after next) or 0s (deactivated when the new key becomes current). Give the sidecar
+    /// the same value.
+    #[arg(long, env = "SESSIONGUARD_SIGNING_KEY_OVERLAP", default_value = crate::tracked::secrets::DEFAULT_KEY_OVERLAP)]
+    pub signing_key_overlap: String,
+    /// How long testSecret retries a new key before failing (IAM takes seconds to accept one).
+    #[arg(long, env = "SESSIONGUARD_TEST_TIMEOUT", default_value = crate::rotate::DEFAULT_TEST_TIMEOUT)]
+    pub test_timeout: String,
 }
 
 /// Flags of `iam-policy`: the rules and signing source as `run` reads them, and whose policy.

@@ -22,6 +22,13 @@ pub enum Overlap {
     Fixed(Duration),
 }
 
+impl Overlap {
+    /// `0s`: the replaced key is deactivated at once.
+    pub fn is_zero(self) -> bool {
+        self == Overlap::Fixed(Duration::ZERO)
+    }
+}
+
 /// The secret's version and rotation schedule, as last read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecretFacts {
@@ -79,6 +86,43 @@ pub fn rotation_window(rules: &aws_sdk_secretsmanager::types::RotationRulesType)
         Some((_, 3_600)) => Duration::from_secs(3_600),
         _ => DAY,
     }
+}
+
+/// The moment the rotator (`sessionguard rotate-keys`) commits to keep a key it makes current
+/// active: the earliest a rotation on the schedule may retire it. Rotations come "on or before"
+/// their date, up to `window` early, so the next one is at least `period - window` away; with
+/// two-key rotation (`RotationPeriod`) the key is deleted by the rotation after that, with no
+/// overlap (`Fixed(0)`) deactivated by the next. The rotator writes it into the version as
+/// `ActiveUntil`, and the sidecar signs no URL that outlives it. `None` for a fixed overlap other
+/// than zero, which no rotation of the rotator implements.
+pub fn active_until(
+    made_current: SystemTime,
+    period: Duration,
+    window: Duration,
+    overlap: Overlap,
+) -> Option<SystemTime> {
+    let step = period.saturating_sub(window);
+    let keep = match overlap {
+        Overlap::RotationPeriod => step.checked_mul(2)?,
+        Overlap::Fixed(d) if d.is_zero() => step,
+        Overlap::Fixed(_) => return None,
+    };
+    made_current.checked_add(keep)
+}
+
+/// How long after it was replaced a key of a version without `ActiveUntil` (written before the
+/// rotator, e.g. by CloudFormation) may still have been promised: the sidecar bounded it by its
+/// replacement's window plus the overlap, so at most `replaced_at + overlap`.
+pub fn promised_after_replacement(
+    replaced_at: SystemTime,
+    period: Duration,
+    overlap: Overlap,
+) -> SystemTime {
+    let keep = match overlap {
+        Overlap::RotationPeriod => period,
+        Overlap::Fixed(d) => d,
+    };
+    replaced_at.checked_add(keep).unwrap_or(replaced_at)
 }
 
 /// A secret's rotation schedule.
@@ -216,6 +260,45 @@ mod tests {
             ..schedule
         };
         assert_eq!(off.usable_until(Overlap::RotationPeriod, now).0, None);
+    }
+
+    /// The rotator's commitment: two steps of `period - window` under two-key rotation, one
+    /// without overlap; never later than the sidecar's own bound for the same rotation.
+    #[test]
+    fn commitments() {
+        let now = at(1_795_867_200);
+        let days = |n: u64| Duration::from_secs(n * DAY_SECS);
+        assert_eq!(
+            active_until(now, days(30), DAY, Overlap::RotationPeriod),
+            Some(now + days(58))
+        );
+        assert_eq!(
+            active_until(now, days(30), DAY, Overlap::Fixed(Duration::ZERO)),
+            Some(now + days(29))
+        );
+        assert_eq!(
+            active_until(now, days(30), DAY, Overlap::Fixed(days(1))),
+            None
+        );
+        // A key made current now, next rotation scheduled a period away: the sidecar's bound is
+        // one window before it plus a period, later than the commitment.
+        let schedule = Schedule {
+            rotation_enabled: true,
+            next_rotation: Some(now + days(30)),
+            last_rotated: Some(now),
+            period: Some(days(30)),
+            window: DAY,
+        };
+        let (own, _) = schedule.usable_until(Overlap::RotationPeriod, now);
+        assert!(active_until(now, days(30), DAY, Overlap::RotationPeriod).unwrap() <= own.unwrap());
+        assert_eq!(
+            promised_after_replacement(now, days(30), Overlap::RotationPeriod),
+            now + days(30)
+        );
+        assert_eq!(
+            promised_after_replacement(now, days(30), Overlap::Fixed(Duration::ZERO)),
+            now
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `--signing-source secrets-manager`: long-lived keys read from Secrets Manager with the task
-//! credentials, `{"AccessKeyId": "...", "SecretAccessKey": "..."}`.
+//! credentials, `{"AccessKeyId": "...", "SecretAccessKey": "..."}`, and the rotation function's
+//! `ActiveUntil` when it wrote one (`sessionguard rotate-keys`).
 //!
 //! The key's expiry is when it may be deactivated under rotation ([`schedule`]); without rotation
 //! it is unbounded (the 7-day SigV4 limit and `--presign-max-expires-in` still apply). Asking again
@@ -129,7 +130,19 @@ impl SecretsSource {
                 period: rules.and_then(rotation_period),
                 window: rules.map(rotation_window).unwrap_or(DAY),
             };
-            let (usable_until, mut facts) = schedule.usable_until(cfg.overlap, self.clock.now());
+            let (mut usable_until, mut facts) =
+                schedule.usable_until(cfg.overlap, self.clock.now());
+            // The rotator's own commitment, when it wrote one: the earlier bound wins.
+            if let Some(committed) = keys.active_until
+                && usable_until.is_none_or(|u| committed < u)
+            {
+                usable_until = Some(committed);
+                facts.usable_until_reason = format!(
+                    "the rotation function committed to keep the key active until {} (ActiveUntil), before the schedule's bound ({})",
+                    clock::rfc3339(committed),
+                    facts.usable_until_reason
+                );
+            }
             facts.version_id = value.version_id().map(str::to_string);
             *self.facts.write().unwrap_or_else(|e| e.into_inner()) = Some(facts);
             return Ok(Fetched {
@@ -207,10 +220,12 @@ impl Source for SecretsSource {
 struct KeyPair {
     access_key_id: String,
     secret_access_key: String,
+    /// `ActiveUntil`, written by `sessionguard rotate-keys`: the key is not deactivated before.
+    active_until: Option<SystemTime>,
 }
 
-/// `{"AccessKeyId": "...", "SecretAccessKey": "..."}`; other fields are ignored. Errors never
-/// quote the value.
+/// `{"AccessKeyId": "...", "SecretAccessKey": "..."}` and an optional `ActiveUntil`; other fields
+/// are ignored. Errors never quote the value.
 fn parse_secret(text: Option<&str>) -> Result<KeyPair, String> {
     let text = text.ok_or("has no SecretString (a binary secret cannot hold a key pair)")?;
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
@@ -229,9 +244,17 @@ fn parse_secret(text: Option<&str>) -> Result<KeyPair, String> {
             )),
         }
     };
+    let active_until = match value.get("ActiveUntil") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => {
+            Some(clock::parse_rfc3339(s).ok_or("ActiveUntil is not an RFC 3339 time")?)
+        }
+        Some(_) => return Err("ActiveUntil is not an RFC 3339 time".into()),
+    };
     Ok(KeyPair {
         access_key_id: field("AccessKeyId")?,
         secret_access_key: field("SecretAccessKey")?,
+        active_until,
     })
 }
 
@@ -247,6 +270,15 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(good.access_key_id, "AKIAEXAMPLE");
+        assert_eq!(good.active_until, None);
+        let committed = parse_secret(Some(
+            r#"{"AccessKeyId": "AKIAEXAMPLE", "SecretAccessKey": "s3cr3t", "ActiveUntil": "2026-12-30T00:00:00Z"}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            committed.active_until.map(clock::rfc3339).as_deref(),
+            Some("2026-12-30T00:00:00Z")
+        );
         for (value, expected) in [
             (None, "no SecretString"),
             (Some("s3cr3t-not-json"), "not JSON"),
@@ -257,6 +289,10 @@ mod tests {
             (
                 Some(r#"{"AccessKeyId": 1, "SecretAccessKey": "s3cr3t"}"#),
                 "AccessKeyId is not",
+            ),
+            (
+                Some(r#"{"AccessKeyId": "A", "SecretAccessKey": "s3cr3t", "ActiveUntil": "soon"}"#),
+                "ActiveUntil",
             ),
         ] {
             let err = parse_secret(value).err().unwrap();
