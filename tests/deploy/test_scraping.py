@@ -55,6 +55,7 @@ CWAGENT_TASK_DEFINITION = CLOUDWATCH_DIR / "cwagent-task-definition.json"
 CWAGENT_TASK_POLICY = CLOUDWATCH_DIR / "iam-cwagent-task-role.json"
 CWAGENT_EXECUTION_POLICY = CLOUDWATCH_DIR / "iam-cwagent-execution-role.json"
 SCRAPING_DOC = REPO / "docs" / "scraping.md"
+DEPLOY_DOC = REPO / "docs" / "deploy.md"
 
 # Every scrape configuration shipped, and whether it loads alerts.yml.
 VARIANTS = {STATIC: True, FILE_SD: True, AMP: True, CWAGENT_PROMETHEUS: False}
@@ -716,3 +717,63 @@ def test_every_metric_declaration_finds_its_metrics_with_every_dimension(cwagent
                 assert re.search(d["label_matcher"], source), s
                 for dims in d["dimensions"]:
                     assert set(dims) <= set(s), (selector, dims, s)
+
+
+# --- docs/scraping.md ----------------------------------------------------------------------------
+
+REGIONAL_SERVICES = {"ec2", "ecs", "ssm", "amp", "logs", "cloudwatch"}
+
+
+def shell_commands(markdown: str) -> list[str]:
+    """The commands of the ```sh blocks, continuation lines joined."""
+    out = []
+    for block in re.findall(r"```sh\n(.*?)```", markdown, re.S):
+        out.extend(
+            c.strip()
+            for c in re.sub(r"\s*\\\n\s*", " ", block).splitlines()
+            if c.strip() and not c.lstrip().startswith("#")
+        )
+    return out
+
+
+def test_scraping_doc_is_linked_and_names_files_that_exist():
+    """README and docs/deploy.md link to docs/scraping.md, and every repository path it names
+    exists."""
+    doc = SCRAPING_DOC.read_text()
+    assert "(docs/scraping.md" in (REPO / "README.md").read_text()
+    assert "(scraping.md" in (REPO / "docs" / "deploy.md").read_text()
+    paths = set(re.findall(r"\b(deploy/[\w./-]+\.(?:yml|yaml|json)|task-definition[\w-]*\.json)\b", doc))
+    assert paths, "docs/scraping.md names no file?"
+    assert sorted(p for p in paths if not (REPO / p).is_file()) == []
+    for variant in (
+        list(VARIANTS) + list(POLICIES) + [FILE_SD_EXAMPLE, CWAGENT_CONFIG, CWAGENT_TASK_DEFINITION]
+    ):
+        assert variant.relative_to(REPO).as_posix() in doc, variant
+
+
+def test_every_regional_aws_command_names_its_region():
+    """Pasted into a shell whose default region is another, no command of docs/scraping.md acts in
+    the wrong one: every ec2, ecs, ssm, amp, logs and cloudwatch call says --region (IAM has none)."""
+    calls = []
+    for command in shell_commands(SCRAPING_DOC.read_text()):
+        for segment in re.split(r"\||&&|;", command):
+            calls += [(m.group(1), segment) for m in re.finditer(r"\baws ([a-z0-9-]+) ", segment)]
+    assert {service for service, _ in calls} >= REGIONAL_SERVICES | {"iam"}, calls
+    for service, segment in calls:
+        if service in REGIONAL_SERVICES:
+            assert "--region " in segment, segment
+
+
+def test_security_group_rule_opens_the_metrics_port_to_the_scraper_only():
+    """The doc's ingress rule is docs/deploy.md's: TCP on the metrics port into the tasks' group,
+    from the scraper's security group, never from an address range."""
+    rules = [c for c in shell_commands(SCRAPING_DOC.read_text()) if "authorize-security-group-ingress" in c]
+    assert rules
+    deploy_rules = [c for c in shell_commands(DEPLOY_DOC.read_text()) if f"--port {metrics_port()}" in c]
+    for c in rules:
+        assert re.search(
+            rf'--group-id "\$TASK_SG" --protocol tcp --port {metrics_port()} --source-group "\$SCRAPER_SG"$',
+            c,
+        ), c
+        assert "--cidr" not in c and "--ip-permissions" not in c, c
+        assert c in deploy_rules, c
