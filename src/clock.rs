@@ -13,6 +13,20 @@ pub fn system() -> Clock {
     Clock::new(aws_smithy_async::time::SystemTimeSource::new())
 }
 
+/// The real clock moved `by` into the future: debug builds of `rotate-keys` take it from
+/// `SESSIONGUARD_DEBUG_CLOCK_OFFSET`, so a test runs a rotation days after the last one without
+/// waiting days.
+pub fn ahead(by: Duration) -> Clock {
+    #[derive(Debug)]
+    struct Ahead(Duration, aws_smithy_async::time::SystemTimeSource);
+    impl aws_smithy_async::time::TimeSource for Ahead {
+        fn now(&self) -> SystemTime {
+            self.1.now() + self.0
+        }
+    }
+    Clock::new(Ahead(by, aws_smithy_async::time::SystemTimeSource::new()))
+}
+
 /// Signed seconds from `now` until `at`: negative once `at` has passed.
 pub fn seconds_until(at: SystemTime, now: SystemTime) -> f64 {
     match at.duration_since(now) {

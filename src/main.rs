@@ -125,8 +125,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 return Ok(EXIT_USAGE);
             }
             let _log = logging::init(logging::LogFormat::Json, logging::DEFAULT_EMF_NAMESPACE);
+            let clock = rotation_clock();
             runtime()?.block_on(async {
-                match sessionguard::rotate::serve(config, sessionguard::clock::system()).await {
+                match sessionguard::rotate::serve(config, clock).await {
                     Ok(()) => Ok(0),
                     Err(e) => {
                         error!(error = %e, "rotation function stopped");
@@ -148,6 +149,19 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             })
         }
     }
+}
+
+/// The real clock; in debug builds (the tests) moved ahead by `SESSIONGUARD_DEBUG_CLOCK_OFFSET`
+/// (a humantime duration), so a rotation can happen days after the last one.
+fn rotation_clock() -> sessionguard::clock::Clock {
+    if cfg!(debug_assertions)
+        && let Some(offset) = std::env::var("SESSIONGUARD_DEBUG_CLOCK_OFFSET")
+            .ok()
+            .and_then(|v| humantime::parse_duration(v.trim()).ok())
+    {
+        return sessionguard::clock::ahead(offset);
+    }
+    sessionguard::clock::system()
 }
 
 fn usage(e: ConfigError) -> i32 {
