@@ -68,6 +68,8 @@ struct Queue {
     unreported: u64,
     /// The writer holds a batch it has not finished writing.
     writing: bool,
+    /// The writer sleeps on `wake`: only then does a push pay for waking it (a futex call).
+    waiting: bool,
     closed: bool,
 }
 
@@ -93,8 +95,11 @@ impl Shared {
             q.request_bytes += line.len();
         }
         q.lines.push_back(line);
+        let waiting = q.waiting;
         drop(q);
-        self.wake.notify_one();
+        if waiting {
+            self.wake.notify_one();
+        }
     }
 }
 
@@ -147,7 +152,9 @@ fn write_lines<W: Write>(shared: &Shared, mut out: W, report: impl Fn(u64)) {
             q.writing = false;
             while q.lines.is_empty() && !q.closed {
                 shared.idle.notify_all();
+                q.waiting = true;
                 q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                q.waiting = false;
             }
             if q.lines.is_empty() {
                 shared.idle.notify_all();

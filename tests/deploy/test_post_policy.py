@@ -244,11 +244,6 @@ CASES = {
         "metadata": {"project": "q3"}, "server_side_encryption": "aws:kms",
         "sse_kms_key_id": "alias/uploads", "success_action_status": 204,
     },
-    # The user's exact key ends in S3's own `${filename}`. S3 expands it before it checks the
-    # policy, so only a prefix condition can hold; boto3 writes one.
-    "exact key ending in ${filename}": {
-        "bucket": "uploads", "key": "u/1/" + FILENAME, "expires_in": 600,
-    },
 }  # fmt: skip
 
 
