@@ -5,17 +5,21 @@
 //! of what we may do with it:
 //! - the key of an earlier version that was once `AWSCURRENT` (normally `AWSPREVIOUS`): a sidecar
 //!   may have signed URLs with it, so it is deleted only once its version's `ActiveUntil` (or, for
-//!   versions older than the rotator, its replacement's time plus the overlap) has passed;
+//!   versions older than the rotator, [`promised_after_replacement`]) has passed;
 //! - the key of a version made after the current one that never became current (a rotation
 //!   abandoned before `finishSecret`), or a key in no version made after the current version (a
 //!   `createSecret` interrupted between `CreateAccessKey` and `PutSecretValue`): no sidecar ever
 //!   read it, so it goes;
 //! - a key in no version, older than the current version: made outside the rotation, by someone
 //!   for something we cannot know. It is never deleted; the rotation fails and says so.
+//!
+//! With `--signing-key-overlap 0s` `finishSecret` deactivates the `AWSCURRENT` key itself, so the
+//! rotation is refused too until that key's `ActiveUntil` has passed.
 
 use std::time::{Duration, SystemTime};
 
 use crate::clock;
+use crate::presign::SIGV4_MAX_EXPIRES_IN;
 use crate::tracked::schedule::{Overlap, promised_after_replacement};
 
 /// One of the user's access keys.
@@ -59,6 +63,14 @@ pub enum Refusal {
         user: String,
     },
     #[error(
+        "the AWSCURRENT key {key} (version {version}) may have signed URLs that sessionguard promised until {until}, and with --signing-key-overlap 0s finishing this rotation would deactivate it and break them. This rotation came before the schedule allows (a rotation started by hand, or a changed schedule); run it again after {until}"
+    )]
+    CurrentPromised {
+        key: String,
+        version: String,
+        until: String,
+    },
+    #[error(
         "the user {user} already has two keys and {key} is in no version of the secret: it was made outside this rotation and may be in use elsewhere, so it is not deleted. Delete it yourself if nothing uses it (aws iam delete-access-key --user-name {user} --access-key-id {key}), then retry"
     )]
     Foreign { key: String, user: String },
@@ -72,16 +84,29 @@ pub enum Refusal {
     },
 }
 
-/// The decision. `current` is the `AWSCURRENT` version; `period` the rotation period.
+/// The secret's schedule and the overlap, as the promise is computed from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    pub period: Duration,
+    /// How long before its date a rotation may come.
+    pub window: Duration,
+    pub overlap: Overlap,
+}
+
+/// The decision. `current` is the `AWSCURRENT` version.
 pub fn retire(
     user: &str,
     keys: &[Key],
     current: &Version,
     versions: &[Version],
     now: SystemTime,
-    period: Duration,
-    overlap: Overlap,
+    rules: Rules,
 ) -> Result<Retire, Refusal> {
+    let Rules {
+        period,
+        window,
+        overlap,
+    } = rules;
     let current_key = current.key_id.as_deref().unwrap_or_default();
     if !keys.iter().any(|k| k.id == current_key) {
         return Err(Refusal::CurrentNotOfUser {
@@ -92,6 +117,17 @@ pub fn retire(
                 .map(|k| k.id.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
+        });
+    }
+    // Without overlap the current key is deactivated when this rotation finishes.
+    if overlap.is_zero()
+        && let Some(until) = current.active_until
+        && now < until
+    {
+        return Err(Refusal::CurrentPromised {
+            key: current_key.to_string(),
+            version: current.id.clone(),
+            until: clock::rfc3339(until),
         });
     }
     // IAM allows two keys: with one, there is room.
@@ -129,7 +165,9 @@ pub fn retire(
     }
     let until = match (version.active_until, current.created) {
         (Some(until), _) => until,
-        (None, Some(replaced_at)) => promised_after_replacement(replaced_at, period, overlap),
+        (None, Some(replaced_at)) => {
+            promised_after_replacement(replaced_at, period, window, overlap, SIGV4_MAX_EXPIRES_IN)
+        }
         // Nothing says when it was replaced: promised as long as anything could be.
         (None, None) => SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799),
     };
@@ -169,6 +207,15 @@ mod tests {
         }
     }
 
+    /// `period`, with the default window of day schedules.
+    fn rules(period: Duration, overlap: Overlap) -> Rules {
+        Rules {
+            period,
+            window: Duration::from_secs(DAY),
+            overlap,
+        }
+    }
+
     fn version(id: &str, stage: &str, created: u64, key: &str, until: Option<u64>) -> Version {
         Version {
             id: id.into(),
@@ -197,8 +244,7 @@ mod tests {
                 &current,
                 versions,
                 at(now).unwrap(),
-                period,
-                Overlap::RotationPeriod,
+                rules(period, Overlap::RotationPeriod),
             )
         };
         let two = [key("K1", 0), key("K2", 30)];
@@ -249,5 +295,68 @@ mod tests {
             run(&[key("K1", 0)], &versions, 60),
             Err(Refusal::CurrentNotOfUser { .. })
         ));
+    }
+
+    /// A version from before the rotator replaced by an early first rotation, on a 4-day
+    /// schedule (window a day): the sidecar read `NextRotationDate` up to 4 days after the
+    /// replacement and bounded the key by it minus the window plus a period, so its URLs may last
+    /// 7 days after the replacement; not 4.
+    #[test]
+    fn a_key_replaced_early_keeps_its_urls() {
+        let period = Duration::from_secs(4 * DAY);
+        let current = version("v2", "AWSCURRENT", 30, "K2", Some(36));
+        let old = version("v1", "AWSPREVIOUS", 0, "K1", None);
+        let run = |now: u64| {
+            retire(
+                "presigner",
+                &[key("K1", 0), key("K2", 30)],
+                &current,
+                &[current.clone(), old.clone()],
+                at(now).unwrap(),
+                rules(period, Overlap::RotationPeriod),
+            )
+        };
+        for now in [34, 36] {
+            match run(now) {
+                Err(Refusal::Promised { key, until, .. }) => {
+                    assert_eq!(key, "K1");
+                    assert_eq!(until, clock::rfc3339(at(37).unwrap()));
+                }
+                other => panic!("day {now}: {other:?}"),
+            }
+        }
+        assert!(matches!(run(37), Ok(Retire::Delete { key, .. }) if key == "K1"));
+    }
+
+    /// `--signing-key-overlap 0s`: finishing deactivates the current key, so an early rotation is
+    /// refused even when there is room, naming the current key and its `ActiveUntil`.
+    #[test]
+    fn without_overlap_the_current_key_is_kept_until_its_promise() {
+        let period = Duration::from_secs(30 * DAY);
+        let current = version("v2", "AWSCURRENT", 30, "K2", Some(59));
+        let previous = version("v1", "AWSPREVIOUS", 0, "K1", Some(29));
+        let versions = [current.clone(), previous];
+        let run = |keys: &[Key], now: u64| {
+            retire(
+                "presigner",
+                keys,
+                &current,
+                &versions,
+                at(now).unwrap(),
+                rules(period, Overlap::Fixed(Duration::ZERO)),
+            )
+        };
+        let two = [key("K1", 0), key("K2", 30)];
+        for keys in [&two[..], &two[1..]] {
+            match run(keys, 40) {
+                Err(Refusal::CurrentPromised { key, until, .. }) => {
+                    assert_eq!(key, "K2");
+                    assert_eq!(until, clock::rfc3339(at(59).unwrap()));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(run(&two, 59), Ok(Retire::Delete { key, .. }) if key == "K1"));
+        assert_eq!(run(&two[1..], 59), Ok(Retire::Nothing));
     }
 }

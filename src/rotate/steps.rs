@@ -178,8 +178,11 @@ impl Rotator {
             &current,
             &versions,
             now,
-            d.period,
-            self.config.overlap,
+            retire::Rules {
+                period: d.period,
+                window: d.window,
+                overlap: self.config.overlap,
+            },
         )
         .map_err(RotateError::Refused)?
         {

@@ -110,16 +110,34 @@ pub fn active_until(
     made_current.checked_add(keep)
 }
 
+/// How long a sidecar may go on signing with a replaced key before it reads the new version: one
+/// `--signing-secret-refresh` (5 minutes by default), longer while its reads fail. A day.
+pub const READ_LAG: Duration = DAY;
+
 /// How long after it was replaced a key of a version without `ActiveUntil` (written before the
-/// rotator, e.g. by CloudFormation) may still have been promised: the sidecar bounded it by its
-/// replacement's window plus the overlap, so at most `replaced_at + overlap`.
+/// rotator, e.g. by CloudFormation) may still have been promised. The sidecar bounded it by the
+/// `NextRotationDate` it read, minus the window, plus the overlap: replaced on schedule (within
+/// the window), at most `replaced_at + overlap`. But the rotator's first rotation usually comes
+/// early (Secrets Manager runs it when rotation is turned on, a period before the date the sidecar
+/// read), and then URLs signed just before it may last up to `period - window` longer; no URL
+/// lasts more than `longest_url` (SigV4's 7 days) after it was signed, though, and a sidecar
+/// signs with the replaced key only until it reads the new version ([`READ_LAG`]). With a fixed
+/// overlap (`0s`) the rotator deactivated the key when it was replaced: `replaced_at + overlap`.
 pub fn promised_after_replacement(
     replaced_at: SystemTime,
     period: Duration,
+    window: Duration,
     overlap: Overlap,
+    longest_url: Duration,
 ) -> SystemTime {
     let keep = match overlap {
-        Overlap::RotationPeriod => period,
+        Overlap::RotationPeriod => {
+            let early = period
+                .saturating_sub(window)
+                .saturating_add(period)
+                .min(longest_url.saturating_add(READ_LAG));
+            period.max(early)
+        }
         Overlap::Fixed(d) => d,
     };
     replaced_at.checked_add(keep).unwrap_or(replaced_at)
@@ -291,12 +309,35 @@ mod tests {
         };
         let (own, _) = schedule.usable_until(Overlap::RotationPeriod, now);
         assert!(active_until(now, days(30), DAY, Overlap::RotationPeriod).unwrap() <= own.unwrap());
+        let week = days(7);
+        // Long periods: a key replaced on schedule is deleted a period later; URLs signed before
+        // an early replacement ended within a week anyway.
         assert_eq!(
-            promised_after_replacement(now, days(30), Overlap::RotationPeriod),
+            promised_after_replacement(now, days(30), DAY, Overlap::RotationPeriod, week),
             now + days(30)
         );
+        // Short periods: replaced early (the first rotation, at once), the key's last URLs may
+        // end `period - window` after the sidecar's schedule said, up to the longest URL.
         assert_eq!(
-            promised_after_replacement(now, days(30), Overlap::Fixed(Duration::ZERO)),
+            promised_after_replacement(now, days(4), DAY, Overlap::RotationPeriod, week),
+            now + days(7)
+        );
+        assert_eq!(
+            promised_after_replacement(now, days(6), DAY, Overlap::RotationPeriod, week),
+            now + week + READ_LAG
+        );
+        assert_eq!(
+            promised_after_replacement(
+                now,
+                Duration::from_secs(4 * 3600),
+                Duration::from_secs(3600),
+                Overlap::RotationPeriod,
+                week
+            ),
+            now + Duration::from_secs(7 * 3600)
+        );
+        assert_eq!(
+            promised_after_replacement(now, days(30), DAY, Overlap::Fixed(Duration::ZERO), week),
             now
         );
     }

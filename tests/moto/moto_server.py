@@ -35,8 +35,12 @@ import signal
 import sys
 import threading
 
+import json
+import time
+
 from moto.iam.exceptions import NotFoundException
 from moto.iam.models import iam_backends
+from moto.secretsmanager.models import SecretsManagerBackend
 from moto.server import ThreadedMotoServer
 from moto.sts.exceptions import STSValidationError
 from moto.sts.models import AssumedRole, sts_backends
@@ -101,6 +105,58 @@ AssumedRole.expiration_rfc3339 = property(
         "%Y-%m-%dT%H:%M:%S.%fZ" if self.expiration.microsecond else "%Y-%m-%dT%H:%M:%SZ"
     )
 )
+
+
+def stamps_new_versions(method):
+    """`method`, after which versions it added carry the float time as `createdate`."""
+
+    def wrapper(self, secret_id, *args, **kwargs):
+        def versions():
+            secret = self.secrets.get(secret_id)
+            return getattr(secret, "versions", None) or {}
+
+        before = set(versions())
+        result = method(self, secret_id, *args, **kwargs)
+        now = time.time()
+        for version_id, version in versions().items():
+            if version_id not in before:
+                version["createdate"] = now
+        return result
+
+    return wrapper
+
+
+SecretsManagerBackend._add_secret = stamps_new_versions(SecretsManagerBackend._add_secret)
+SecretsManagerBackend.rotate_secret = stamps_new_versions(SecretsManagerBackend.rotate_secret)
+moto_list_secret_version_ids = SecretsManagerBackend.list_secret_version_ids
+
+
+def list_secret_version_ids(self, secret_id):
+    """moto's answer, with each version's own CreatedDate instead of the time of the call."""
+    answer = json.loads(moto_list_secret_version_ids(self, secret_id))
+    versions = self.secrets[secret_id].versions
+    for listed in answer["Versions"]:
+        listed["CreatedDate"] = versions[listed["VersionId"]]["createdate"]
+    return json.dumps(answer)
+
+
+SecretsManagerBackend.list_secret_version_ids = list_secret_version_ids
+moto_update_secret_version_stage = SecretsManagerBackend.update_secret_version_stage
+
+
+def update_secret_version_stage(
+    self, secret_id, version_stage, remove_from_version_id, move_to_version_id
+):
+    """moto's, then the moved AWSCURRENT is what GetSecretValue answers by default."""
+    result = moto_update_secret_version_stage(
+        self, secret_id, version_stage, remove_from_version_id, move_to_version_id
+    )
+    if version_stage == "AWSCURRENT" and move_to_version_id:
+        self.secrets[secret_id].default_version_id = move_to_version_id
+    return result
+
+
+SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
 
 
 def main():
