@@ -43,6 +43,7 @@ from conftest import (
     task_definition,
     tool,
 )
+from test_task_definition import duration_seconds
 
 CFN_DIR = REPO / "deploy" / "cloudformation"
 PRESIGNER = CFN_DIR / "presigner.yaml"
@@ -317,15 +318,31 @@ def test_rotation_function_runs_the_image_as_rotate_keys():
     assert sidecar.get("SESSIONGUARD_SIGNING_KEY_OVERLAP", "rotation-period") == overlap
 
 
-def test_the_binary_has_the_rotate_keys_command(sessionguard_bin):
-    """The command the function runs is one the image's binary has."""
-    result = run([str(sessionguard_bin), "rotate-keys", "--help"], env=sessionguard_env())
-    if result.returncode != 0 and "unrecognized subcommand" in result.stderr:
-        pytest.skip(
-            "target/debug/sessionguard has no `rotate-keys` subcommand yet: the rotation "
-            "function of presigner.yaml cannot run until the binary has it"
-        )
-    assert result.returncode == 0, result.stderr
+def test_the_binary_takes_the_functions_command_and_environment(sessionguard_bin):
+    """`sessionguard <ImageConfig.Command>` with exactly the function's Environment gets past its
+    flags and stops only because Lambda's own variables are missing here (exit 64, saying so);
+    the same with an overlap rotate-keys does not implement is refused, naming the flag."""
+    props = template(PRESIGNER)["Resources"]["RotationFunction"]["Properties"]
+    variables = props["Environment"]["Variables"]
+    argv = [str(sessionguard_bin), *props["ImageConfig"]["Command"]]
+    result = run(argv, env=sessionguard_env(variables), timeout=30)
+    assert result.returncode == 64, result.stderr
+    assert "rotate-keys is a Lambda function" in result.stderr, result.stderr
+    bad = {**variables, "SESSIONGUARD_SIGNING_KEY_OVERLAP": "30d"}
+    result = run(argv, env=sessionguard_env(bad), timeout=30)
+    assert result.returncode == 64 and "signing-key-overlap" in result.stderr, result.stderr
+
+
+def test_function_timeout_covers_the_key_test(sessionguard_bin):
+    """testSecret retries a new key for SESSIONGUARD_TEST_TIMEOUT (the binary's default unless
+    the function sets it); the function's Timeout leaves the step's other calls 30 s more."""
+    props = template(PRESIGNER)["Resources"]["RotationFunction"]["Properties"]
+    shown = run([str(sessionguard_bin), "rotate-keys", "--help"], env=sessionguard_env())
+    assert shown.returncode == 0, shown.stderr
+    default = re.search(r"--test-timeout.*?\[default: ([^\]]+)\]", shown.stdout, re.S)
+    assert default, shown.stdout
+    test_timeout = props["Environment"]["Variables"].get("SESSIONGUARD_TEST_TIMEOUT", default[1])
+    assert duration_seconds(test_timeout) + 30 <= props["Timeout"] <= 900, test_timeout
 
 
 # The rotation function's role: these actions, on these resources, and nothing else.
