@@ -251,10 +251,6 @@ def test_the_rules_are_the_sidecars():
     assert container_env(sidecar, "sessionguard")["SESSIONGUARD_PRESIGN_ALLOW"] == rules
 
 
-def substitutions(text: str) -> list[str]:
-    return re.findall(r"\$\{([^}]+)\}", text)
-
-
 def test_the_secret_holds_the_users_key_as_the_sidecar_reads_it():
     """The secret's first value is `{"UserName", "AccessKeyId", "SecretAccessKey"}` from the
     stack's access key of the user: the sidecar reads the two keys, the rotation the user."""
