@@ -277,8 +277,14 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let body = Limited::new(request.into_body(), limit).collect();
-    match tokio::time::timeout(BODY_READ_TIMEOUT, body).await {
+    let mut body = std::pin::pin!(Limited::new(request.into_body(), limit).collect());
+    // A body that came with its head (nearly all of them) is read without arming a timer.
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(body.as_mut().poll(cx))).await;
+    let read = match first {
+        std::task::Poll::Ready(read) => Ok(read),
+        std::task::Poll::Pending => tokio::time::timeout(BODY_READ_TIMEOUT, body).await,
+    };
+    match read {
         Ok(Ok(body)) => Ok(body.to_bytes()),
         Ok(Err(e))
             if e.downcast_ref::<http_body_util::LengthLimitError>()

@@ -15,7 +15,6 @@
 //! After a write that follows drops, the writer reports how many lines it lost in one line of its
 //! own (`log lines dropped`), and [`dropped_lines`] counts them all for the metrics.
 
-use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -59,9 +58,8 @@ pub fn droppable(meta: &Metadata<'_>) -> bool {
 /// What is waiting for the writer thread.
 #[derive(Default)]
 struct Queue {
-    /// Whole lines, oldest first.
-    lines: VecDeque<Vec<u8>>,
-    bytes: usize,
+    /// Whole lines, oldest first, as they will be written: one buffer, no allocation per line.
+    buf: Vec<u8>,
     /// Bytes of request lines among them.
     request_bytes: usize,
     /// Dropped since the last report line.
@@ -81,20 +79,19 @@ struct Shared {
 }
 
 impl Shared {
-    fn push(&self, line: Vec<u8>, droppable: bool) {
+    fn push(&self, line: &[u8], droppable: bool) {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        let fits = q.bytes + line.len() <= MAX_QUEUED_BYTES
+        let fits = q.buf.len() + line.len() <= MAX_QUEUED_BYTES
             && (!droppable || q.request_bytes + line.len() <= MAX_QUEUED_REQUEST_BYTES);
         if !fits || q.closed {
             q.unreported += 1;
             DROPPED.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        q.bytes += line.len();
         if droppable {
             q.request_bytes += line.len();
         }
-        q.lines.push_back(line);
+        q.buf.extend_from_slice(line);
         let waiting = q.waiting;
         drop(q);
         if waiting {
@@ -143,28 +140,42 @@ where
     )
 }
 
-/// The writer thread: take everything queued, write it in one go, report drops, repeat.
+/// While lines keep coming, the writer looks for more every [`POLL`] instead of being woken for
+/// each one: under presign load a wake-up per line (a futex call and a context switch on a small
+/// task) costs more than formatting the line. After [`IDLE_POLLS`] empty looks it sleeps until a
+/// line wakes it, so an idle daemon uses no CPU.
+const POLL: Duration = Duration::from_millis(2);
+const IDLE_POLLS: u32 = 10;
+
+/// The writer thread: take everything queued, write it in one go, report drops, repeat. Two
+/// buffers trade places, so neither side allocates once they have grown.
 fn write_lines<W: Write>(shared: &Shared, mut out: W, report: impl Fn(u64)) {
     let mut batch = Vec::with_capacity(64 * 1024);
+    let mut empty_looks = 0;
     loop {
         let unreported = {
             let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
             q.writing = false;
-            while q.lines.is_empty() && !q.closed {
+            if q.buf.is_empty() && !q.closed && empty_looks < IDLE_POLLS {
+                shared.idle.notify_all();
+                drop(q);
+                empty_looks += 1;
+                std::thread::sleep(POLL);
+                continue;
+            }
+            while q.buf.is_empty() && !q.closed {
                 shared.idle.notify_all();
                 q.waiting = true;
                 q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
                 q.waiting = false;
             }
-            if q.lines.is_empty() {
+            if q.buf.is_empty() {
                 shared.idle.notify_all();
                 return;
             }
+            empty_looks = 0;
             batch.clear();
-            for line in q.lines.drain(..) {
-                batch.extend_from_slice(&line);
-            }
-            q.bytes = 0;
+            std::mem::swap(&mut batch, &mut q.buf);
             q.request_bytes = 0;
             q.writing = true;
             std::mem::take(&mut q.unreported)
@@ -186,7 +197,7 @@ impl Drop for PipeGuard {
         let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
         q.closed = true;
         self.shared.wake.notify_all();
-        while !q.lines.is_empty() || q.writing {
+        while !q.buf.is_empty() || q.writing {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 // stdout is stalled: exit without the rest rather than hang the task's stop (the
@@ -207,16 +218,26 @@ impl Drop for PipeGuard {
     }
 }
 
-/// One event's line, queued whole when the formatter is done with it.
+/// One event's line. The formatter writes a whole line in one `write` (tracing-subscriber formats
+/// into its own buffer first), which goes straight into the queue; a line written in pieces is
+/// gathered here and queued whole at its newline or when the writer is dropped.
 pub struct Line {
     shared: Arc<Shared>,
     droppable: bool,
-    buf: Vec<u8>,
+    pending: Vec<u8>,
 }
 
 impl Write for Line {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(buf);
+        if self.pending.is_empty() && buf.ends_with(b"\n") {
+            self.shared.push(buf, self.droppable);
+        } else {
+            self.pending.extend_from_slice(buf);
+            if buf.ends_with(b"\n") {
+                self.shared.push(&self.pending, self.droppable);
+                self.pending.clear();
+            }
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -226,9 +247,8 @@ impl Write for Line {
 
 impl Drop for Line {
     fn drop(&mut self) {
-        if !self.buf.is_empty() {
-            self.shared
-                .push(std::mem::take(&mut self.buf), self.droppable);
+        if !self.pending.is_empty() {
+            self.shared.push(&self.pending, self.droppable);
         }
     }
 }
@@ -240,7 +260,7 @@ impl<'a> MakeWriter<'a> for LogPipe {
         Line {
             shared: self.shared.clone(),
             droppable: true,
-            buf: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -248,7 +268,7 @@ impl<'a> MakeWriter<'a> for LogPipe {
         Line {
             shared: self.shared.clone(),
             droppable: droppable(meta),
-            buf: Vec::with_capacity(512),
+            pending: Vec::new(),
         }
     }
 }
@@ -283,7 +303,7 @@ mod tests {
         let mut w = Line {
             shared: pipe.shared.clone(),
             droppable,
-            buf: Vec::new(),
+            pending: Vec::new(),
         };
         writeln!(w, "{text}").unwrap();
     }
@@ -306,7 +326,7 @@ mod tests {
         );
         // The first line is taken by the writer, which then blocks in `write`.
         line(&pipe, false, "first");
-        while !pipe.shared.queue.lock().unwrap().lines.is_empty() {
+        while !pipe.shared.queue.lock().unwrap().buf.is_empty() {
             std::thread::yield_now();
         }
         let request = "r".repeat(1023);
@@ -353,7 +373,7 @@ mod tests {
             |_| {},
         );
         line(&pipe, false, "first");
-        while !pipe.shared.queue.lock().unwrap().lines.is_empty() {
+        while !pipe.shared.queue.lock().unwrap().buf.is_empty() {
             std::thread::yield_now();
         }
         let big = "k".repeat(64 * 1024 - 1);
@@ -361,9 +381,10 @@ mod tests {
             line(&pipe, false, &big);
         }
         let q = pipe.shared.queue.lock().unwrap();
-        assert!(q.bytes <= MAX_QUEUED_BYTES);
-        assert_eq!(q.lines.len(), MAX_QUEUED_BYTES / (64 * 1024));
-        assert_eq!(q.unreported, 100 - q.lines.len() as u64);
+        assert!(q.buf.len() <= MAX_QUEUED_BYTES);
+        let lines = q.buf.iter().filter(|b| **b == b'\n').count();
+        assert_eq!(lines, MAX_QUEUED_BYTES / (64 * 1024));
+        assert_eq!(q.unreported, 100 - lines as u64);
         drop(q);
         // The guard gives up on a stdout that never drains, within its bound.
         let started = Instant::now();
