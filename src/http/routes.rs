@@ -336,6 +336,13 @@ mod tests {
             (MetricsOnly, "POST", "/v1/presign", 404),
             (Api, "GET", "/v1/presign", 405),
             (Api, "POST", "/v1/presign", 400),
+            // A reserved connection (every regular one taken): health and metrics only.
+            (Reserved, "GET", "/healthz", 200),
+            (Reserved, "GET", "/metrics", 200),
+            (Reserved, "GET", "/readyz", 503),
+            (Reserved, "POST", "/v1/presign", 503),
+            (Reserved, "GET", "/v1/credentials", 503),
+            (Reserved, "GET", "/nope", 404),
         ];
         for (surface, method, path, want) in cases {
             let (status, body, allow) = call(surface, method, path);
@@ -348,7 +355,7 @@ mod tests {
                 };
                 assert_eq!(allow.as_deref(), Some(expected));
             }
-            if want >= 400 && want != 503 {
+            if want >= 400 && path != "/readyz" {
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap();
                 assert!(v["error"].is_string() && v["message"].is_string(), "{body}");
             }
