@@ -208,7 +208,7 @@ impl TaskCredentials {
             "Credential checks, by result (success or failure).",
             Some((
                 "sessionguard_credentials_rotations_total",
-                "Times a check found a different access key than the check before.",
+                "Checks that found a new session (another access key or session token) since the check before.",
             )),
         );
         TaskCredentials {
