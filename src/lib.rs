@@ -24,8 +24,8 @@
 //!   keeping the sidecar's promise from the side that deletes them.
 //! - [`supervise`], [`shutdown`]: tasks that may not end unnoticed; SIGTERM/SIGINT to one signal.
 //! - [`config`]: the validated configuration; [`cli`]: the flags that become it (the only clap).
-//! - [`commands`]: `status`, `presign`, `healthcheck`, `iam-policy`; [`demo`]: the daemon against an embedded
-//!   ECS credentials endpoint.
+//! - [`commands`]: `status`, `presign`, `healthcheck`, `iam-policy`; [`demo`]: the daemon against
+//!   an embedded ECS credentials endpoint.
 
 pub mod cli;
 pub mod clock;

@@ -132,8 +132,23 @@ pub struct Router {
 }
 
 impl Router {
-    /// Answers one request; never fails, every outcome is a response.
+    /// Answers one request; never fails, every outcome is a response. The presign routes' answers
+    /// (their 405 and 503 `overloaded` included) are logged, counted and timed here, in one place.
     pub async fn handle<B>(&self, surface: Surface, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let started = std::time::Instant::now();
+        let answered = self.route(surface, request).await;
+        if !answered.items.is_empty() {
+            answer::record(&self.metrics, &answered, started.elapsed().as_secs_f64());
+        }
+        answered.response
+    }
+
+    /// The response, and for a presign route the answers it gave.
+    async fn route<B>(&self, surface: Surface, request: Request<B>) -> Answered
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
@@ -143,12 +158,13 @@ impl Router {
             .iter()
             .find(|r| r.path == path && (surface != Surface::MetricsOnly || !r.api_only))
         else {
-            return error(
+            return plain(error(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 format!("no route for {path}"),
-            );
+            ));
         };
+        let presign = route.path.starts_with("/v1/presign");
         if !route
             .methods
             .split(", ")
@@ -168,22 +184,18 @@ impl Router {
             response
                 .headers_mut()
                 .insert(ALLOW, http::HeaderValue::from_static(route.methods));
-            if route.path.starts_with("/v1/presign") {
-                let answered = Answered {
-                    response,
-                    items: vec![Item::invalid_request(405, message)],
-                };
-                answer::record(&self.metrics, &answered, 0.0);
-                return answered.response;
-            }
-            return response;
+            let items = presign
+                .then(|| Item::invalid_request(405, message))
+                .into_iter()
+                .collect();
+            return Answered { response, items };
         }
         if surface == Surface::Reserved && route.api_only {
-            return self.overloaded(route);
+            return overloaded(presign);
         }
         match route.path {
-            "/metrics" => text(StatusCode::OK, PROMETHEUS_TEXT, self.metrics.render()),
-            "/healthz" => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+            "/metrics" => plain(text(StatusCode::OK, PROMETHEUS_TEXT, self.metrics.render())),
+            "/healthz" => plain(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
             "/readyz" => {
                 let readiness = self.task.readiness(self.ready_min_remaining);
                 let status = if readiness.ready {
@@ -191,55 +203,50 @@ impl Router {
                 } else {
                     StatusCode::SERVICE_UNAVAILABLE
                 };
-                json(status, &readiness)
+                plain(json(status, &readiness))
             }
             "/v1/credentials" => {
                 let body = CredentialsBody {
                     task: self.task.view(),
                     signing: self.guard.signing.view(),
                 };
-                json(StatusCode::OK, &body)
+                plain(json(StatusCode::OK, &body))
             }
-            _ => {
-                let started = std::time::Instant::now();
-                let answered = match route.path {
-                    "/v1/presign" => presign::single(&self.guard, request).await,
-                    "/v1/presign/post" => presign::form(&self.guard, request).await,
-                    "/v1/presign/uppy" => presign::uppy(&self.guard, &self.uppy, request).await,
-                    _ => presign::batch(&self.guard, request).await,
-                };
-                answer::record(&self.metrics, &answered, started.elapsed().as_secs_f64());
-                answered.response
-            }
+            "/v1/presign" => presign::single(&self.guard, request).await,
+            "/v1/presign/post" => presign::form(&self.guard, request).await,
+            "/v1/presign/uppy" => presign::uppy(&self.guard, &self.uppy, request).await,
+            _ => presign::batch(&self.guard, request).await,
         }
     }
 }
 
-impl Router {
-    /// 503 for an API route on a reserved connection: every regular connection is taken.
-    fn overloaded(&self, route: &Route) -> Response<Full<Bytes>> {
-        let message = format!(
-            "all {} API connections are in use; retry shortly",
-            super::limits::MAX_CONNECTIONS
-        );
-        let mut response = error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            message.clone(),
-        );
-        let headers = response.headers_mut();
-        headers.insert(RETRY_AFTER, http::HeaderValue::from_static("1"));
-        headers.insert(CONNECTION, http::HeaderValue::from_static("close"));
-        if route.path.starts_with("/v1/presign") {
-            let answered = Answered {
-                response,
-                items: vec![Item::overloaded(message)],
-            };
-            answer::record(&self.metrics, &answered, 0.0);
-            return answered.response;
-        }
-        response
+/// A response that is no presign answer.
+fn plain(response: Response<Full<Bytes>>) -> Answered {
+    Answered {
+        response,
+        items: Vec::new(),
     }
+}
+
+/// 503 for an API route on a reserved connection: every regular connection is taken.
+fn overloaded(presign: bool) -> Answered {
+    let message = format!(
+        "all {} API connections are in use; retry shortly",
+        super::limits::MAX_CONNECTIONS
+    );
+    let mut response = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+        message.clone(),
+    );
+    let headers = response.headers_mut();
+    headers.insert(RETRY_AFTER, http::HeaderValue::from_static("1"));
+    headers.insert(CONNECTION, http::HeaderValue::from_static("close"));
+    let items = presign
+        .then(|| Item::overloaded(message))
+        .into_iter()
+        .collect();
+    Answered { response, items }
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! The presign guard: sign an S3 URL only when the signing credentials outlive it.
 //!
 //! It applies the allow-list, asks the signing credentials (a [`Tracked`] handle: it never learns
-//! which source answers) what is available, applies [`decide`], and signs; the
-//! HTTP layer writes each answer's line and counts it. Signing uses exactly the credentials whose expiry was checked and a start time fixed
-//! here, so `X-Amz-Date + X-Amz-Expires <= expiry - margin` holds by construction.
+//! which source answers) what is available, applies [`decide`], and signs; the HTTP layer writes
+//! each answer's line and counts it. Signing uses exactly the credentials whose expiry was checked
+//! and a start time fixed here, so `X-Amz-Date + X-Amz-Expires <= expiry - margin` holds by
+//! construction.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,7 +1,8 @@
 //! Presigning, following the request: [`request`] (the body, parsed by serde), [`policy`] (the
 //! `--presign-allow` rules), [`decision`] (the plain rule: sign, shorten, refresh, refuse),
-//! [`signer`] (aws-sdk-s3's endpoint rules and aws-sigv4) and [`guard`] (all of it); [`post`] builds browser form uploads and [`uppy`] reads Uppy's `signRequest`. [`error`] names each refusal by what the caller should do; [`iam`] says which IAM actions
-//! the rules need.
+//! [`signer`] (aws-sdk-s3's endpoint rules and aws-sigv4) and [`guard`] (all of it); [`post`]
+//! builds browser form uploads and [`uppy`] reads Uppy's `signRequest`. [`error`] names each
+//! refusal by what the caller should do; [`iam`] says which IAM actions the rules need.
 
 pub mod decision;
 pub mod error;

@@ -165,39 +165,28 @@ impl Metrics {
     }
 }
 
-/// `sessionguard_log_lines_dropped_total`, read from the log pipe when Prometheus scrapes.
-struct DroppedLines {
-    counter: IntCounter,
-    /// Serialises scrapes, so two cannot both add the same drops.
-    lock: Mutex<()>,
-}
+/// `sessionguard_log_lines_dropped_total`, read from the log pipe when Prometheus scrapes: the
+/// pipe's own count is the only state.
+struct DroppedLines(IntCounter);
+
+const DROPPED_LINES: &str = "sessionguard_log_lines_dropped_total";
+const DROPPED_LINES_HELP: &str = "Log lines dropped because stdout was not read fast enough (per-request lines first; see README's Log lines).";
 
 impl DroppedLines {
     fn new() -> Self {
-        DroppedLines {
-            counter: IntCounter::new(
-                "sessionguard_log_lines_dropped_total",
-                "Log lines dropped because stdout was not read fast enough (per-request lines first; see README's Log lines).",
-            )
-            .expect("valid metric"),
-            lock: Mutex::new(()),
-        }
+        DroppedLines(IntCounter::new(DROPPED_LINES, DROPPED_LINES_HELP).expect("valid metric"))
     }
 }
 
 impl Collector for DroppedLines {
     fn desc(&self) -> Vec<&Desc> {
-        self.counter.desc()
+        self.0.desc()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let total = super::log_pipe::dropped_lines();
-        let seen = self.counter.get();
-        if total > seen {
-            self.counter.inc_by(total - seen);
-        }
-        self.counter.collect()
+        let now = IntCounter::new(DROPPED_LINES, DROPPED_LINES_HELP).expect("valid metric");
+        now.inc_by(super::log_pipe::dropped_lines());
+        now.collect()
     }
 }
 
