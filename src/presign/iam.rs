@@ -169,24 +169,38 @@ fn sid(prefix: &str, rule: &Rule) -> String {
 }
 
 /// The statements the signing principal needs for `rules` (and `kms_keys`, when uploads or
-/// downloads use SSE-KMS): one per rule, its actions sorted.
+/// downloads use SSE-KMS): one per object resource, with the union of its rules' actions, sorted.
+/// Statement ids are unique within the policy, as IAM requires: rules whose bucket and prefix
+/// differ only in punctuation get `2`, `3`, ... appended.
 pub fn signer_statements(partition: &str, rules: &[Rule], kms_keys: &[String]) -> Vec<Value> {
-    let mut statements: Vec<Value> = Vec::new();
+    let mut by_resource: Vec<(String, &Rule, Vec<&'static str>)> = Vec::new();
     for rule in rules {
-        let mut actions: Vec<&str> = rule_needs(rule).iter().map(|n| n.action).collect();
+        let resource = object_arn(partition, rule);
+        let actions = rule_needs(rule).into_iter().map(|n| n.action);
+        match by_resource.iter_mut().find(|(r, _, _)| *r == resource) {
+            Some((_, _, known)) => known.extend(actions),
+            None => by_resource.push((resource, rule, actions.collect())),
+        }
+    }
+    let mut sids: Vec<String> = Vec::new();
+    let mut statements: Vec<Value> = Vec::new();
+    for (resource, rule, mut actions) in by_resource {
         actions.sort_unstable();
-        let statement = json!({
-            "Sid": sid("Presign", rule),
+        actions.dedup();
+        let base = sid("Presign", rule);
+        let mut id = base.clone();
+        let mut n = 1;
+        while sids.contains(&id) {
+            n += 1;
+            id = format!("{base}{n}");
+        }
+        sids.push(id.clone());
+        statements.push(json!({
+            "Sid": id,
             "Effect": "Allow",
             "Action": actions,
-            "Resource": object_arn(partition, rule),
-        });
-        if !statements
-            .iter()
-            .any(|s| s["Resource"] == statement["Resource"] && s["Action"] == statement["Action"])
-        {
-            statements.push(statement);
-        }
+            "Resource": resource,
+        }));
     }
     let kms = kms_needs(rules);
     if !kms_keys.is_empty() && !kms.is_empty() {
@@ -334,5 +348,37 @@ mod tests {
             Rule::parse("GET:reads/a/").unwrap(),
         ];
         assert_eq!(signer_statements("aws", &rules, &[]).len(), 1);
+    }
+
+    /// Two rules on one prefix make one statement with both rules' actions; prefixes that differ
+    /// only in punctuation keep their own statements, with different ids (IAM refuses a policy
+    /// whose statement ids repeat).
+    #[test]
+    fn statements_merge_by_resource_and_ids_stay_unique() {
+        let rules: Vec<Rule> = [
+            "GET:reads/a/",
+            "DELETE:reads/a/",
+            "GET:reads/a-b/",
+            "GET:reads/a.b/",
+        ]
+        .iter()
+        .map(|r| Rule::parse(r).unwrap())
+        .collect();
+        let statements = signer_statements("aws", &rules, &[]);
+        assert_eq!(statements.len(), 3, "{statements:?}");
+        assert_eq!(
+            statements[0]["Action"],
+            json!([
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+                "s3:GetObject",
+                "s3:GetObjectVersion"
+            ])
+        );
+        let ids: Vec<&str> = statements
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["PresignReadsA", "PresignReadsAB", "PresignReadsAB2"]);
     }
 }
