@@ -4,6 +4,7 @@
 //! builds browser form uploads and [`uppy`] reads Uppy's `signRequest`. [`error`] names each
 //! refusal by what the caller should do; [`iam`] says which IAM actions the rules need.
 
+pub mod body;
 pub mod decision;
 pub mod error;
 pub mod guard;
@@ -18,5 +19,6 @@ pub use decision::{DEFAULT_MARGIN, DEFAULT_MAX_EXPIRES_IN, Limits};
 pub use error::PresignError;
 pub use guard::{Guard, Presigned};
 pub use policy::{Method, Policy, Rule};
-pub use request::{FIELDS, PresignRequest, SIGV4_MAX_EXPIRES_IN};
+pub use request::fields::FIELDS;
+pub use request::{PresignRequest, SIGV4_MAX_EXPIRES_IN};
 pub use signer::Signer;

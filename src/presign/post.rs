@@ -11,35 +11,50 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::body::{self, Field, Given, NOT_NULL, Parsed, string};
 use super::error::PresignError;
-use super::request::headers::{ContentType, KmsKeyId, Metadata, ServerSideEncryption};
-use super::request::{Bucket, Key, NOT_NULL, Seconds, check_key, parse_object, present, string};
+use super::request::headers::{
+    content_type, encryption_name, is_kms, kms_key_id, metadata, server_side_encryption,
+};
+use super::request::{bucket, check_key, key, seconds};
 use super::signer::Signer;
 use crate::clock;
 use crate::credentials::Snapshot;
 
-/// Fields a form request may carry, in the order of [`Body`].
-pub const FIELDS: &[&str] = &[
-    "bucket",
-    "key",
-    "key_prefix",
-    "expires_in",
-    "min_expires_in",
-    "content_length_range",
-    "content_type",
-    "content_type_prefix",
-    "metadata",
-    "server_side_encryption",
-    "sse_kms_key_id",
-    "success_action_status",
-];
 /// S3 takes at most 5 GiB in one POST, as in one PUT.
 pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// What S3 substitutes with the chosen file's name in a form's `key`.
 const FILENAME: &str = "${filename}";
+
+const fn field(name: &'static str, required: bool, parse: Check) -> Field<()> {
+    Field {
+        name,
+        required,
+        parse,
+        place: (),
+    }
+}
+type Check = fn(Value) -> Result<Parsed, String>;
+
+/// Fields a form request may carry, in the order the unknown-field message lists them.
+#[rustfmt::skip]
+pub const FIELDS: &[Field<()>] = &[
+    field("bucket", true, bucket),
+    field("key", false, key),
+    field("key_prefix", false, key_prefix),
+    field("expires_in", true, seconds),
+    field("min_expires_in", false, seconds),
+    field("content_length_range", false, length_range),
+    field("content_type", false, content_type),
+    field("content_type_prefix", false, content_type),
+    field("metadata", false, metadata),
+    field("server_side_encryption", false, server_side_encryption),
+    field("sse_kms_key_id", false, kms_key_id),
+    field("success_action_status", false, success_status),
+];
 
 /// Which keys the form may upload to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,149 +90,80 @@ pub struct PostRequest {
     pub success_action_status: Option<u16>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Body {
-    bucket: Bucket,
-    #[serde(default, deserialize_with = "present")]
-    key: Option<Key>,
-    #[serde(default, deserialize_with = "present")]
-    key_prefix: Option<KeyPrefix>,
-    expires_in: Seconds,
-    #[serde(default, deserialize_with = "present")]
-    min_expires_in: Option<Seconds>,
-    #[serde(default, deserialize_with = "present")]
-    content_length_range: Option<LengthRange>,
-    #[serde(default, deserialize_with = "present")]
-    content_type: Option<ContentType>,
-    #[serde(default, deserialize_with = "present")]
-    content_type_prefix: Option<ContentType>,
-    #[serde(default, deserialize_with = "present")]
-    metadata: Option<Metadata>,
-    #[serde(default, deserialize_with = "present")]
-    server_side_encryption: Option<ServerSideEncryption>,
-    #[serde(default, deserialize_with = "present")]
-    sse_kms_key_id: Option<KmsKeyId>,
-    #[serde(default, deserialize_with = "present")]
-    success_action_status: Option<SuccessStatus>,
-}
-
 /// The start of the keys a form may upload to: like a key, but it may be empty.
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-struct KeyPrefix(String);
-
-impl TryFrom<Value> for KeyPrefix {
-    type Error = String;
-    fn try_from(value: Value) -> Result<Self, String> {
-        let prefix = string(value)?;
-        if !prefix.is_empty() {
-            check_key(&prefix)?;
-        }
-        if prefix.contains(FILENAME) {
-            return Err(format!(
-                "must not contain {FILENAME}: the browser's key is the prefix followed by anything"
-            ));
-        }
-        Ok(KeyPrefix(prefix))
+fn key_prefix(value: Value) -> Result<Parsed, String> {
+    let prefix = string(value)?;
+    if !prefix.is_empty() {
+        check_key(&prefix)?;
     }
+    if prefix.contains(FILENAME) {
+        return Err(format!(
+            "must not contain {FILENAME}: the browser's key is the prefix followed by anything"
+        ));
+    }
+    Ok(Parsed::Text(prefix))
 }
 
 /// `{"min": N, "max": M}`, bytes, `min <= max <= 5 GiB`.
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-struct LengthRange(u64, u64);
-
-impl TryFrom<Value> for LengthRange {
-    type Error = String;
-    fn try_from(value: Value) -> Result<Self, String> {
-        let Value::Object(map) = value else {
-            return Err(match value {
-                Value::Null => NOT_NULL.into(),
-                _ => "must be an object {\"min\": bytes, \"max\": bytes}".into(),
-            });
-        };
-        if let Some(other) = map.keys().find(|k| *k != "min" && *k != "max") {
-            return Err(format!("unknown field {other:?}; expected min and max"));
-        }
-        let bound = |name: &str| match map.get(name) {
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .ok_or_else(|| format!("{name} must be a whole number of bytes")),
-            Some(_) => Err(format!("{name} must be a whole number of bytes")),
-            None => Err(format!("{name} is required")),
-        };
-        let (min, max) = (bound("min")?, bound("max")?);
-        if min > max {
-            return Err("min must not be more than max".into());
-        }
-        if max > MAX_OBJECT_BYTES {
-            return Err(format!(
-                "max must be at most {MAX_OBJECT_BYTES} bytes (5 GiB, S3's limit for one upload)"
-            ));
-        }
-        Ok(LengthRange(min, max))
+fn length_range(value: Value) -> Result<Parsed, String> {
+    let Value::Object(map) = value else {
+        return Err(match value {
+            Value::Null => NOT_NULL.into(),
+            _ => "must be an object {\"min\": bytes, \"max\": bytes}".into(),
+        });
+    };
+    if let Some(other) = map.keys().find(|k| *k != "min" && *k != "max") {
+        return Err(format!("unknown field {other:?}; expected min and max"));
     }
+    let bound = |name: &str| match map.get(name) {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| format!("{name} must be a whole number of bytes")),
+        Some(_) => Err(format!("{name} must be a whole number of bytes")),
+        None => Err(format!("{name} is required")),
+    };
+    let (min, max) = (bound("min")?, bound("max")?);
+    if min > max {
+        return Err("min must not be more than max".into());
+    }
+    if max > MAX_OBJECT_BYTES {
+        return Err(format!(
+            "max must be at most {MAX_OBJECT_BYTES} bytes (5 GiB, S3's limit for one upload)"
+        ));
+    }
+    Ok(Parsed::Range(min, max))
 }
 
 /// 200, 201 or 204.
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-struct SuccessStatus(u16);
-
-impl TryFrom<Value> for SuccessStatus {
-    type Error = String;
-    fn try_from(value: Value) -> Result<Self, String> {
-        match value.as_u64() {
-            Some(code @ (200 | 201 | 204)) => Ok(SuccessStatus(code as u16)),
-            _ if value.is_null() => Err(NOT_NULL.into()),
-            _ => Err("must be 200, 201 or 204".into()),
-        }
+fn success_status(value: Value) -> Result<Parsed, String> {
+    match value.as_u64() {
+        Some(code @ (200 | 201 | 204)) => Ok(Parsed::Count(code)),
+        _ if value.is_null() => Err(NOT_NULL.into()),
+        _ => Err("must be 200, 201 or 204".into()),
     }
 }
 
 impl PostRequest {
     /// Validates a JSON body, naming the first bad field.
     pub fn from_json(body: &[u8]) -> Result<PostRequest, PresignError> {
-        let body: Body = parse_object(body, FIELDS)?;
-        let key = match (body.key, body.key_prefix) {
-            // S3 substitutes `${filename}` in the form's key before it checks the policy, so an
-            // exact key holding it never matches its own condition: a form S3 always refuses.
-            (Some(key), None) if key.0.contains(FILENAME) => {
-                let prefix = &key.0[..key.0.find(FILENAME).unwrap_or(0)];
-                return Err(PresignError::invalid(
-                    "key",
-                    format!(
-                        "must not contain {FILENAME} (S3 substitutes it before checking the policy, so the form would always be refused): give \"key_prefix\": {prefix:?} to let the browser choose the name"
-                    ),
-                ));
-            }
-            (Some(key), None) => KeyRule::Exact(key.0),
-            (None, Some(prefix)) => KeyRule::Prefix(prefix.0),
-            (Some(_), Some(_)) => {
-                return Err(PresignError::invalid(
-                    "key_prefix",
-                    "give key or key_prefix, not both",
-                ));
-            }
-            (None, None) => {
-                return Err(PresignError::invalid(
-                    "key",
-                    "is required (or key_prefix, for keys the browser chooses)",
-                ));
-            }
-        };
-        let expires_in = body.expires_in.0;
-        let min_expires_in = body.min_expires_in.map(|s| s.0);
+        let mut given = body::read(body, FIELDS)?;
+        let key = key_rule(&mut given)?;
+        let expires_in = given.get("expires_in").and_then(Parsed::count);
+        let expires_in =
+            expires_in.ok_or_else(|| PresignError::invalid("expires_in", "is required"))?;
+        let min_expires_in = given.get("min_expires_in").and_then(Parsed::count);
         if min_expires_in.is_some_and(|m| m > expires_in) {
             return Err(PresignError::invalid(
                 "min_expires_in",
                 "must not be more than expires_in",
             ));
         }
-        let content_type = match (body.content_type, body.content_type_prefix) {
-            (Some(t), None) => Some(TypeRule::Exact(t.0)),
-            (None, Some(p)) => Some(TypeRule::Prefix(p.0)),
+        let content_type = match (
+            given.take_text("content_type"),
+            given.take_text("content_type_prefix"),
+        ) {
+            (Some(t), None) => Some(TypeRule::Exact(t)),
+            (None, Some(p)) => Some(TypeRule::Prefix(p)),
             (None, None) => None,
             (Some(_), Some(_)) => {
                 return Err(PresignError::invalid(
@@ -226,24 +172,37 @@ impl PostRequest {
                 ));
             }
         };
-        let kms = body.server_side_encryption.is_some_and(|s| s.is_kms());
-        if body.sse_kms_key_id.is_some() && !kms {
+        let kms = given.get("server_side_encryption").is_some_and(is_kms);
+        if given.has("sse_kms_key_id") && !kms {
             return Err(PresignError::invalid(
                 "sse_kms_key_id",
                 "only applies with server_side_encryption aws:kms or aws:kms:dsse",
             ));
         }
+        let bucket = given.take_text("bucket");
+        let bucket = bucket.ok_or_else(|| PresignError::invalid("bucket", "is required"))?;
         Ok(PostRequest {
-            bucket: body.bucket.0,
-            metadata: body.metadata.map(|m| m.0).unwrap_or_default(),
-            server_side_encryption: body.server_side_encryption.map(|s| s.as_str()),
-            sse_kms_key_id: body.sse_kms_key_id.map(|k| k.0),
+            bucket,
+            metadata: match given.take("metadata") {
+                Some(Parsed::Entries(entries)) => entries,
+                _ => Vec::new(),
+            },
+            server_side_encryption: given
+                .take_text("server_side_encryption")
+                .and_then(|sse| encryption_name(&sse)),
+            sse_kms_key_id: given.take_text("sse_kms_key_id"),
             key,
             expires_in,
             min_expires_in,
-            content_length_range: body.content_length_range.map(|r| (r.0, r.1)),
+            content_length_range: match given.get("content_length_range") {
+                Some(Parsed::Range(min, max)) => Some((*min, *max)),
+                _ => None,
+            },
             content_type,
-            success_action_status: body.success_action_status.map(|s| s.0),
+            success_action_status: given
+                .get("success_action_status")
+                .and_then(Parsed::count)
+                .map(|code| code as u16),
         })
     }
 
@@ -252,6 +211,33 @@ impl PostRequest {
         match &self.key {
             KeyRule::Exact(k) | KeyRule::Prefix(k) => k,
         }
+    }
+}
+
+/// Which keys the form may upload to: `key` or `key_prefix`, one of them.
+fn key_rule(given: &mut Given<()>) -> Result<KeyRule, PresignError> {
+    match (given.take_text("key"), given.take_text("key_prefix")) {
+        // S3 substitutes `${filename}` in the form's key before it checks the policy, so an
+        // exact key holding it never matches its own condition: a form S3 always refuses.
+        (Some(key), None) if key.contains(FILENAME) => {
+            let prefix = &key[..key.find(FILENAME).unwrap_or(0)];
+            Err(PresignError::invalid(
+                "key",
+                format!(
+                    "must not contain {FILENAME} (S3 substitutes it before checking the policy, so the form would always be refused): give \"key_prefix\": {prefix:?} to let the browser choose the name"
+                ),
+            ))
+        }
+        (Some(key), None) => Ok(KeyRule::Exact(key)),
+        (None, Some(prefix)) => Ok(KeyRule::Prefix(prefix)),
+        (Some(_), Some(_)) => Err(PresignError::invalid(
+            "key_prefix",
+            "give key or key_prefix, not both",
+        )),
+        (None, None) => Err(PresignError::invalid(
+            "key",
+            "is required (or key_prefix, for keys the browser chooses)",
+        )),
     }
 }
 

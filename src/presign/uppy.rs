@@ -12,9 +12,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::body::parse_object;
 use super::error::PresignError;
 use super::guard::Presigned;
-use super::request::{PresignRequest, parse_object};
+use super::request::PresignRequest;
 
 /// Default `--uppy-expires-in`: long enough for a part over a slow link, short enough that a
 /// leaked URL is soon useless.

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sessionguard::demo::endpoint::Options;
+use sessionguard::presign::FIELDS;
+use sessionguard::presign::request::fields::SentAs;
 
 use crate::support::*;
 
@@ -178,9 +180,24 @@ async fn responses_match_the_schemas() {
         .map(String::as_str)
         .collect();
     documented_fields.sort();
-    let mut accepted = sessionguard::presign::FIELDS.to_vec();
+    let mut accepted: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
     accepted.sort();
     assert_eq!(documented_fields, accepted);
+    for field in FIELDS {
+        let schema = &request_schema["properties"][field.name];
+        let description = resolve(&spec, schema)["description"].as_str().unwrap_or("");
+        let named = match field.place.sent_as {
+            SentAs::Request => continue,
+            SentAs::Header(name) | SentAs::Query(name) => format!("`{name}`"),
+            SentAs::HeaderPerEntry(prefix) => format!("`{prefix}"),
+        };
+        let shared_override = schema["$ref"].is_string() && description.contains("`response-*`");
+        assert!(
+            description.contains(&named) || shared_override && named.starts_with("`response-"),
+            "openapi's {} does not say it is sent as {named}: {description}",
+            field.name
+        );
+    }
 
     let s3 = S3Server::start(&["reports"]);
     let mut options = Options::new(Duration::from_secs(600));
@@ -274,4 +291,38 @@ async fn responses_match_the_schemas() {
         vec![200, 200, 200, 200, 400, 403, 409, 413, 415, 503],
         "every status exercised"
     );
+}
+
+/// README's table of signed PUT headers is the declaration's: a row per header field, in
+/// [`FIELDS`] order, naming the field and the header it is sent as.
+#[test]
+fn readme_signed_headers_are_the_declared_ones() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("### Uploads with signed headers")
+        .nth(1)
+        .expect("README has the section on signed headers");
+    let rows: Vec<(String, String)> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| field | signed header |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cells[1].to_string(), cells[2].to_string())
+        })
+        .collect();
+    let declared: Vec<(String, String)> = FIELDS
+        .iter()
+        .filter_map(|f| {
+            let header = match f.place.sent_as {
+                SentAs::Header(name) => format!("`{name}`"),
+                SentAs::HeaderPerEntry(prefix) => format!("`{prefix}<name>` each"),
+                _ => return None,
+            };
+            Some((format!("`{}`", f.name), header))
+        })
+        .collect();
+    assert_eq!(rows, declared, "README's rows against the declaration");
 }

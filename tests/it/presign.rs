@@ -248,6 +248,10 @@ async fn get_and_put_urls_work_against_a_real_s3_server() {
     );
     let max = sample(&metrics, "sessionguard_presign_max_expires_in_seconds").unwrap();
     assert!((3500.0..=3540.0).contains(&max), "{max}");
+    // Lines reach stdout through the log pipe's writer thread: wait for both.
+    daemon
+        .wait_for_nth(2, |l| l["message"] == "presign issued")
+        .await;
     let issued = daemon.lines_with("presign issued");
     assert_eq!(issued.len(), 2);
     assert_eq!(issued[0]["bucket"], "reports");

@@ -5,11 +5,9 @@
 //! exactly as given. Each type checks its value here, so a bad one is a 400 naming its field
 //! instead of a URL S3 refuses later.
 
-use base64::Engine;
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::{NOT_NULL, string};
+use super::super::body::{NOT_NULL, Parsed, string};
 
 /// Longest `content_type` accepted.
 const MAX_CONTENT_TYPE: usize = 256;
@@ -46,7 +44,7 @@ const STORAGE_CLASSES: &[&str] = &[
 /// A header value sent exactly as signed: 1 to `max` printable US-ASCII characters, without
 /// leading, trailing or doubled spaces (SigV4 folds those, so what is signed would not be what
 /// the client sends).
-pub(super) fn header_value(value: Value, max: usize) -> Result<String, String> {
+pub(crate) fn header_value(value: Value, max: usize) -> Result<String, String> {
     let text = string(value)?;
     let printable = text.bytes().all(|b| (b' '..=b'~').contains(&b));
     if text.is_empty()
@@ -64,247 +62,181 @@ pub(super) fn header_value(value: Value, max: usize) -> Result<String, String> {
     Ok(text)
 }
 
-/// A free-text header value: `cache_control`, `content_disposition`, `content_encoding`, and the
-/// GET response overrides (which S3 answers as headers).
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-pub(super) struct HeaderText(pub(super) String);
-
-impl TryFrom<Value> for HeaderText {
-    type Error = String;
-    fn try_from(value: Value) -> Result<Self, String> {
-        header_value(value, MAX_HEADER_TEXT).map(HeaderText)
+/// 1 to `max` printable US-ASCII characters without spaces: an ID S3 or KMS handed out.
+/// `what` ends the message (`" (a KMS key ID, ...)"`), or is empty.
+pub(crate) fn token(value: Value, max: usize, what: &str) -> Result<String, String> {
+    let text = string(value)?;
+    if text.is_empty() || text.len() > max || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "must be 1 to {max} printable US-ASCII characters without spaces{what}"
+        ));
     }
+    Ok(text)
 }
 
-/// A MIME type a PUT must be sent with.
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-pub(crate) struct ContentType(pub(crate) String);
+/// A free-text header value: `cache_control`, `content_disposition`, `content_encoding`, and the
+/// GET response overrides (which S3 answers as headers).
+pub(crate) fn header_text(value: Value) -> Result<Parsed, String> {
+    header_value(value, MAX_HEADER_TEXT).map(Parsed::Text)
+}
 
-impl TryFrom<Value> for ContentType {
-    type Error = String;
-    fn try_from(value: Value) -> Result<Self, String> {
-        header_value(value, MAX_CONTENT_TYPE).map(ContentType)
-    }
+/// A MIME type a PUT must be sent with, or a form's `Content-Type` (or its prefix).
+pub(crate) fn content_type(value: Value) -> Result<Parsed, String> {
+    header_value(value, MAX_CONTENT_TYPE).map(Parsed::Text)
 }
 
 /// The exact size of the upload in bytes: another body is refused.
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-pub(super) struct ContentLength(pub(super) u64);
-
-impl TryFrom<Value> for ContentLength {
-    type Error = String;
-    fn try_from(value: Value) -> Result<Self, String> {
-        let bytes = match value {
-            Value::Number(n) => n.as_u64(),
-            Value::Null => return Err(NOT_NULL.into()),
-            _ => None,
-        };
-        match bytes {
-            Some(b) if b <= MAX_PUT_BYTES => Ok(ContentLength(b)),
-            Some(_) => Err(format!(
-                "must be at most {MAX_PUT_BYTES} bytes (5 GiB, S3's largest single PUT)"
-            )),
-            None => Err("must be a whole number of bytes (an integer, 0 or more)".into()),
-        }
+pub(crate) fn content_length(value: Value) -> Result<Parsed, String> {
+    let bytes = match value {
+        Value::Number(n) => n.as_u64(),
+        Value::Null => return Err(NOT_NULL.into()),
+        _ => None,
+    };
+    match bytes {
+        Some(b) if b <= MAX_PUT_BYTES => Ok(Parsed::Count(b)),
+        Some(_) => Err(format!(
+            "must be at most {MAX_PUT_BYTES} bytes (5 GiB, S3's largest single PUT)"
+        )),
+        None => Err("must be a whole number of bytes (an integer, 0 or more)".into()),
     }
 }
 
 /// The base64 of an `N`-byte digest: `Content-MD5` (16), SHA-256 (32), CRC32 and CRC32C (4).
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-pub(super) struct Digest<const N: usize>(pub(super) String);
-
-impl<const N: usize> TryFrom<Value> for Digest<N> {
-    type Error = String;
-    fn try_from(value: Value) -> Result<Self, String> {
-        let text = string(value)?;
-        let what = match N {
-            16 => "an MD5 digest",
-            32 => "a SHA-256 digest",
-            _ => "a CRC32 or CRC32C checksum",
-        };
-        let problem = || format!("must be the base64 of {N} bytes ({what} of the body)");
-        // A digest is at most 44 characters: anything longer is not worth decoding.
-        if text.len() > 64 {
-            return Err(problem());
-        }
-        match base64::engine::general_purpose::STANDARD.decode(&text) {
-            Ok(bytes) if bytes.len() == N => Ok(Digest(text)),
-            _ => Err(problem()),
-        }
+pub(crate) fn digest<const N: usize>(value: Value) -> Result<Parsed, String> {
+    let text = string(value)?;
+    let what = match N {
+        16 => "an MD5 digest",
+        32 => "a SHA-256 digest",
+        _ => "a CRC32 or CRC32C checksum",
+    };
+    let problem = || format!("must be the base64 of {N} bytes ({what} of the body)");
+    // A digest is at most 44 characters: anything longer is not worth decoding.
+    if text.len() > 64 {
+        return Err(problem());
+    }
+    match aws_smithy_types::base64::decode(&text) {
+        Ok(bytes) if bytes.len() == N => Ok(Parsed::Text(text)),
+        _ => Err(problem()),
     }
 }
 
-/// `x-amz-server-side-encryption`.
-#[derive(Deserialize, Clone, Copy)]
-#[serde(try_from = "Value")]
-pub(crate) enum ServerSideEncryption {
-    Aes256,
-    Kms,
-    KmsDsse,
+/// `x-amz-server-side-encryption`: the values S3 defines.
+const ENCRYPTIONS: &[&str] = &["AES256", "aws:kms", "aws:kms:dsse"];
+
+/// `x-amz-server-side-encryption`, one of [`ENCRYPTIONS`].
+pub(crate) fn server_side_encryption(value: Value) -> Result<Parsed, String> {
+    let text = string(value)?;
+    if !ENCRYPTIONS.contains(&text.as_str()) {
+        return Err(format!("{text:?} is not one of {}", ENCRYPTIONS.join(", ")));
+    }
+    Ok(Parsed::Text(text))
 }
 
-impl ServerSideEncryption {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            ServerSideEncryption::Aes256 => "AES256",
-            ServerSideEncryption::Kms => "aws:kms",
-            ServerSideEncryption::KmsDsse => "aws:kms:dsse",
-        }
-    }
-
-    /// Whether a KMS key may be named.
-    pub(crate) fn is_kms(self) -> bool {
-        !matches!(self, ServerSideEncryption::Aes256)
-    }
+/// The name S3 defines for `sse`, if it is one.
+pub(crate) fn encryption_name(sse: &str) -> Option<&'static str> {
+    ENCRYPTIONS.iter().copied().find(|name| *name == sse)
 }
 
-impl TryFrom<Value> for ServerSideEncryption {
-    type Error = String;
-    fn try_from(value: Value) -> Result<Self, String> {
-        match string(value)?.as_str() {
-            "AES256" => Ok(ServerSideEncryption::Aes256),
-            "aws:kms" => Ok(ServerSideEncryption::Kms),
-            "aws:kms:dsse" => Ok(ServerSideEncryption::KmsDsse),
-            other => Err(format!(
-                "{other:?} is not one of AES256, aws:kms, aws:kms:dsse"
-            )),
-        }
-    }
+/// Whether server-side encryption `sse` uses KMS, so that a KMS key may be named.
+pub(crate) fn is_kms(sse: &Parsed) -> bool {
+    matches!(sse, Parsed::Text(t) if t != "AES256")
 }
 
 /// The KMS key of an `aws:kms` upload: a key ID, key ARN, alias name or alias ARN.
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-pub(crate) struct KmsKeyId(pub(crate) String);
-
-impl TryFrom<Value> for KmsKeyId {
-    type Error = String;
-    fn try_from(value: Value) -> Result<Self, String> {
-        let text = string(value)?;
-        if text.is_empty()
-            || text.len() > MAX_KMS_KEY_ID
-            || !text.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(format!(
-                "must be 1 to {MAX_KMS_KEY_ID} printable US-ASCII characters without spaces (a KMS key ID, key ARN or alias)"
-            ));
-        }
-        Ok(KmsKeyId(text))
-    }
+pub(crate) fn kms_key_id(value: Value) -> Result<Parsed, String> {
+    token(value, MAX_KMS_KEY_ID, " (a KMS key ID, key ARN or alias)").map(Parsed::Text)
 }
 
 /// `x-amz-storage-class`, one of S3's values.
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-pub(super) struct StorageClass(pub(super) String);
-
-impl TryFrom<Value> for StorageClass {
-    type Error = String;
-    fn try_from(value: Value) -> Result<Self, String> {
-        let text = string(value)?;
-        if !STORAGE_CLASSES.contains(&text.as_str()) {
-            return Err(format!(
-                "{text:?} is not an S3 storage class ({})",
-                STORAGE_CLASSES.join(", ")
-            ));
-        }
-        Ok(StorageClass(text))
+pub(crate) fn storage_class(value: Value) -> Result<Parsed, String> {
+    let text = string(value)?;
+    if !STORAGE_CLASSES.contains(&text.as_str()) {
+        return Err(format!(
+            "{text:?} is not an S3 storage class ({})",
+            STORAGE_CLASSES.join(", ")
+        ));
     }
+    Ok(Parsed::Text(text))
 }
 
 /// User-defined metadata, `x-amz-meta-<name>`: names lowercased (S3 stores them so), values
 /// US-ASCII (S3 mangles anything else), at most 2 KB in all.
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-pub(crate) struct Metadata(pub(crate) Vec<(String, String)>);
-
-impl TryFrom<Value> for Metadata {
-    type Error = String;
-    fn try_from(value: Value) -> Result<Self, String> {
-        let object = match value {
-            Value::Object(o) => o,
-            Value::Null => return Err(NOT_NULL.into()),
-            _ => return Err("must be an object of names to string values".into()),
-        };
-        let mut entries: Vec<(String, String)> = Vec::with_capacity(object.len());
-        let mut bytes = 0;
-        for (name, value) in object {
-            let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-            if name.is_empty() || !name.bytes().all(token) {
-                return Err(format!(
-                    "name {name:?} must be 1 or more letters, digits or !#$%&'*+-.^_`|~ (an HTTP header name)"
-                ));
-            }
-            let lower = name.to_ascii_lowercase();
-            if entries.iter().any(|(n, _)| *n == lower) {
-                return Err(format!(
-                    "name {name:?} appears twice (names are case-insensitive)"
-                ));
-            }
-            let value = header_value(value, MAX_METADATA_BYTES)
-                .map_err(|why| format!("value of {name:?} {why}"))?;
-            bytes += lower.len() + value.len();
-            entries.push((lower, value));
-        }
-        if entries.is_empty() {
-            return Err("must name at least one entry; leave the field out instead".into());
-        }
-        if bytes > MAX_METADATA_BYTES {
+pub(crate) fn metadata(value: Value) -> Result<Parsed, String> {
+    let object = match value {
+        Value::Object(o) => o,
+        Value::Null => return Err(NOT_NULL.into()),
+        _ => return Err("must be an object of names to string values".into()),
+    };
+    let mut entries: Vec<(String, String)> = Vec::with_capacity(object.len());
+    let mut bytes = 0;
+    for (name, value) in object {
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty() || !name.bytes().all(token) {
             return Err(format!(
-                "is {bytes} bytes of names and values, more than S3's {MAX_METADATA_BYTES}"
+                "name {name:?} must be 1 or more letters, digits or !#$%&'*+-.^_`|~ (an HTTP header name)"
             ));
         }
-        Ok(Metadata(entries))
+        let lower = name.to_ascii_lowercase();
+        if entries.iter().any(|(n, _)| *n == lower) {
+            return Err(format!(
+                "name {name:?} appears twice (names are case-insensitive)"
+            ));
+        }
+        let value = header_value(value, MAX_METADATA_BYTES)
+            .map_err(|why| format!("value of {name:?} {why}"))?;
+        bytes += lower.len() + value.len();
+        entries.push((lower, value));
     }
+    if entries.is_empty() {
+        return Err("must name at least one entry; leave the field out instead".into());
+    }
+    if bytes > MAX_METADATA_BYTES {
+        return Err(format!(
+            "is {bytes} bytes of names and values, more than S3's {MAX_METADATA_BYTES}"
+        ));
+    }
+    Ok(Parsed::Entries(entries))
 }
 
 /// `x-amz-tagging`: an object of tags, sent URL-encoded (`k=v&k2=v2`) as S3 expects.
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-pub(super) struct Tagging(pub(super) String);
-
-impl TryFrom<Value> for Tagging {
-    type Error = String;
-    fn try_from(value: Value) -> Result<Self, String> {
-        let object = match value {
-            Value::Object(o) => o,
-            Value::Null => return Err(NOT_NULL.into()),
-            _ => return Err("must be an object of tag keys to string values".into()),
-        };
-        if object.is_empty() || object.len() > MAX_TAGS {
-            return Err(format!(
-                "must hold 1 to {MAX_TAGS} tags (S3's limit per object)"
-            ));
-        }
-        let mut encoded = form_urlencoded::Serializer::new(String::new());
-        for (key, value) in &object {
-            let Value::String(value) = value else {
-                return Err(format!("value of {key:?} must be a string"));
-            };
-            if key.is_empty()
-                || key.chars().count() > MAX_TAG_KEY
-                || key.chars().any(char::is_control)
-            {
-                return Err(format!(
-                    "key {key:?} must be 1 to {MAX_TAG_KEY} characters without control characters"
-                ));
-            }
-            if key.starts_with("aws:") {
-                return Err(format!(
-                    "key {key:?} uses the aws: prefix, which AWS reserves"
-                ));
-            }
-            if value.chars().count() > MAX_TAG_VALUE || value.chars().any(char::is_control) {
-                return Err(format!(
-                    "value of {key:?} must be at most {MAX_TAG_VALUE} characters without control characters"
-                ));
-            }
-            encoded.append_pair(key, value);
-        }
-        Ok(Tagging(encoded.finish()))
+pub(crate) fn tagging(value: Value) -> Result<Parsed, String> {
+    let object = match value {
+        Value::Object(o) => o,
+        Value::Null => return Err(NOT_NULL.into()),
+        _ => return Err("must be an object of tag keys to string values".into()),
+    };
+    if object.is_empty() || object.len() > MAX_TAGS {
+        return Err(format!(
+            "must hold 1 to {MAX_TAGS} tags (S3's limit per object)"
+        ));
     }
+    let mut encoded = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in &object {
+        let Value::String(value) = value else {
+            return Err(format!("value of {key:?} must be a string"));
+        };
+        check_tag(key, value)?;
+        encoded.append_pair(key, value);
+    }
+    Ok(Parsed::Text(encoded.finish()))
+}
+
+/// One tag, held to S3's limits.
+fn check_tag(key: &str, value: &str) -> Result<(), String> {
+    if key.is_empty() || key.chars().count() > MAX_TAG_KEY || key.chars().any(char::is_control) {
+        return Err(format!(
+            "key {key:?} must be 1 to {MAX_TAG_KEY} characters without control characters"
+        ));
+    }
+    if key.starts_with("aws:") {
+        return Err(format!(
+            "key {key:?} uses the aws: prefix, which AWS reserves"
+        ));
+    }
+    if value.chars().count() > MAX_TAG_VALUE || value.chars().any(char::is_control) {
+        return Err(format!(
+            "value of {key:?} must be at most {MAX_TAG_VALUE} characters without control characters"
+        ));
+    }
+    Ok(())
 }

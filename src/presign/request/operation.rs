@@ -94,6 +94,18 @@ impl Operation {
     }
 }
 
+/// Every operation: fields that decide which operation it is, or apply to all.
+pub const EVERY: &[Operation] = &[
+    Operation::GetObject,
+    Operation::HeadObject,
+    Operation::PutObject,
+    Operation::DeleteObject,
+    Operation::CreateMultipartUpload,
+    Operation::UploadPart,
+    Operation::CompleteMultipartUpload,
+    Operation::ListParts,
+    Operation::AbortMultipartUpload,
+];
 /// `version_id`: the operations that name one object version.
 pub const VERSIONED: &[Operation] = &[
     Operation::GetObject,

@@ -493,22 +493,21 @@ fn operation_fields_name_the_field() {
     assert_eq!(message, "only applies to GET, HEAD and DELETE, not PUT");
 }
 
-/// [`FIELDS`] is exactly what serde accepts: its own list of expected fields, in order.
+/// An unknown field is named, and the message lists [`FIELDS`], in order.
 #[test]
-fn fields_match_the_body() {
+fn unknown_fields_list_the_fields() {
     let err = PresignRequest::from_json(br#"{"bucket":"abc","nope":1}"#).unwrap_err();
     let PresignError::Invalid { field, message } = err else {
         panic!("expected invalid")
     };
     assert_eq!(field, "nope");
-    let mut json = serde_json::Deserializer::from_slice(br#"{"nope":1}"#);
-    let serde_message = serde_path_to_error::deserialize::<_, Body>(&mut json)
-        .err()
+    let listed: Vec<&str> = message
+        .strip_prefix("unknown field; expected one of ")
         .unwrap()
-        .inner()
-        .to_string();
-    let listed: Vec<&str> = serde_message.split('`').skip(3).step_by(2).collect();
-    assert_eq!(listed, FIELDS, "{serde_message}");
+        .split(", ")
+        .collect();
+    let names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+    assert_eq!(listed, names, "{message}");
     assert!(message.contains("bucket, key, method"), "{message}");
 }
 

@@ -1,0 +1,115 @@
+//! Every field of `POST /v1/presign`, declared once: its name, whether it is required, how its
+//! value is checked, which operations take it and where it goes in the URL.
+//!
+//! Parsing ([`crate::presign::body::read`]), the per-operation check, the layout of query
+//! parameters and signed headers, the openapi test and README's table all read [`FIELDS`]. Adding
+//! a signed PUT header is one row here (and its test): a `header` row names the field, the
+//! operations that take it, the header and the function that checks its value.
+
+use super::super::body::{Field, Parsed};
+use super::headers::{
+    content_length, content_type, digest, header_text, kms_key_id, metadata,
+    server_side_encryption, storage_class, tagging,
+};
+use super::operation::{BODY_HEADERS, EVERY, GET_ONLY, OBJECT_HEADERS, Operation, VERSIONED};
+use super::params::{http_date, part_number, upload_id, version_id};
+use super::{bucket, key, method, seconds};
+
+/// What `/v1/presign` does with a field.
+#[derive(Debug, Clone, Copy)]
+pub struct Place {
+    /// The operations that take the field: on another, it is a 400 naming it.
+    pub operations: &'static [Operation],
+    pub sent_as: SentAs,
+}
+
+/// Where a field's value goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SentAs {
+    /// Read by the request itself: which object, which operation, for how long.
+    Request,
+    /// A query parameter inside the signature, named as S3 spells it.
+    Query(&'static str),
+    /// A signed header (lowercase), which the client must send exactly as given.
+    Header(&'static str),
+    /// One signed header per entry, the entry's name after this prefix.
+    HeaderPerEntry(&'static str),
+}
+
+/// Signed headers with this prefix are checksums, of which S3 takes one per upload.
+pub const CHECKSUM_HEADER: &str = "x-amz-checksum-";
+
+const REQUIRED: bool = true;
+const OPTIONAL: bool = false;
+
+type Check = fn(serde_json::Value) -> Result<Parsed, String>;
+
+const fn request(name: &'static str, required: bool, parse: Check) -> Field<Place> {
+    let sent_as = SentAs::Request;
+    let place = Place {
+        operations: EVERY,
+        sent_as,
+    };
+    Field {
+        name,
+        required,
+        parse,
+        place,
+    }
+}
+
+/// An optional field signed into the URL, as a query parameter or header.
+const fn signed(
+    name: &'static str,
+    operations: &'static [Operation],
+    sent_as: SentAs,
+    parse: Check,
+) -> Field<Place> {
+    let place = Place {
+        operations,
+        sent_as,
+    };
+    Field {
+        name,
+        required: OPTIONAL,
+        parse,
+        place,
+    }
+}
+
+/// The fields a request may carry, in the order the unknown-field message lists them and the
+/// URL carries them.
+#[rustfmt::skip]
+pub const FIELDS: &[Field<Place>] = {
+    use SentAs::*;
+    &[
+        request("bucket", REQUIRED, bucket),
+        request("key", REQUIRED, key),
+        request("method", OPTIONAL, method),
+        request("expires_in", REQUIRED, seconds),
+        request("min_expires_in", OPTIONAL, seconds),
+        signed("version_id", VERSIONED, Query("versionId"), version_id),
+        signed("response_content_type", GET_ONLY, Query("response-content-type"), header_text),
+        signed("response_content_disposition", GET_ONLY, Query("response-content-disposition"), header_text),
+        signed("response_content_encoding", GET_ONLY, Query("response-content-encoding"), header_text),
+        signed("response_content_language", GET_ONLY, Query("response-content-language"), header_text),
+        signed("response_cache_control", GET_ONLY, Query("response-cache-control"), header_text),
+        signed("response_expires", GET_ONLY, Query("response-expires"), http_date),
+        signed("content_type", OBJECT_HEADERS, Header("content-type"), content_type),
+        signed("content_length", BODY_HEADERS, Header("content-length"), content_length),
+        signed("content_md5", BODY_HEADERS, Header("content-md5"), digest::<16>),
+        signed("checksum_sha256", BODY_HEADERS, Header("x-amz-checksum-sha256"), digest::<32>),
+        signed("checksum_crc32", BODY_HEADERS, Header("x-amz-checksum-crc32"), digest::<4>),
+        signed("checksum_crc32c", BODY_HEADERS, Header("x-amz-checksum-crc32c"), digest::<4>),
+        signed("server_side_encryption", OBJECT_HEADERS, Header("x-amz-server-side-encryption"), server_side_encryption),
+        signed("sse_kms_key_id", OBJECT_HEADERS, Header("x-amz-server-side-encryption-aws-kms-key-id"), kms_key_id),
+        signed("metadata", OBJECT_HEADERS, HeaderPerEntry("x-amz-meta-"), metadata),
+        signed("tagging", OBJECT_HEADERS, Header("x-amz-tagging"), tagging),
+        signed("storage_class", OBJECT_HEADERS, Header("x-amz-storage-class"), storage_class),
+        signed("cache_control", OBJECT_HEADERS, Header("cache-control"), header_text),
+        signed("content_disposition", OBJECT_HEADERS, Header("content-disposition"), header_text),
+        signed("content_encoding", OBJECT_HEADERS, Header("content-encoding"), header_text),
+        request("upload_id", OPTIONAL, upload_id),
+        request("part_number", OPTIONAL, part_number),
+    ]
+};
