@@ -283,63 +283,19 @@ pub async fn sign(
     );
     let expires_at = clock::rfc3339(start + Duration::from_secs(expires_in));
 
-    let mut fields = Map::new();
-    let mut conditions = vec![json!({"bucket": request.bucket})];
-    match &request.key {
-        KeyRule::Exact(key) => {
-            fields.insert("key".into(), key.clone().into());
-            conditions.push(json!({"key": key}));
-        }
-        KeyRule::Prefix(prefix) => {
-            fields.insert("key".into(), format!("{prefix}{FILENAME}").into());
-            conditions.push(json!(["starts-with", "$key", prefix]));
-        }
-    }
-    match &request.content_type {
-        Some(TypeRule::Exact(t)) => {
-            fields.insert("Content-Type".into(), t.clone().into());
-            conditions.push(json!({"Content-Type": t}));
-        }
-        Some(TypeRule::Prefix(p)) => conditions.push(json!(["starts-with", "$Content-Type", p])),
-        None => {}
-    }
-    let mut exact: Vec<(String, String)> = request
-        .metadata
-        .iter()
-        .map(|(name, value)| (format!("x-amz-meta-{name}"), value.clone()))
-        .collect();
-    if let Some(sse) = request.server_side_encryption {
-        exact.push(("x-amz-server-side-encryption".into(), sse.into()));
-    }
-    if let Some(key) = &request.sse_kms_key_id {
-        exact.push((
-            "x-amz-server-side-encryption-aws-kms-key-id".into(),
-            key.clone(),
-        ));
-    }
-    for (name, value) in exact {
-        conditions.push(json!({ name.as_str(): value }));
-        fields.insert(name, value.into());
-    }
-    if let Some(status) = request.success_action_status {
-        fields.insert("success_action_status".into(), status.to_string().into());
-        conditions.push(json!({"success_action_status": status.to_string()}));
-    }
-    if let Some((min, max)) = request.content_length_range {
-        conditions.push(json!(["content-length-range", min, max]));
-    }
-    let mut signed = vec![
-        ("x-amz-algorithm", "AWS4-HMAC-SHA256".to_string()),
-        ("x-amz-credential", credential),
-        ("x-amz-date", date),
-    ];
+    let mut form = Form::default();
+    form.condition(json!({"bucket": request.bucket}));
+    request.fill(&mut form);
+    form.exact("x-amz-algorithm", "AWS4-HMAC-SHA256");
+    form.exact("x-amz-credential", &credential);
+    form.exact("x-amz-date", &date);
     if let Some(token) = credentials.session_token() {
-        signed.push(("x-amz-security-token", token.to_string()));
+        form.exact("x-amz-security-token", token);
     }
-    for (name, value) in signed {
-        conditions.push(json!({ name: value }));
-        fields.insert(name.into(), value.into());
-    }
+    let Form {
+        mut fields,
+        conditions,
+    } = form;
     let policy = json!({"expiration": expires_at, "conditions": conditions});
     let policy = aws_smithy_types::base64::encode(policy.to_string());
     let key = generate_signing_key(
@@ -358,6 +314,60 @@ pub async fn sign(
         expires_at,
         credentials_expire_at: snapshot.expiry().map(clock::rfc3339),
     })
+}
+
+/// The fields a form sends, and the policy's conditions on them, in the order S3 reads them.
+#[derive(Default)]
+struct Form {
+    fields: Map<String, Value>,
+    conditions: Vec<Value>,
+}
+
+impl Form {
+    fn condition(&mut self, condition: Value) {
+        self.conditions.push(condition);
+    }
+
+    /// A field the form sends, and the condition that it is exactly `value`.
+    fn exact(&mut self, name: &str, value: &str) {
+        self.conditions.push(json!({ name: value }));
+        self.fields.insert(name.into(), value.into());
+    }
+}
+
+impl PostRequest {
+    /// The form's fields and conditions for what the caller asked: key, type, metadata,
+    /// encryption, status and size.
+    fn fill(&self, form: &mut Form) {
+        match &self.key {
+            KeyRule::Exact(key) => form.exact("key", key),
+            KeyRule::Prefix(prefix) => {
+                form.fields
+                    .insert("key".into(), format!("{prefix}{FILENAME}").into());
+                form.condition(json!(["starts-with", "$key", prefix]));
+            }
+        }
+        match &self.content_type {
+            Some(TypeRule::Exact(t)) => form.exact("Content-Type", t),
+            Some(TypeRule::Prefix(p)) => form.condition(json!(["starts-with", "$Content-Type", p])),
+            None => {}
+        }
+        for (name, value) in &self.metadata {
+            form.exact(&format!("x-amz-meta-{name}"), value);
+        }
+        if let Some(sse) = self.server_side_encryption {
+            form.exact("x-amz-server-side-encryption", sse);
+        }
+        if let Some(key) = &self.sse_kms_key_id {
+            form.exact("x-amz-server-side-encryption-aws-kms-key-id", key);
+        }
+        if let Some(status) = self.success_action_status {
+            form.exact("success_action_status", &status.to_string());
+        }
+        if let Some((min, max)) = self.content_length_range {
+            form.condition(json!(["content-length-range", min, max]));
+        }
+    }
 }
 
 #[cfg(test)]
