@@ -41,6 +41,8 @@ pub enum Parsed {
     Entries(Vec<(String, String)>),
     /// Inclusive bounds in bytes.
     Range(u64, u64),
+    /// Any JSON value, checked later by the request it becomes (Uppy's fields).
+    Json(Value),
 }
 
 impl Parsed {

@@ -29,31 +29,42 @@ pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// What S3 substitutes with the chosen file's name in a form's `key`.
 const FILENAME: &str = "${filename}";
 
-const fn field(name: &'static str, required: bool, parse: Check) -> Field<()> {
+type Check = fn(Value) -> Result<Parsed, String>;
+
+/// A field every form request carries.
+const fn required(name: &'static str, parse: Check) -> Field<()> {
+    let place = ();
     Field {
         name,
-        required,
+        required: true,
         parse,
-        place: (),
+        place,
     }
 }
-type Check = fn(Value) -> Result<Parsed, String>;
+
+/// A field a form request may leave out.
+const fn optional(name: &'static str, parse: Check) -> Field<()> {
+    Field {
+        required: false,
+        ..required(name, parse)
+    }
+}
 
 /// Fields a form request may carry, in the order the unknown-field message lists them.
 #[rustfmt::skip]
 pub const FIELDS: &[Field<()>] = &[
-    field("bucket", true, bucket),
-    field("key", false, key),
-    field("key_prefix", false, key_prefix),
-    field("expires_in", true, seconds),
-    field("min_expires_in", false, seconds),
-    field("content_length_range", false, length_range),
-    field("content_type", false, content_type),
-    field("content_type_prefix", false, content_type),
-    field("metadata", false, metadata),
-    field("server_side_encryption", false, server_side_encryption),
-    field("sse_kms_key_id", false, kms_key_id),
-    field("success_action_status", false, success_status),
+    required("bucket", bucket),
+    optional("key", key),
+    optional("key_prefix", key_prefix),
+    required("expires_in", seconds),
+    optional("min_expires_in", seconds),
+    optional("content_length_range", length_range),
+    optional("content_type", content_type),
+    optional("content_type_prefix", content_type),
+    optional("metadata", metadata),
+    optional("server_side_encryption", server_side_encryption),
+    optional("sse_kms_key_id", kms_key_id),
+    optional("success_action_status", success_status),
 ];
 
 /// Which keys the form may upload to.

@@ -9,10 +9,10 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::body::parse_object;
+use super::body::{self, Field, Parsed};
 use super::error::PresignError;
 use super::guard::Presigned;
 use super::request::PresignRequest;
@@ -23,37 +23,33 @@ pub const DEFAULT_EXPIRES_IN: &str = "15m";
 /// Default `--uppy-min-expires-in`: the shortest URL worth handing a browser that starts its
 /// request at once.
 pub const DEFAULT_MIN_EXPIRES_IN: &str = "1m";
-/// The fields of Uppy's `PresignableRequest`.
-const FIELDS: &[&str] = &[
-    "method",
-    "key",
-    "uploadId",
-    "partNumber",
-    "expiresIn",
-    "contentType",
+/// The fields of Uppy's `PresignableRequest`, each with the `/v1/presign` field it becomes.
+/// Values are checked by that request; a `null` in an optional field is Uppy leaving it out.
+#[rustfmt::skip]
+const FIELDS: &[Field<&str>] = &[
+    uppy("method", true, "method"),
+    uppy("key", true, "key"),
+    uppy("uploadId", false, "upload_id"),
+    uppy("partNumber", false, "part_number"),
+    uppy("expiresIn", false, "expires_in"),
+    uppy("contentType", false, "content_type"),
 ];
+
+const fn uppy(name: &'static str, required: bool, becomes: &'static str) -> Field<&'static str> {
+    let parse = |value| Ok(Parsed::Json(value));
+    Field {
+        name,
+        required,
+        parse,
+        place: becomes,
+    }
+}
 
 /// `--uppy-expires-in` and `--uppy-min-expires-in`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UppyDefaults {
     pub expires_in: Duration,
     pub min_expires_in: Duration,
-}
-
-/// Uppy's request, as `signRequest` receives it. Values are checked by the request they become.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Body {
-    method: Value,
-    key: Value,
-    #[serde(default)]
-    upload_id: Option<Value>,
-    #[serde(default)]
-    part_number: Option<Value>,
-    #[serde(default)]
-    expires_in: Option<Value>,
-    #[serde(default)]
-    content_type: Option<Value>,
 }
 
 /// Uppy's `PresignedResponse` (`url`, `headers`), plus when the URL stops working.
@@ -83,7 +79,7 @@ pub fn request(
     body: &[u8],
     defaults: &UppyDefaults,
 ) -> Result<PresignRequest, PresignError> {
-    let uppy: Body = parse_object(body, FIELDS)?;
+    let mut uppy = body::read(body, FIELDS)?;
     let Some(bucket) = bucket else {
         return Err(PresignError::invalid(
             "bucket",
@@ -92,22 +88,20 @@ pub fn request(
     };
     let mut fields = Map::new();
     fields.insert("bucket".into(), bucket.into());
-    fields.insert("key".into(), uppy.key);
-    fields.insert("method".into(), uppy.method);
-    let optional = [
-        ("upload_id", uppy.upload_id),
-        ("part_number", uppy.part_number),
-        ("content_type", uppy.content_type),
-    ];
-    for (name, value) in optional {
-        if let Some(value) = value {
-            fields.insert(name.into(), value);
+    // The object first, as in a `/v1/presign` body: of two bad fields, the key is named.
+    if let Some(Parsed::Json(key)) = uppy.take("key") {
+        fields.insert("key".into(), key);
+    }
+    for (field, value) in uppy.into_fields() {
+        match value {
+            Parsed::Json(Value::Null) if !field.required => {}
+            Parsed::Json(value) => drop(fields.insert(field.place.into(), value)),
+            _ => {}
         }
     }
-    let expires_in = match uppy.expires_in {
-        Some(value) => value,
-        None => json!(defaults.expires_in.as_secs()),
-    };
+    let expires_in = fields
+        .remove("expires_in")
+        .unwrap_or_else(|| json!(defaults.expires_in.as_secs()));
     // A shorter URL when the session cannot cover more, but never below the minimum nor above
     // what was asked.
     let min = match expires_in.as_u64() {
@@ -127,13 +121,10 @@ pub fn request(
 
 /// Uppy's name for a field of the request it became.
 fn uppy_name(field: &str) -> &str {
-    match field {
-        "upload_id" => "uploadId",
-        "part_number" => "partNumber",
-        "expires_in" => "expiresIn",
-        "content_type" => "contentType",
-        other => other,
-    }
+    FIELDS
+        .iter()
+        .find(|f| f.place == field)
+        .map_or(field, |f| f.name)
 }
 
 #[cfg(test)]

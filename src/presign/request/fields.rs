@@ -77,6 +77,12 @@ const fn signed(
     }
 }
 
+/// A GET response override: the header S3 answers the download with, signed as a query
+/// parameter and checked as the header it becomes.
+const fn response_override(name: &'static str, param: &'static str) -> Field<Place> {
+    signed(name, GET_ONLY, SentAs::Query(param), header_text)
+}
+
 /// The fields a request may carry, in the order the unknown-field message lists them and the
 /// URL carries them.
 #[rustfmt::skip]
@@ -89,11 +95,11 @@ pub const FIELDS: &[Field<Place>] = {
         request("expires_in", REQUIRED, seconds),
         request("min_expires_in", OPTIONAL, seconds),
         signed("version_id", VERSIONED, Query("versionId"), version_id),
-        signed("response_content_type", GET_ONLY, Query("response-content-type"), header_text),
-        signed("response_content_disposition", GET_ONLY, Query("response-content-disposition"), header_text),
-        signed("response_content_encoding", GET_ONLY, Query("response-content-encoding"), header_text),
-        signed("response_content_language", GET_ONLY, Query("response-content-language"), header_text),
-        signed("response_cache_control", GET_ONLY, Query("response-cache-control"), header_text),
+        response_override("response_content_type", "response-content-type"),
+        response_override("response_content_disposition", "response-content-disposition"),
+        response_override("response_content_encoding", "response-content-encoding"),
+        response_override("response_content_language", "response-content-language"),
+        response_override("response_cache_control", "response-cache-control"),
         signed("response_expires", GET_ONLY, Query("response-expires"), http_date),
         signed("content_type", OBJECT_HEADERS, Header("content-type"), content_type),
         signed("content_length", BODY_HEADERS, Header("content-length"), content_length),

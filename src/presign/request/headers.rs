@@ -159,14 +159,19 @@ pub(crate) fn storage_class(value: Value) -> Result<Parsed, String> {
     Ok(Parsed::Text(text))
 }
 
+/// A JSON object, or `refused` (or [`NOT_NULL`] for `null`).
+fn object(value: Value, refused: &str) -> Result<serde_json::Map<String, Value>, String> {
+    match value {
+        Value::Object(o) => Ok(o),
+        Value::Null => Err(NOT_NULL.into()),
+        _ => Err(refused.into()),
+    }
+}
+
 /// User-defined metadata, `x-amz-meta-<name>`: names lowercased (S3 stores them so), values
 /// US-ASCII (S3 mangles anything else), at most 2 KB in all.
 pub(crate) fn metadata(value: Value) -> Result<Parsed, String> {
-    let object = match value {
-        Value::Object(o) => o,
-        Value::Null => return Err(NOT_NULL.into()),
-        _ => return Err("must be an object of names to string values".into()),
-    };
+    let object = object(value, "must be an object of names to string values")?;
     let mut entries: Vec<(String, String)> = Vec::with_capacity(object.len());
     let mut bytes = 0;
     for (name, value) in object {
@@ -200,11 +205,7 @@ pub(crate) fn metadata(value: Value) -> Result<Parsed, String> {
 
 /// `x-amz-tagging`: an object of tags, sent URL-encoded (`k=v&k2=v2`) as S3 expects.
 pub(crate) fn tagging(value: Value) -> Result<Parsed, String> {
-    let object = match value {
-        Value::Object(o) => o,
-        Value::Null => return Err(NOT_NULL.into()),
-        _ => return Err("must be an object of tag keys to string values".into()),
-    };
+    let object = object(value, "must be an object of tag keys to string values")?;
     if object.is_empty() || object.len() > MAX_TAGS {
         return Err(format!(
             "must hold 1 to {MAX_TAGS} tags (S3's limit per object)"

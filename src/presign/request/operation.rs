@@ -31,29 +31,31 @@ impl Operation {
         part_number: bool,
     ) -> Result<Operation, (&'static str, &'static str)> {
         use Operation::*;
-        match (method, upload_id, part_number) {
-            (_, false, true) => Err((
-                "part_number",
-                "only applies with upload_id (UploadPart is PUT with upload_id and part_number)",
-            )),
-            (Method::Put, true, false) => Err((
-                "part_number",
-                "is required with upload_id on PUT (UploadPart)",
-            )),
-            (Method::Get, false, _) => Ok(GetObject),
-            (Method::Get, true, _) => Ok(ListParts),
-            (Method::Head, false, _) => Ok(HeadObject),
-            (Method::Head, true, _) => Err((
+        if part_number && !upload_id {
+            let why =
+                "only applies with upload_id (UploadPart is PUT with upload_id and part_number)";
+            return Err(("part_number", why));
+        }
+        // With upload_id: the multipart flow; `part_number` only makes a PUT an UploadPart.
+        match (method, upload_id) {
+            (Method::Get, false) => Ok(GetObject),
+            (Method::Get, true) => Ok(ListParts),
+            (Method::Head, false) => Ok(HeadObject),
+            (Method::Head, true) => Err((
                 "upload_id",
                 "does not apply to HEAD (ListParts is GET with upload_id)",
             )),
-            (Method::Put, false, _) => Ok(PutObject),
-            (Method::Put, true, true) => Ok(UploadPart),
-            (Method::Delete, false, _) => Ok(DeleteObject),
-            (Method::Delete, true, _) => Ok(AbortMultipartUpload),
-            (Method::Post, false, _) => Ok(CreateMultipartUpload),
-            (Method::Post, true, false) => Ok(CompleteMultipartUpload),
-            (Method::Post, true, true) => Err((
+            (Method::Put, false) => Ok(PutObject),
+            (Method::Put, true) if part_number => Ok(UploadPart),
+            (Method::Put, true) => Err((
+                "part_number",
+                "is required with upload_id on PUT (UploadPart)",
+            )),
+            (Method::Delete, false) => Ok(DeleteObject),
+            (Method::Delete, true) => Ok(AbortMultipartUpload),
+            (Method::Post, false) => Ok(CreateMultipartUpload),
+            (Method::Post, true) if !part_number => Ok(CompleteMultipartUpload),
+            (Method::Post, true) => Err((
                 "part_number",
                 "does not apply to POST (CompleteMultipartUpload takes upload_id alone)",
             )),
