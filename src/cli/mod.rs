@@ -6,11 +6,13 @@
 mod iam_policy;
 mod problems;
 mod rotate;
+mod source;
 pub mod validate;
 
 use std::fmt;
 
 use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
 
 use crate::config::{
     DEFAULT_CHECK_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_LISTEN, DEFAULT_READY_MIN_REMAINING,
@@ -228,8 +230,9 @@ pub struct PresignArgs {
 }
 
 /// The request fields of `presign` beyond the object and the expiry, each the body field of
-/// `POST /v1/presign` with `-` for `_`. The signature covers every one of them.
-#[derive(Debug, Clone, Args)]
+/// `POST /v1/presign` with `-` for `_`. The signature covers every one of them. Serialized, the
+/// text fields are that body's (the others are not text: [`validate`] adds them).
+#[derive(Debug, Clone, Args, Serialize)]
 pub struct PresignFieldArgs {
     /// The object version (GET, HEAD, DELETE).
     #[arg(long, help_heading = "GET, HEAD and DELETE")]
@@ -257,6 +260,7 @@ pub struct PresignFieldArgs {
     pub content_type: Option<String>,
     /// Exact size of the upload in bytes.
     #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    #[serde(skip)]
     pub content_length: Option<String>,
     /// Base64 MD5 of the body (Content-MD5).
     #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
@@ -282,6 +286,7 @@ pub struct PresignFieldArgs {
         value_name = "KEY=VALUE",
         help_heading = "PUT signed headers (send each as printed)"
     )]
+    #[serde(skip)]
     pub metadata: Vec<String>,
     /// A tag `KEY=VALUE` (x-amz-tagging; repeatable).
     #[arg(
@@ -289,6 +294,7 @@ pub struct PresignFieldArgs {
         value_name = "KEY=VALUE",
         help_heading = "PUT signed headers (send each as printed)"
     )]
+    #[serde(skip)]
     pub tagging: Vec<String>,
     /// S3 storage class, e.g. STANDARD_IA (x-amz-storage-class).
     #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
@@ -302,47 +308,6 @@ pub struct PresignFieldArgs {
     /// Content-Encoding stored with the object.
     #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
     pub content_encoding: Option<String>,
-}
-
-impl PresignFieldArgs {
-    /// The body fields given as plain text, by their JSON name.
-    pub fn texts(&self) -> [(&'static str, Option<&String>); 18] {
-        [
-            ("version_id", self.version_id.as_ref()),
-            ("response_content_type", self.response_content_type.as_ref()),
-            (
-                "response_content_disposition",
-                self.response_content_disposition.as_ref(),
-            ),
-            (
-                "response_content_encoding",
-                self.response_content_encoding.as_ref(),
-            ),
-            (
-                "response_content_language",
-                self.response_content_language.as_ref(),
-            ),
-            (
-                "response_cache_control",
-                self.response_cache_control.as_ref(),
-            ),
-            ("response_expires", self.response_expires.as_ref()),
-            ("content_type", self.content_type.as_ref()),
-            ("content_md5", self.content_md5.as_ref()),
-            ("checksum_sha256", self.checksum_sha256.as_ref()),
-            ("checksum_crc32", self.checksum_crc32.as_ref()),
-            ("checksum_crc32c", self.checksum_crc32c.as_ref()),
-            (
-                "server_side_encryption",
-                self.server_side_encryption.as_ref(),
-            ),
-            ("sse_kms_key_id", self.sse_kms_key_id.as_ref()),
-            ("storage_class", self.storage_class.as_ref()),
-            ("cache_control", self.cache_control.as_ref()),
-            ("content_disposition", self.content_disposition.as_ref()),
-            ("content_encoding", self.content_encoding.as_ref()),
-        ]
-    }
 }
 
 /// Flags of `status`.
