@@ -160,7 +160,7 @@ pub struct RunArgs {
 }
 
 /// Which credentials the daemon signs with (`run` and `demo` only).
-#[derive(Clone, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// Credentials URLs are signed with: task (the task role's), assume-role or secrets-manager.
     #[arg(long, env = "SESSIONGUARD_SIGNING_SOURCE", default_value = "task")]
@@ -176,7 +176,7 @@ pub struct SourceArgs {
     pub assume_role_session_name: String,
     /// assume-role: ExternalId, when the role's trust policy requires one.
     #[arg(long, env = "SESSIONGUARD_ASSUME_ROLE_EXTERNAL_ID")]
-    pub assume_role_external_id: Option<String>,
+    pub assume_role_external_id: Option<Secret>,
     /// secrets-manager: the secret (ARN or name) holding {"AccessKeyId", "SecretAccessKey"}.
     #[arg(long, env = "SESSIONGUARD_SIGNING_SECRET_ID")]
     pub signing_secret_id: Option<String>,
@@ -331,24 +331,25 @@ pub struct DemoArgs {
     pub run: RunArgs,
 }
 
-/// By hand: `--assume-role-external-id` is a shared secret of the role's trust policy.
-impl fmt::Debug for SourceArgs {
+/// A flag value that is a secret (`--assume-role-external-id`, a shared secret of the role's trust
+/// policy): its `Debug` is redacted, so printing the flags never shows it.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl AsRef<str> for Secret {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SourceArgs")
-            .field("signing_source", &self.signing_source)
-            .field("assume_role_arn", &self.assume_role_arn)
-            .field("assume_role_duration", &self.assume_role_duration)
-            .field("assume_role_session_name", &self.assume_role_session_name)
-            .field(
-                "assume_role_external_id",
-                &self
-                    .assume_role_external_id
-                    .as_ref()
-                    .map(|_| "** redacted **"),
-            )
-            .field("signing_secret_id", &self.signing_secret_id)
-            .field("signing_secret_refresh", &self.signing_secret_refresh)
-            .field("signing_key_overlap", &self.signing_key_overlap)
-            .finish()
+        "** redacted **".fmt(f)
     }
 }

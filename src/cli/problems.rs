@@ -89,8 +89,11 @@ impl Problems {
 }
 
 /// A flag's value, trimmed, when it has one: a blank env var counts as unset.
-pub(super) fn given(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+pub(super) fn given<S: AsRef<str>>(value: &Option<S>) -> Option<&str> {
+    value
+        .as_ref()
+        .map(|v| v.as_ref().trim())
+        .filter(|v| !v.is_empty())
 }
 
 /// Splits comma-separated rule lists (the env var form) into rules. The comma also separates the

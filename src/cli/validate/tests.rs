@@ -348,3 +348,15 @@ fn bad_presign_flags_name_the_flag() {
         presign_config(&["--method", "PUT", "--metadata", "a", "--tagging", "b"]).unwrap_err();
     assert_eq!(err.problems.len(), 2, "{err}");
 }
+
+/// `--assume-role-external-id` is a shared secret: printing the flags redacts it.
+#[test]
+fn external_id_never_reaches_debug() {
+    let args = run_args(&["--assume-role-external-id", "canary-external-id"]);
+    let printed = format!("{args:?}");
+    assert!(!printed.contains("canary-external-id"), "{printed}");
+    assert!(
+        printed.contains(r#"assume_role_external_id: Some("** redacted **")"#),
+        "{printed}"
+    );
+}
