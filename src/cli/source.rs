@@ -133,47 +133,48 @@ impl SourceArgs {
 
     /// `--assume-role-arn`: required, and a role's ARN.
     fn role_arn(&self, p: &mut Problems) -> String {
-        match given(&self.assume_role_arn) {
-            None => {
-                p.push(
-                    "assume-role-arn",
-                    "",
-                    "is required with --signing-source assume-role",
-                );
-                String::new()
-            }
-            Some(a) => {
-                if !is_role_arn(a) {
-                    p.push(
-                        "assume-role-arn",
-                        a,
-                        "expected a role ARN like arn:aws:iam::123456789012:role/presigner",
-                    );
-                }
-                a.to_string()
-            }
+        let flag = "assume-role-arn";
+        let arn = required(p, flag, given(&self.assume_role_arn), assume_role::NAME);
+        if let Some(a) = arn
+            && !is_role_arn(a)
+        {
+            p.push(
+                flag,
+                a,
+                "expected a role ARN like arn:aws:iam::123456789012:role/presigner",
+            );
         }
+        arn.unwrap_or_default().to_string()
     }
 
     /// `--signing-secret-id`: required, and no longer than Secrets Manager's `SecretId`.
     fn secret_id(&self, p: &mut Problems) -> String {
-        match given(&self.signing_secret_id) {
-            None => {
-                p.push(
-                    "signing-secret-id",
-                    "",
-                    "is required with --signing-source secrets-manager",
-                );
-                String::new()
-            }
-            Some(id) => {
-                if id.len() > 2048 {
-                    p.push("signing-secret-id", id, "must be at most 2048 characters");
-                }
-                id.to_string()
-            }
+        let flag = "signing-secret-id";
+        let id = required(p, flag, given(&self.signing_secret_id), secrets::NAME);
+        if let Some(id) = id
+            && id.len() > 2048
+        {
+            p.push(flag, id, "must be at most 2048 characters");
         }
+        id.unwrap_or_default().to_string()
     }
+}
+
+/// The value of a flag that `--signing-source {source}` needs; a problem when it is not given.
+fn required<'a>(
+    p: &mut Problems,
+    flag: &str,
+    value: Option<&'a str>,
+    source: &str,
+) -> Option<&'a str> {
+    if value.is_none() {
+        p.push(
+            flag,
+            "",
+            &format!("is required with --signing-source {source}"),
+        );
+    }
+    value
 }
 
 /// Whether `value` is 2 to `max` characters of letters, digits and `extra`: STS's pattern for a
