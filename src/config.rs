@@ -24,8 +24,6 @@ pub const DEFAULT_CHECK_TIMEOUT: &str = "10s";
 pub const DEFAULT_WARN_BELOW: &str = "15m";
 /// Default readiness minimum: ready as long as the credentials have not expired.
 pub const DEFAULT_READY_MIN_REMAINING: &str = "0s";
-/// Default demo session: the shortest session AssumeRole allows, so rotation shows up quickly.
-pub const DEFAULT_DEMO_SESSION: &str = "15m";
 /// The validated configuration of the daemon.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -85,6 +83,10 @@ pub struct IamPolicyConfig {
     pub account_id: Option<String>,
     pub task_role_arn: Option<String>,
 }
+
+/// Default `--session` of `demo`: the shortest session AssumeRole allows, so rotation shows up
+/// quickly.
+pub const DEFAULT_DEMO_SESSION: &str = "15m";
 
 /// Validated `demo` flags.
 #[derive(Debug, Clone)]

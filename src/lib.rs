@@ -61,6 +61,7 @@ use crate::presign::{Guard, Policy, Signer};
 use crate::supervise::{TaskEnded, Tasks};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::{logging, task as task_metadata};
+use crate::tracked::Tracked;
 use crate::tracked::task::{TaskCredentials, TaskSource};
 
 /// Bound listeners: tests bind `127.0.0.1:0` and pass them in.
@@ -144,6 +145,21 @@ pub async fn run_with(
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
+    let (task, signing) = tracked_credentials(config, sdk, clock)?;
+    let metrics = Metrics::new(&task, &signing, config.signing.limits);
+    name_the_task(&metrics).await;
+    let router = router(config, sdk, &task, &signing, metrics)?;
+    log_started(config, &listeners)?;
+    supervise_until_shutdown(config, listeners, router, &task, signing, shutdown).await
+}
+
+/// The task credentials, and the credentials URLs are signed with (the task's own handle for
+/// `--signing-source task`).
+fn tracked_credentials(
+    config: &Config,
+    sdk: &SdkConfig,
+    clock: Clock,
+) -> Result<(TaskCredentials, Tracked), RunError> {
     let provider = credentials_provider(sdk)?;
     let task = TaskCredentials::new(
         TaskSource::new(
@@ -159,12 +175,15 @@ pub async fn run_with(
     let signing = tracked::signing(
         &config.source,
         sdk,
-        clock.clone(),
+        clock,
         config.check_timeout,
         &task.tracked,
     );
-    let limits = config.signing.limits;
-    let metrics = Metrics::new(&task, &signing, limits);
+    Ok((task, signing))
+}
+
+/// Names the ECS task in every log line and in the metrics, when its metadata endpoint answers.
+async fn name_the_task(metrics: &Metrics) {
     match task_metadata::load().await {
         Ok(Some(meta)) => {
             logging::set_context(vec![
@@ -181,6 +200,16 @@ pub async fn run_with(
             "task metadata unavailable; log lines will not name the task"
         ),
     }
+}
+
+/// Every route's state: the credentials, the metrics and the presign guard.
+fn router(
+    config: &Config,
+    sdk: &SdkConfig,
+    task: &TaskCredentials,
+    signing: &Tracked,
+    metrics: Metrics,
+) -> Result<Router, RunError> {
     // Without allow rules presigning is off, and a missing region is no reason not to start.
     let signer = match signer(sdk, &config.signing) {
         Err(RunError::NoRegion) if config.presign_allow.is_empty() => {
@@ -192,16 +221,20 @@ pub async fn run_with(
         signing: signing.clone(),
         signer,
         policy: Policy::AllowList(config.presign_allow.clone()),
-        limits,
+        limits: config.signing.limits,
         first_wait: config.check_timeout,
     });
-    let router = Router {
+    Ok(Router {
         task: task.clone(),
-        metrics: metrics.clone(),
+        metrics,
         ready_min_remaining: config.ready_min_remaining,
         guard,
         uppy: config.uppy,
-    };
+    })
+}
+
+/// The start-up line: the addresses bound and the settings that matter to an operator.
+fn log_started(config: &Config, listeners: &Listeners) -> Result<(), RunError> {
     let api_addr = listeners.api.local_addr().map_err(RunError::Listener)?;
     let metrics_addr = match &listeners.metrics {
         Some(l) => Some(l.local_addr().map_err(RunError::Listener)?),
@@ -225,7 +258,19 @@ pub async fn run_with(
         iam_actions = %presign::iam::actions(&config.presign_allow).join(","),
         "sessionguard started"
     );
+    Ok(())
+}
 
+/// Serves and checks until `shutdown`: the servers and the credential loops are supervised, so
+/// one that ends ends the daemon.
+async fn supervise_until_shutdown(
+    config: &Config,
+    listeners: Listeners,
+    router: Router,
+    task: &TaskCredentials,
+    signing: Tracked,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
     let mut tasks = Tasks::new(shutdown.clone());
     tasks.spawn(
         "api-server",

@@ -1,7 +1,7 @@
 //! `iam-policy` flags to [`IamPolicyConfig`]: the same rules and signing source as `run`.
 
 use super::IamPolicyArgs;
-use super::problems::{ConfigError, Problems};
+use super::problems::{ConfigError, Problems, given};
 use crate::config::IamPolicyConfig;
 use crate::presign::iam::Principal;
 
@@ -34,12 +34,7 @@ impl TryFrom<&IamPolicyArgs> for IamPolicyConfig {
         {
             p.push("account-id", account, "expected a 12-digit account id");
         }
-        let given = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-        };
+        let given = |v| given(v).map(str::to_string);
         p.finish(IamPolicyConfig {
             rules,
             source,

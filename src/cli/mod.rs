@@ -6,17 +6,18 @@
 mod iam_policy;
 mod problems;
 mod rotate;
+mod source;
 pub mod validate;
 
 use std::fmt;
 
 use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
 
 use crate::config::{
-    DEFAULT_CHECK_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_LISTEN, DEFAULT_READY_MIN_REMAINING,
-    DEFAULT_WARN_BELOW,
+    DEFAULT_CHECK_TIMEOUT, DEFAULT_DEMO_SESSION, DEFAULT_INTERVAL, DEFAULT_LISTEN,
+    DEFAULT_READY_MIN_REMAINING, DEFAULT_WARN_BELOW,
 };
-use crate::demo::DEFAULT_SESSION as DEFAULT_DEMO_SESSION;
 
 pub use validate::ConfigError;
 
@@ -158,7 +159,7 @@ pub struct RunArgs {
 }
 
 /// Which credentials the daemon signs with (`run` and `demo` only).
-#[derive(Clone, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
     /// Credentials URLs are signed with: task (the task role's), assume-role or secrets-manager.
     #[arg(long, env = "SESSIONGUARD_SIGNING_SOURCE", default_value = "task")]
@@ -174,7 +175,7 @@ pub struct SourceArgs {
     pub assume_role_session_name: String,
     /// assume-role: ExternalId, when the role's trust policy requires one.
     #[arg(long, env = "SESSIONGUARD_ASSUME_ROLE_EXTERNAL_ID")]
-    pub assume_role_external_id: Option<String>,
+    pub assume_role_external_id: Option<Secret>,
     /// secrets-manager: the secret (ARN or name) holding {"AccessKeyId", "SecretAccessKey"}.
     #[arg(long, env = "SESSIONGUARD_SIGNING_SECRET_ID")]
     pub signing_secret_id: Option<String>,
@@ -227,122 +228,82 @@ pub struct PresignArgs {
     pub fields: PresignFieldArgs,
 }
 
+/// `presign --help` heading of the request fields that change what S3 answers a GET with.
+const GET_OVERRIDES: &str = "GET response overrides";
+/// `presign --help` heading of the request fields a PUT must send as headers.
+const PUT_HEADERS: &str = "PUT signed headers (send each as printed)";
+
 /// The request fields of `presign` beyond the object and the expiry, each the body field of
-/// `POST /v1/presign` with `-` for `_`. The signature covers every one of them.
-#[derive(Debug, Clone, Args)]
+/// `POST /v1/presign` with `-` for `_`. The signature covers every one of them. Serialized, the
+/// text fields are that body's (the others are not text: [`validate`] adds them).
+#[derive(Debug, Clone, Args, Serialize)]
 pub struct PresignFieldArgs {
     /// The object version (GET, HEAD, DELETE).
     #[arg(long, help_heading = "GET, HEAD and DELETE")]
     pub version_id: Option<String>,
     /// Content-Type S3 answers the download with.
-    #[arg(long, help_heading = "GET response overrides")]
+    #[arg(long, help_heading = GET_OVERRIDES)]
     pub response_content_type: Option<String>,
     /// Content-Disposition S3 answers with, e.g. `attachment; filename="q3.csv"`.
-    #[arg(long, help_heading = "GET response overrides")]
+    #[arg(long, help_heading = GET_OVERRIDES)]
     pub response_content_disposition: Option<String>,
     /// Content-Encoding S3 answers with.
-    #[arg(long, help_heading = "GET response overrides")]
+    #[arg(long, help_heading = GET_OVERRIDES)]
     pub response_content_encoding: Option<String>,
     /// Content-Language S3 answers with.
-    #[arg(long, help_heading = "GET response overrides")]
+    #[arg(long, help_heading = GET_OVERRIDES)]
     pub response_content_language: Option<String>,
     /// Cache-Control S3 answers with.
-    #[arg(long, help_heading = "GET response overrides")]
+    #[arg(long, help_heading = GET_OVERRIDES)]
     pub response_cache_control: Option<String>,
     /// Expires S3 answers with (an HTTP date or RFC 3339).
-    #[arg(long, help_heading = "GET response overrides")]
+    #[arg(long, help_heading = GET_OVERRIDES)]
     pub response_expires: Option<String>,
     /// Content-Type the upload must be sent with.
-    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    #[arg(long, help_heading = PUT_HEADERS)]
     pub content_type: Option<String>,
     /// Exact size of the upload in bytes.
-    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    #[arg(long, help_heading = PUT_HEADERS)]
+    #[serde(skip)]
     pub content_length: Option<String>,
     /// Base64 MD5 of the body (Content-MD5).
-    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    #[arg(long, help_heading = PUT_HEADERS)]
     pub content_md5: Option<String>,
     /// Base64 SHA-256 of the body (x-amz-checksum-sha256).
-    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    #[arg(long, help_heading = PUT_HEADERS)]
     pub checksum_sha256: Option<String>,
     /// Base64 CRC32 of the body (x-amz-checksum-crc32).
-    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    #[arg(long, help_heading = PUT_HEADERS)]
     pub checksum_crc32: Option<String>,
     /// Base64 CRC32C of the body (x-amz-checksum-crc32c).
-    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    #[arg(long, help_heading = PUT_HEADERS)]
     pub checksum_crc32c: Option<String>,
     /// AES256, aws:kms or aws:kms:dsse (x-amz-server-side-encryption).
-    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    #[arg(long, help_heading = PUT_HEADERS)]
     pub server_side_encryption: Option<String>,
     /// The KMS key of an aws:kms upload.
-    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    #[arg(long, help_heading = PUT_HEADERS)]
     pub sse_kms_key_id: Option<String>,
     /// User metadata `KEY=VALUE` (x-amz-meta-KEY; repeatable).
-    #[arg(
-        long,
-        value_name = "KEY=VALUE",
-        help_heading = "PUT signed headers (send each as printed)"
-    )]
+    #[arg(long, value_name = "KEY=VALUE", help_heading = PUT_HEADERS)]
+    #[serde(skip)]
     pub metadata: Vec<String>,
     /// A tag `KEY=VALUE` (x-amz-tagging; repeatable).
-    #[arg(
-        long,
-        value_name = "KEY=VALUE",
-        help_heading = "PUT signed headers (send each as printed)"
-    )]
+    #[arg(long, value_name = "KEY=VALUE", help_heading = PUT_HEADERS)]
+    #[serde(skip)]
     pub tagging: Vec<String>,
     /// S3 storage class, e.g. STANDARD_IA (x-amz-storage-class).
-    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    #[arg(long, help_heading = PUT_HEADERS)]
     pub storage_class: Option<String>,
     /// Cache-Control stored with the object.
-    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    #[arg(long, help_heading = PUT_HEADERS)]
     pub cache_control: Option<String>,
     /// Content-Disposition stored with the object.
-    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    #[arg(long, help_heading = PUT_HEADERS)]
     pub content_disposition: Option<String>,
     /// Content-Encoding stored with the object.
-    #[arg(long, help_heading = "PUT signed headers (send each as printed)")]
+    #[arg(long, help_heading = PUT_HEADERS)]
     pub content_encoding: Option<String>,
-}
-
-impl PresignFieldArgs {
-    /// The body fields given as plain text, by their JSON name.
-    pub fn texts(&self) -> [(&'static str, Option<&String>); 18] {
-        [
-            ("version_id", self.version_id.as_ref()),
-            ("response_content_type", self.response_content_type.as_ref()),
-            (
-                "response_content_disposition",
-                self.response_content_disposition.as_ref(),
-            ),
-            (
-                "response_content_encoding",
-                self.response_content_encoding.as_ref(),
-            ),
-            (
-                "response_content_language",
-                self.response_content_language.as_ref(),
-            ),
-            (
-                "response_cache_control",
-                self.response_cache_control.as_ref(),
-            ),
-            ("response_expires", self.response_expires.as_ref()),
-            ("content_type", self.content_type.as_ref()),
-            ("content_md5", self.content_md5.as_ref()),
-            ("checksum_sha256", self.checksum_sha256.as_ref()),
-            ("checksum_crc32", self.checksum_crc32.as_ref()),
-            ("checksum_crc32c", self.checksum_crc32c.as_ref()),
-            (
-                "server_side_encryption",
-                self.server_side_encryption.as_ref(),
-            ),
-            ("sse_kms_key_id", self.sse_kms_key_id.as_ref()),
-            ("storage_class", self.storage_class.as_ref()),
-            ("cache_control", self.cache_control.as_ref()),
-            ("content_disposition", self.content_disposition.as_ref()),
-            ("content_encoding", self.content_encoding.as_ref()),
-        ]
-    }
 }
 
 /// Flags of `status`.
@@ -366,24 +327,25 @@ pub struct DemoArgs {
     pub run: RunArgs,
 }
 
-/// By hand: `--assume-role-external-id` is a shared secret of the role's trust policy.
-impl fmt::Debug for SourceArgs {
+/// A flag value that is a secret (`--assume-role-external-id`, a shared secret of the role's trust
+/// policy): its `Debug` is redacted, so printing the flags never shows it.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl AsRef<str> for Secret {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SourceArgs")
-            .field("signing_source", &self.signing_source)
-            .field("assume_role_arn", &self.assume_role_arn)
-            .field("assume_role_duration", &self.assume_role_duration)
-            .field("assume_role_session_name", &self.assume_role_session_name)
-            .field(
-                "assume_role_external_id",
-                &self
-                    .assume_role_external_id
-                    .as_ref()
-                    .map(|_| "** redacted **"),
-            )
-            .field("signing_secret_id", &self.signing_secret_id)
-            .field("signing_secret_refresh", &self.signing_secret_refresh)
-            .field("signing_key_overlap", &self.signing_key_overlap)
-            .finish()
+        "** redacted **".fmt(f)
     }
 }

@@ -88,6 +88,14 @@ impl Problems {
     }
 }
 
+/// A flag's value, trimmed, when it has one: a blank env var counts as unset.
+pub(super) fn given<S: AsRef<str>>(value: &Option<S>) -> Option<&str> {
+    value
+        .as_ref()
+        .map(|v| v.as_ref().trim())
+        .filter(|v| !v.is_empty())
+}
+
 /// Splits comma-separated rule lists (the env var form) into rules. The comma also separates the
 /// methods of one rule (`GET,PUT:scratch`, `DELETE,GET:reports/tmp/`), so fragments that are only
 /// a method name are held until the next fragment: one with a `:` ends their rule; any other means

@@ -4,18 +4,14 @@
 use std::time::Duration;
 
 pub use super::problems::ConfigError;
-use super::problems::Problems;
+use super::problems::{Problems, given};
 use super::{
-    DemoArgs, HealthcheckArgs, PresignArgs, PresignFieldArgs, RunArgs, SigningArgs, SourceArgs,
-    StatusArgs,
+    DemoArgs, HealthcheckArgs, PresignArgs, PresignFieldArgs, RunArgs, SigningArgs, StatusArgs,
 };
 use crate::config::{Config, DemoConfig, PresignConfig, SigningConfig, StatusConfig};
 use crate::presign::uppy::UppyDefaults;
 use crate::presign::{Limits, PresignRequest, SIGV4_MAX_EXPIRES_IN};
 use crate::telemetry::logging::LogFormat;
-use crate::tracked::assume_role::{MAX_DURATION, MIN_DURATION};
-use crate::tracked::schedule::MAX_ROTATION_PERIOD;
-use crate::tracked::{AssumeRoleConfig, Overlap, SecretConfig, SigningSource};
 
 impl RunArgs {
     fn validate(&self, p: &mut Problems) -> Option<Config> {
@@ -33,40 +29,54 @@ impl RunArgs {
         );
         let warn_below = p.duration("warn-below", &self.warn_below);
         let ready_min_remaining = p.duration("ready-min-remaining", &self.ready_min_remaining);
-        let log_format = match LogFormat::parse(&self.log_format) {
-            Some(f) => f,
-            None => {
-                p.push(
-                    "log-format",
-                    &self.log_format,
-                    "expected one of auto, text, json, emf",
-                );
-                LogFormat::Auto
-            }
-        };
+        let log_format = self.log_format(p);
         let presign_allow = p.rules(&self.presign_allow);
         let signing = self.signing.validate(p);
         let source = self.source.validate(p);
-        let uppy = UppyDefaults {
-            expires_in: p.duration_min(
-                "uppy-expires-in",
-                &self.uppy_expires_in,
-                Duration::from_secs(1),
-            ),
-            min_expires_in: p.duration_min(
-                "uppy-min-expires-in",
-                &self.uppy_min_expires_in,
-                Duration::from_secs(1),
-            ),
+        let uppy = self.uppy(p);
+        let listen = listen?;
+        let metrics_listen = match metrics_listen {
+            Some(addr) => Some(addr?),
+            None => None,
         };
-        for (flag, value, d) in [
-            ("uppy-expires-in", &self.uppy_expires_in, uppy.expires_in),
-            (
-                "uppy-min-expires-in",
-                &self.uppy_min_expires_in,
-                uppy.min_expires_in,
-            ),
-        ] {
+        Some(Config {
+            uppy,
+            presign_allow,
+            signing,
+            source,
+            listen,
+            metrics_listen,
+            interval,
+            check_timeout,
+            warn_below,
+            ready_min_remaining,
+            log_format,
+            emf_namespace: self.emf_namespace(p),
+            identity: !self.no_identity,
+        })
+    }
+
+    fn log_format(&self, p: &mut Problems) -> LogFormat {
+        LogFormat::parse(&self.log_format).unwrap_or_else(|| {
+            p.push(
+                "log-format",
+                &self.log_format,
+                "expected one of auto, text, json, emf",
+            );
+            LogFormat::Auto
+        })
+    }
+
+    /// The two Uppy durations: each whole seconds SigV4 can sign, the shorter one not above the
+    /// longer.
+    fn uppy(&self, p: &mut Problems) -> UppyDefaults {
+        let flags = [
+            ("uppy-expires-in", &self.uppy_expires_in),
+            ("uppy-min-expires-in", &self.uppy_min_expires_in),
+        ];
+        let [expires_in, min_expires_in] =
+            flags.map(|(flag, value)| p.duration_min(flag, value, Duration::from_secs(1)));
+        for ((flag, value), d) in flags.into_iter().zip([expires_in, min_expires_in]) {
             if d > SIGV4_MAX_EXPIRES_IN || d.subsec_nanos() != 0 {
                 p.push(
                     flag,
@@ -75,41 +85,30 @@ impl RunArgs {
                 );
             }
         }
-        if uppy.min_expires_in > uppy.expires_in {
+        if min_expires_in > expires_in {
             p.push(
                 "uppy-min-expires-in",
                 &self.uppy_min_expires_in,
                 "must not be more than --uppy-expires-in",
             );
         }
-        Some(Config {
-            uppy,
-            presign_allow,
-            signing,
-            source,
-            listen: listen?,
-            metrics_listen: match metrics_listen {
-                Some(a) => Some(a?),
-                None => None,
-            },
-            interval,
-            check_timeout,
-            warn_below,
-            ready_min_remaining,
-            log_format,
-            emf_namespace: {
-                let ns = self.emf_namespace.trim();
-                if ns.is_empty() || ns.len() > 255 || ns.starts_with(':') {
-                    p.push(
-                        "emf-namespace",
-                        &self.emf_namespace,
-                        "must be 1 to 255 characters and not start with ':'",
-                    );
-                }
-                ns.to_string()
-            },
-            identity: !self.no_identity,
-        })
+        UppyDefaults {
+            expires_in,
+            min_expires_in,
+        }
+    }
+
+    /// `--emf-namespace`, trimmed: CloudWatch's limits on a namespace.
+    fn emf_namespace(&self, p: &mut Problems) -> String {
+        let ns = self.emf_namespace.trim();
+        if ns.is_empty() || ns.len() > 255 || ns.starts_with(':') {
+            p.push(
+                "emf-namespace",
+                &self.emf_namespace,
+                "must be 1 to 255 characters and not start with ':'",
+            );
+        }
+        ns.to_string()
     }
 }
 
@@ -128,185 +127,15 @@ impl SigningArgs {
                 "must be at most 7d (604800s), SigV4's limit for presigned URLs",
             );
         }
-        let region = self
-            .region
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .map(str::to_string);
         SigningConfig {
             limits: Limits {
                 margin,
                 max_expires_in: max.min(SIGV4_MAX_EXPIRES_IN),
             },
-            region,
+            region: given(&self.region).map(str::to_string),
             force_path_style: self.s3_force_path_style,
         }
     }
-}
-
-impl SourceArgs {
-    pub(super) fn validate(&self, p: &mut Problems) -> SigningSource {
-        fn given(v: &Option<String>) -> Option<&str> {
-            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
-        }
-        let source = self.signing_source.trim();
-        let (arn, external_id, secret_id) = (
-            given(&self.assume_role_arn),
-            given(&self.assume_role_external_id),
-            given(&self.signing_secret_id),
-        );
-        // A flag of the other source is a mistake in the task definition, not something to ignore.
-        for (flag, value, belongs_to) in [
-            ("assume-role-arn", arn, "assume-role"),
-            // A shared secret of the role's trust policy: named, never echoed.
-            (
-                "assume-role-external-id",
-                external_id.map(|_| "(hidden)"),
-                "assume-role",
-            ),
-            ("signing-secret-id", secret_id, "secrets-manager"),
-        ] {
-            if let Some(v) = value
-                && source != belongs_to
-            {
-                p.push(
-                    flag,
-                    v,
-                    &format!("only applies with --signing-source {belongs_to}"),
-                );
-            }
-        }
-        // Checked whatever the source, so a typo is caught before the source is switched on.
-        let duration = p.duration_min(
-            "assume-role-duration",
-            &self.assume_role_duration,
-            MIN_DURATION,
-        );
-        let refresh = p.duration_min(
-            "signing-secret-refresh",
-            &self.signing_secret_refresh,
-            Duration::from_secs(1),
-        );
-        let overlap = match self.signing_key_overlap.trim() {
-            "rotation-period" => Overlap::RotationPeriod,
-            other => {
-                let d = p.duration("signing-key-overlap", other);
-                if d > MAX_ROTATION_PERIOD {
-                    p.push(
-                        "signing-key-overlap",
-                        other,
-                        "must be at most 1000d (Secrets Manager's longest rotation period) or rotation-period",
-                    );
-                }
-                Overlap::Fixed(d)
-            }
-        };
-        match source {
-            "task" => SigningSource::Task,
-            "assume-role" => {
-                let role_arn = match arn {
-                    None => {
-                        p.push(
-                            "assume-role-arn",
-                            "",
-                            "is required with --signing-source assume-role",
-                        );
-                        String::new()
-                    }
-                    Some(a) if !is_role_arn(a) => {
-                        p.push(
-                            "assume-role-arn",
-                            a,
-                            "expected a role ARN like arn:aws:iam::123456789012:role/presigner",
-                        );
-                        a.to_string()
-                    }
-                    Some(a) => a.to_string(),
-                };
-                if duration > MAX_DURATION || duration.subsec_nanos() != 0 {
-                    p.push(
-                        "assume-role-duration",
-                        &self.assume_role_duration,
-                        "must be whole seconds from 15m to 12h (STS AssumeRole's DurationSeconds range)",
-                    );
-                }
-                let session_name = self.assume_role_session_name.trim();
-                if !(2..=64).contains(&session_name.len())
-                    || !session_name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
-                {
-                    p.push(
-                        "assume-role-session-name",
-                        session_name,
-                        "must be 2 to 64 characters of letters, digits and _+=,.@-",
-                    );
-                }
-                if let Some(id) = external_id
-                    && (!(2..=1224).contains(&id.len())
-                        || !id
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c)))
-                {
-                    p.push(
-                        "assume-role-external-id",
-                        "(hidden)",
-                        "must be 2 to 1224 characters of letters, digits and _+=,.@:/-",
-                    );
-                }
-                SigningSource::AssumeRole(AssumeRoleConfig {
-                    role_arn,
-                    duration,
-                    session_name: session_name.to_string(),
-                    external_id: external_id.map(str::to_string),
-                })
-            }
-            "secrets-manager" => {
-                let secret_id = match secret_id {
-                    None => {
-                        p.push(
-                            "signing-secret-id",
-                            "",
-                            "is required with --signing-source secrets-manager",
-                        );
-                        String::new()
-                    }
-                    Some(id) if id.len() > 2048 => {
-                        p.push("signing-secret-id", id, "must be at most 2048 characters");
-                        id.to_string()
-                    }
-                    Some(id) => id.to_string(),
-                };
-                SigningSource::SecretsManager(SecretConfig {
-                    secret_id,
-                    refresh,
-                    overlap,
-                })
-            }
-            other => {
-                p.push(
-                    "signing-source",
-                    other,
-                    "expected one of task, assume-role, secrets-manager",
-                );
-                SigningSource::Task
-            }
-        }
-    }
-}
-
-/// `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`.
-fn is_role_arn(arn: &str) -> bool {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    matches!(
-        parts.as_slice(),
-        ["arn", partition, "iam", "", account, resource]
-            if partition.starts_with("aws")
-                && account.len() == 12
-                && account.chars().all(|c| c.is_ascii_digit())
-                && resource.strip_prefix("role/").is_some_and(|name| !name.is_empty() && !name.ends_with('/'))
-    )
 }
 
 impl HealthcheckArgs {
@@ -389,11 +218,10 @@ impl PresignFieldArgs {
     /// is one (the body's own check names anything else), `--metadata`/`--tagging` pairs as
     /// objects.
     fn insert_into(&self, body: &mut serde_json::Map<String, serde_json::Value>, p: &mut Problems) {
-        for (field, value) in self.texts() {
-            if let Some(value) = value {
-                body.insert(field.into(), value.clone().into());
-            }
-        }
+        let serde_json::Value::Object(texts) = serde_json::json!(self) else {
+            unreachable!("a struct serializes to an object")
+        };
+        body.extend(texts.into_iter().filter(|(_, value)| !value.is_null()));
         if let Some(length) = &self.content_length {
             let value = match length.trim().parse::<u64>() {
                 Ok(n) => n.into(),

@@ -19,10 +19,6 @@ use crate::config::DemoConfig;
 use crate::{Listeners, RunError};
 use endpoint::{CREDENTIALS_PATH, EcsEndpoint, METADATA_PATH, Options, STS_PATH};
 
-/// Default `--session` of the demo: the shortest session AssumeRole allows, so rotation shows up
-/// quickly.
-pub const DEFAULT_SESSION: &str = "15m";
-
 /// Variables that would make another credential source answer before the container endpoint.
 const CLEARED: &[&str] = &[
     "AWS_ACCESS_KEY_ID",

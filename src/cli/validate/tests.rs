@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::cli::{Cli, Command};
+use crate::tracked::{AssumeRoleConfig, Overlap, SecretConfig, SigningSource};
 use clap::Parser;
 
 fn run_args(extra: &[&str]) -> RunArgs {
@@ -63,18 +64,18 @@ fn reports_every_bad_value_at_once() {
         "xml",
     ]))
     .unwrap_err();
-    let text = err.to_string();
-    for needle in [
-        "--listen (env SESSIONGUARD_LISTEN) = \"localhost\"",
-        "--metrics-listen (env SESSIONGUARD_METRICS_LISTEN)",
-        "--interval (env SESSIONGUARD_INTERVAL) = \"soon\"",
-        "--check-timeout",
-        "--warn-below",
-        "--log-format (env SESSIONGUARD_LOG_FORMAT) = \"xml\"",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
-    }
-    assert_eq!(err.problems.len(), 6, "{text}");
+    assert_names(
+        &err,
+        &[
+            "--listen (env SESSIONGUARD_LISTEN) = \"localhost\"",
+            "--metrics-listen (env SESSIONGUARD_METRICS_LISTEN)",
+            "--interval (env SESSIONGUARD_INTERVAL) = \"soon\"",
+            "--check-timeout",
+            "--warn-below",
+            "--log-format (env SESSIONGUARD_LOG_FORMAT) = \"xml\"",
+        ],
+    );
+    assert_eq!(err.problems.len(), 6, "{err}");
 }
 
 /// Rule lists split on commas, except between the methods of one rule.
@@ -137,12 +138,16 @@ fn demo_reports_session_and_run_flags() {
     assert!(err.to_string().contains("--session"));
 }
 
-/// Each signing source takes its own flags; missing, malformed or misplaced ones are named.
+/// With no `--signing-source`, URLs are signed with the task's own credentials.
 #[test]
-fn signing_sources() {
+fn task_is_the_default_signing_source() {
     let c = Config::try_from(&run_args(&[])).unwrap();
     assert_eq!(c.source, SigningSource::Task);
+}
 
+/// `assume-role` takes the role's ARN, and defaults the duration and the session name.
+#[test]
+fn assume_role_flags() {
     let c = Config::try_from(&run_args(&[
         "--signing-source",
         "assume-role",
@@ -159,7 +164,11 @@ fn signing_sources() {
             external_id: None,
         })
     );
+}
 
+/// `secrets-manager` takes the secret's id, and defaults the refresh.
+#[test]
+fn secrets_manager_flags() {
     let c = Config::try_from(&run_args(&[
         "--signing-source",
         "secrets-manager",
@@ -177,7 +186,11 @@ fn signing_sources() {
             overlap: Overlap::Fixed(Duration::ZERO),
         })
     );
+}
 
+/// Malformed assume-role flags and a flag of the other source are all named at once.
+#[test]
+fn bad_assume_role_flags_are_named() {
     let err = Config::try_from(&run_args(&[
         "--signing-source",
         "assume-role",
@@ -191,15 +204,30 @@ fn signing_sources() {
         "keys",
     ]))
     .unwrap_err();
-    let text = err.to_string();
-    for needle in [
-        "--assume-role-arn (env SESSIONGUARD_ASSUME_ROLE_ARN)",
-        "--assume-role-duration (env SESSIONGUARD_ASSUME_ROLE_DURATION) = \"13h\"",
-        "--assume-role-session-name",
-        "--signing-secret-id (env SESSIONGUARD_SIGNING_SECRET_ID) = \"keys\": only applies with --signing-source secrets-manager",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
-    }
+    assert_names(
+        &err,
+        &[
+            "--assume-role-arn (env SESSIONGUARD_ASSUME_ROLE_ARN)",
+            "--assume-role-duration (env SESSIONGUARD_ASSUME_ROLE_DURATION) = \"13h\"",
+            "--assume-role-session-name",
+            "--signing-secret-id (env SESSIONGUARD_SIGNING_SECRET_ID) = \"keys\": only applies with --signing-source secrets-manager",
+        ],
+    );
+    let err = Config::try_from(&run_args(&[
+        "--signing-source",
+        "assume-role",
+        "--assume-role-arn",
+        "arn:aws:iam::123456789012:role/r",
+        "--assume-role-duration",
+        "10m",
+    ]))
+    .unwrap_err();
+    assert!(err.to_string().contains("at least 15m"), "{err}");
+}
+
+/// A missing secret id, an overlap beyond any rotation period and an unknown source are named.
+#[test]
+fn bad_secrets_manager_and_source_flags_are_named() {
     let err = Config::try_from(&run_args(&["--signing-source", "secrets-manager"])).unwrap_err();
     assert!(err.to_string().contains("is required"), "{err}");
     let err = Config::try_from(&run_args(&[
@@ -218,16 +246,14 @@ fn signing_sources() {
             .contains("expected one of task, assume-role, secrets-manager"),
         "{err}"
     );
-    let err = Config::try_from(&run_args(&[
-        "--signing-source",
-        "assume-role",
-        "--assume-role-arn",
-        "arn:aws:iam::123456789012:role/r",
-        "--assume-role-duration",
-        "10m",
-    ]))
-    .unwrap_err();
-    assert!(err.to_string().contains("at least 15m"), "{err}");
+}
+
+/// Fails naming every missing needle, with the whole error.
+fn assert_names(err: &ConfigError, needles: &[&str]) {
+    let text = err.to_string();
+    for needle in needles {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
 }
 
 fn presign_config(extra: &[&str]) -> Result<PresignConfig, ConfigError> {
@@ -321,4 +347,16 @@ fn bad_presign_flags_name_the_flag() {
     let err =
         presign_config(&["--method", "PUT", "--metadata", "a", "--tagging", "b"]).unwrap_err();
     assert_eq!(err.problems.len(), 2, "{err}");
+}
+
+/// `--assume-role-external-id` is a shared secret: printing the flags redacts it.
+#[test]
+fn external_id_never_reaches_debug() {
+    let args = run_args(&["--assume-role-external-id", "canary-external-id"]);
+    let printed = format!("{args:?}");
+    assert!(!printed.contains("canary-external-id"), "{printed}");
+    assert!(
+        printed.contains(r#"assume_role_external_id: Some("** redacted **")"#),
+        "{printed}"
+    );
 }
