@@ -4,6 +4,7 @@
 //! typo. The only module that knows clap.
 
 mod iam_policy;
+mod presign_fields;
 mod problems;
 mod rotate;
 mod source;
@@ -12,13 +13,13 @@ pub mod validate;
 use std::fmt;
 
 use clap::{Args, Parser, Subcommand};
-use serde::Serialize;
 
 use crate::config::{
     DEFAULT_CHECK_TIMEOUT, DEFAULT_DEMO_SESSION, DEFAULT_INTERVAL, DEFAULT_LISTEN,
     DEFAULT_READY_MIN_REMAINING, DEFAULT_WARN_BELOW,
 };
 
+pub use presign_fields::PresignFieldArgs;
 pub use validate::ConfigError;
 
 /// Exit code for configuration errors (`EX_USAGE` from sysexits.h).
@@ -226,84 +227,6 @@ pub struct PresignArgs {
     pub signing: SigningArgs,
     #[command(flatten)]
     pub fields: PresignFieldArgs,
-}
-
-/// `presign --help` heading of the request fields that change what S3 answers a GET with.
-const GET_OVERRIDES: &str = "GET response overrides";
-/// `presign --help` heading of the request fields a PUT must send as headers.
-const PUT_HEADERS: &str = "PUT signed headers (send each as printed)";
-
-/// The request fields of `presign` beyond the object and the expiry, each the body field of
-/// `POST /v1/presign` with `-` for `_`. The signature covers every one of them. Serialized, the
-/// text fields are that body's (the others are not text: [`validate`] adds them).
-#[derive(Debug, Clone, Args, Serialize)]
-pub struct PresignFieldArgs {
-    /// The object version (GET, HEAD, DELETE).
-    #[arg(long, help_heading = "GET, HEAD and DELETE")]
-    pub version_id: Option<String>,
-    /// Content-Type S3 answers the download with.
-    #[arg(long, help_heading = GET_OVERRIDES)]
-    pub response_content_type: Option<String>,
-    /// Content-Disposition S3 answers with, e.g. `attachment; filename="q3.csv"`.
-    #[arg(long, help_heading = GET_OVERRIDES)]
-    pub response_content_disposition: Option<String>,
-    /// Content-Encoding S3 answers with.
-    #[arg(long, help_heading = GET_OVERRIDES)]
-    pub response_content_encoding: Option<String>,
-    /// Content-Language S3 answers with.
-    #[arg(long, help_heading = GET_OVERRIDES)]
-    pub response_content_language: Option<String>,
-    /// Cache-Control S3 answers with.
-    #[arg(long, help_heading = GET_OVERRIDES)]
-    pub response_cache_control: Option<String>,
-    /// Expires S3 answers with (an HTTP date or RFC 3339).
-    #[arg(long, help_heading = GET_OVERRIDES)]
-    pub response_expires: Option<String>,
-    /// Content-Type the upload must be sent with.
-    #[arg(long, help_heading = PUT_HEADERS)]
-    pub content_type: Option<String>,
-    /// Exact size of the upload in bytes.
-    #[arg(long, help_heading = PUT_HEADERS)]
-    #[serde(skip)]
-    pub content_length: Option<String>,
-    /// Base64 MD5 of the body (Content-MD5).
-    #[arg(long, help_heading = PUT_HEADERS)]
-    pub content_md5: Option<String>,
-    /// Base64 SHA-256 of the body (x-amz-checksum-sha256).
-    #[arg(long, help_heading = PUT_HEADERS)]
-    pub checksum_sha256: Option<String>,
-    /// Base64 CRC32 of the body (x-amz-checksum-crc32).
-    #[arg(long, help_heading = PUT_HEADERS)]
-    pub checksum_crc32: Option<String>,
-    /// Base64 CRC32C of the body (x-amz-checksum-crc32c).
-    #[arg(long, help_heading = PUT_HEADERS)]
-    pub checksum_crc32c: Option<String>,
-    /// AES256, aws:kms or aws:kms:dsse (x-amz-server-side-encryption).
-    #[arg(long, help_heading = PUT_HEADERS)]
-    pub server_side_encryption: Option<String>,
-    /// The KMS key of an aws:kms upload.
-    #[arg(long, help_heading = PUT_HEADERS)]
-    pub sse_kms_key_id: Option<String>,
-    /// User metadata `KEY=VALUE` (x-amz-meta-KEY; repeatable).
-    #[arg(long, value_name = "KEY=VALUE", help_heading = PUT_HEADERS)]
-    #[serde(skip)]
-    pub metadata: Vec<String>,
-    /// A tag `KEY=VALUE` (x-amz-tagging; repeatable).
-    #[arg(long, value_name = "KEY=VALUE", help_heading = PUT_HEADERS)]
-    #[serde(skip)]
-    pub tagging: Vec<String>,
-    /// S3 storage class, e.g. STANDARD_IA (x-amz-storage-class).
-    #[arg(long, help_heading = PUT_HEADERS)]
-    pub storage_class: Option<String>,
-    /// Cache-Control stored with the object.
-    #[arg(long, help_heading = PUT_HEADERS)]
-    pub cache_control: Option<String>,
-    /// Content-Disposition stored with the object.
-    #[arg(long, help_heading = PUT_HEADERS)]
-    pub content_disposition: Option<String>,
-    /// Content-Encoding stored with the object.
-    #[arg(long, help_heading = PUT_HEADERS)]
-    pub content_encoding: Option<String>,
 }
 
 /// Flags of `status`.

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 pub use super::problems::ConfigError;
 use super::problems::{Problems, given};
-use super::{
-    DemoArgs, HealthcheckArgs, PresignArgs, PresignFieldArgs, RunArgs, SigningArgs, StatusArgs,
-};
+use super::{DemoArgs, HealthcheckArgs, PresignArgs, RunArgs, SigningArgs, StatusArgs};
 use crate::config::{Config, DemoConfig, PresignConfig, SigningConfig, StatusConfig};
 use crate::presign::uppy::UppyDefaults;
 use crate::presign::{Limits, PresignRequest, SIGV4_MAX_EXPIRES_IN};
@@ -210,46 +208,6 @@ impl TryFrom<&PresignArgs> for PresignConfig {
             check_timeout,
             signing,
         })
-    }
-}
-
-impl PresignFieldArgs {
-    /// Adds the given fields to `body`: text as strings, `--content-length` as a number when it
-    /// is one (the body's own check names anything else), `--metadata`/`--tagging` pairs as
-    /// objects.
-    fn insert_into(&self, body: &mut serde_json::Map<String, serde_json::Value>, p: &mut Problems) {
-        let serde_json::Value::Object(texts) = serde_json::json!(self) else {
-            unreachable!("a struct serializes to an object")
-        };
-        body.extend(texts.into_iter().filter(|(_, value)| !value.is_null()));
-        if let Some(length) = &self.content_length {
-            let value = match length.trim().parse::<u64>() {
-                Ok(n) => n.into(),
-                Err(_) => length.clone().into(),
-            };
-            body.insert("content_length".into(), value);
-        }
-        for (field, pairs) in [("metadata", &self.metadata), ("tagging", &self.tagging)] {
-            if pairs.is_empty() {
-                continue;
-            }
-            let mut object = serde_json::Map::new();
-            let before = p.0.len();
-            for pair in pairs {
-                match pair.split_once('=') {
-                    Some((key, _)) if object.contains_key(key) => {
-                        p.0.push(format!("--{field} {pair:?}: {key:?} is given twice"))
-                    }
-                    Some((key, value)) => {
-                        object.insert(key.to_string(), value.into());
-                    }
-                    None => p.0.push(format!("--{field} {pair:?}: expected KEY=VALUE")),
-                }
-            }
-            if p.0.len() == before {
-                body.insert(field.into(), object.into());
-            }
-        }
     }
 }
 
