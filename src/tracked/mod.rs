@@ -221,8 +221,6 @@ pub struct State {
     pub last_success_at: Option<SystemTime>,
     /// The last attempt's error, cleared by a success.
     pub last_error: Option<String>,
-    /// Attempts finished: a caller that saw it change while it waited reuses the answer.
-    pub completed: u64,
 }
 
 /// The counters of one tracked instance, registered by the metrics module.
@@ -269,7 +267,8 @@ struct Inner {
     source: Arc<dyn Source>,
     clock: Clock,
     state: RwLock<State>,
-    /// Ticks after every finished attempt, for callers waiting for the first one.
+    /// Attempts finished, bumped once each attempt's line is written: a caller that saw it change
+    /// while it waited for the flight reuses the answer, and callers wait on it for the first one.
     finished: tokio::sync::watch::Sender<u64>,
     /// At most one attempt in flight; held by the attempt's own task.
     flight: Arc<tokio::sync::Mutex<()>>,
@@ -340,21 +339,22 @@ impl Tracked {
             .limit(current.as_deref(), fresh_seconds, cap)
     }
 
-    /// Why nothing can be signed: the last error, or that no attempt has finished yet.
     /// How long a caller refused for want of credentials should wait before asking again: the
     /// source's spacing between on-demand rechecks (sooner, it gets the same answer), at least 1 s.
     pub fn retry_after(&self) -> Duration {
         self.inner.source.spacing().max(Duration::from_secs(1))
     }
 
+    /// Why nothing can be signed: the last error, or that no attempt has finished yet (a failure
+    /// leaves its error, a success its time, so neither means none finished).
     pub fn unavailable_reason(&self) -> String {
-        self.peek(|s| match (&s.last_error, s.completed) {
+        self.peek(|s| match (&s.last_error, s.last_success_at) {
             (Some(e), _) => e.clone(),
-            (None, 0) => format!(
+            (None, None) => format!(
                 "the {} credentials are still loading: their first refresh has not finished",
                 self.name()
             ),
-            (None, _) => "the credentials have expired".to_string(),
+            (None, Some(_)) => "the credentials have expired".to_string(),
         })
     }
 
@@ -380,18 +380,16 @@ impl Tracked {
     /// One attempt for the periodic loop (`need: None`, when [`Source::due`]) or for a request
     /// (`Some`, when spaced), unless one finished while this call waited for the flight.
     async fn refresh(&self, need: Option<u64>) {
-        let seen = self.peek(|s| s.completed);
+        let seen = *self.inner.finished.borrow();
         let flight = self.inner.flight.clone().lock_owned().await;
         let now = self.now();
-        let go = self.peek(|s| {
-            s.completed == seen
-                && match need {
-                    None => self.inner.source.due(s, now),
-                    Some(_) => s.last_attempt_at.is_none_or(|at| {
-                        clock::seconds_until(now, at) >= self.inner.source.spacing().as_secs_f64()
-                    }),
-                }
-        });
+        let go = *self.inner.finished.borrow() == seen
+            && self.peek(|s| match need {
+                None => self.inner.source.due(s, now),
+                Some(_) => s.last_attempt_at.is_none_or(|at| {
+                    clock::seconds_until(now, at) >= self.inner.source.spacing().as_secs_f64()
+                }),
+            });
         if !go {
             return;
         }
@@ -485,7 +483,6 @@ impl Tracked {
                     s.obtained_at = Some(now);
                     s.last_success_at = Some(now);
                     s.last_error = None;
-                    s.completed += 1;
                 });
                 self.inner.source.log_success(&success);
             }
@@ -493,7 +490,6 @@ impl Tracked {
                 counters.attempts.with_label_values(&["failure"]).inc();
                 self.update(|s| {
                     s.last_error = Some(failure.message.clone());
-                    s.completed += 1;
                 });
                 let now = self.now();
                 self.inner.source.log_failure(&Failed {
