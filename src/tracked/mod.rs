@@ -24,6 +24,7 @@ pub mod schedule;
 pub mod secrets;
 mod signing;
 pub mod task;
+mod view;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,16 +32,16 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use prometheus::{IntCounter, IntCounterVec, Opts};
-use serde::Serialize;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{self, Clock};
+use crate::credentials::Snapshot;
 use crate::credentials::diagnose::Diagnosis;
-use crate::credentials::{Snapshot, whole_seconds};
 
 pub use assume_role::AssumeRoleConfig;
 pub use secrets::{Overlap, SecretConfig, SecretFacts};
+pub use view::{Details, View};
 
 /// A boxed future, so that [`Source`] can be used as `dyn Source`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -156,19 +157,6 @@ pub struct Failed<'a> {
     pub need: Option<u64>,
 }
 
-/// Facts a source adds to the `signing` object of `/v1/credentials`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Details {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub assumed_role_arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_duration_seconds: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_cap: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<SecretFacts>,
-}
-
 /// One kind of credentials: how to fetch them and how to describe them. Everything else (state,
 /// single flight, spacing, counters, when to log) is [`Tracked`]'s.
 pub trait Source: Send + Sync + 'static {
@@ -246,21 +234,6 @@ impl Counters {
                 .map(|(name, help)| IntCounter::new(name, help).expect("valid metric")),
         }
     }
-}
-
-/// The view of a tracked instance, shared by `/v1/credentials` (`signing`) and the task's own.
-#[derive(Debug, Clone, Serialize)]
-pub struct View {
-    pub source: &'static str,
-    pub access_key_id: Option<String>,
-    /// When the credentials may stop working (session expiry, or key deactivation).
-    pub expires_at: Option<String>,
-    pub remaining_seconds: Option<i64>,
-    pub last_refresh_at: Option<String>,
-    pub last_success_at: Option<String>,
-    pub last_error: Option<String>,
-    #[serde(flatten)]
-    pub details: Details,
 }
 
 struct Inner {
@@ -504,25 +477,6 @@ impl Tracked {
             }
         }
         self.inner.finished.send_modify(|n| *n += 1);
-    }
-
-    /// The view of `/v1/credentials`' `signing` object, with the remaining time computed now.
-    pub fn view(&self) -> View {
-        let state = self.peek(State::clone);
-        let now = self.now();
-        let current = state.current.as_ref();
-        View {
-            source: self.name(),
-            access_key_id: current.map(|c| c.masked_access_key_id()),
-            expires_at: current.and_then(|c| c.expiry()).map(clock::rfc3339),
-            remaining_seconds: current
-                .and_then(|c| c.remaining_seconds(now))
-                .map(whole_seconds),
-            last_refresh_at: state.last_attempt_at.map(clock::rfc3339),
-            last_success_at: state.last_success_at.map(clock::rfc3339),
-            last_error: state.last_error,
-            details: self.inner.source.details(),
-        }
     }
 }
 

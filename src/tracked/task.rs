@@ -19,6 +19,8 @@ use crate::credentials::identity::{Identity, IdentityLookup};
 use crate::credentials::{self, CheckError, Snapshot, whole_seconds};
 use crate::text::OrNull;
 
+pub use super::view::CredentialsView;
+
 /// The value of `--signing-source` that signs with these credentials.
 pub const NAME: &str = "task";
 /// Least time between two checks made for presign requests (or one and the periodic check): at
@@ -282,22 +284,9 @@ impl TaskCredentials {
 
     /// The task part of `/v1/credentials`, with the remaining time computed now.
     pub fn view(&self) -> CredentialsView {
-        let state = self.tracked.peek(super::State::clone);
-        let now = self.tracked.now();
-        let current = state.current.as_ref();
-        let identity = self.identity();
         CredentialsView {
-            source: current.map(|c| c.source.clone()),
-            access_key_id: current.map(|c| c.masked_access_key_id()),
-            role_arn: identity.as_ref().map(|i| i.arn.clone()),
-            account: identity.as_ref().map(|i| i.account.clone()),
-            expires_at: current.and_then(|c| c.expiry()).map(clock::rfc3339),
-            remaining_seconds: current
-                .and_then(|c| c.remaining_seconds(now))
-                .map(whole_seconds),
-            last_check_at: state.last_attempt_at.map(clock::rfc3339),
-            last_success_at: state.last_success_at.map(clock::rfc3339),
-            last_error: state.last_error,
+            view: self.tracked.view(),
+            identity: self.identity(),
         }
     }
 }
@@ -321,20 +310,6 @@ pub struct Readiness {
     pub remaining_seconds: Option<i64>,
     pub expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-}
-
-/// The task part of `/v1/credentials`: never a secret, the access key id masked.
-#[derive(Debug, Clone, Serialize)]
-pub struct CredentialsView {
-    pub source: Option<String>,
-    pub access_key_id: Option<String>,
-    pub role_arn: Option<String>,
-    pub account: Option<String>,
-    pub expires_at: Option<String>,
-    pub remaining_seconds: Option<i64>,
-    pub last_check_at: Option<String>,
-    pub last_success_at: Option<String>,
     pub last_error: Option<String>,
 }
 
@@ -425,7 +400,7 @@ mod tests {
         assert_eq!(counters.rotations.as_ref().unwrap().get(), 1);
         assert_eq!(successes(), 4);
         assert_eq!(counters.attempts.with_label_values(&["failure"]).get(), 1);
-        assert_eq!(task.view().remaining_seconds, Some(900));
+        assert_eq!(task.view().view.remaining_seconds, Some(900));
     }
 
     /// A failure after a success keeps the last good credentials and records the error.
@@ -441,7 +416,7 @@ mod tests {
         task.tracked.attempt(None).await;
         *provider.0.lock().unwrap() = None;
         task.tracked.attempt(None).await;
-        let view = task.view();
+        let view = task.view().view;
         assert_eq!(view.access_key_id.as_deref(), Some("ASIA...0000"));
         assert!(view.last_error.unwrap().contains("endpoint down"));
         assert!(task.readiness(Duration::ZERO).ready);
@@ -473,6 +448,6 @@ mod tests {
         let r = task.readiness(min);
         assert_eq!(r.reason, Some(NotReady::Expired), "{r:?}");
         assert_eq!(r.message, "credentials expired 3s ago");
-        assert_eq!(task.view().remaining_seconds, Some(-3));
+        assert_eq!(task.view().view.remaining_seconds, Some(-3));
     }
 }
