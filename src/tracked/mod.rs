@@ -20,6 +20,7 @@
 
 pub mod assume_role;
 mod fixed;
+pub mod readiness;
 pub mod schedule;
 pub mod secrets;
 mod signing;

@@ -8,7 +8,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
-use serde::Serialize;
 use tracing::{error, info, warn};
 
 use super::{
@@ -19,6 +18,7 @@ use crate::credentials::identity::{Identity, IdentityLookup};
 use crate::credentials::{self, CheckError, Snapshot, whole_seconds};
 use crate::text::OrNull;
 
+pub use super::readiness::{NotReady, Readiness};
 pub use super::view::CredentialsView;
 
 /// The value of `--signing-source` that signs with these credentials.
@@ -229,57 +229,7 @@ impl TaskCredentials {
         let (current, last_error) = self
             .tracked
             .peek(|s| (s.current.clone(), s.last_error.clone()));
-        let now = self.tracked.now();
-        let Some(current) = current else {
-            return Readiness {
-                ready: false,
-                reason: Some(NotReady::NeverResolved),
-                message: "credentials have not been resolved yet".into(),
-                remaining_seconds: None,
-                expires_at: None,
-                last_error,
-            };
-        };
-        let expires_at = current.expiry().map(clock::rfc3339);
-        let Some(remaining) = current.remaining_seconds(now) else {
-            return Readiness {
-                ready: true,
-                reason: None,
-                message: "static credentials do not expire".into(),
-                remaining_seconds: None,
-                expires_at,
-                last_error,
-            };
-        };
-        let secs = whole_seconds(remaining);
-        let (reason, message) = if remaining <= 0.0 {
-            (
-                Some(NotReady::Expired),
-                format!("credentials {}", clock::human_remaining(secs)),
-            )
-        } else if remaining < min.as_secs_f64() {
-            (
-                Some(NotReady::BelowMinimum),
-                format!(
-                    "credentials expire in {}, less than the required {}",
-                    clock::human_remaining(secs),
-                    humantime::format_duration(min)
-                ),
-            )
-        } else {
-            (
-                None,
-                format!("credentials expire in {}", clock::human_remaining(secs)),
-            )
-        };
-        Readiness {
-            ready: reason.is_none(),
-            reason,
-            message,
-            remaining_seconds: Some(secs),
-            expires_at,
-            last_error,
-        }
+        Readiness::of(current.as_deref(), last_error, self.tracked.now(), min)
     }
 
     /// The task part of `/v1/credentials`, with the remaining time computed now.
@@ -289,28 +239,6 @@ impl TaskCredentials {
             identity: self.identity(),
         }
     }
-}
-
-/// Why `/readyz` says no.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotReady {
-    NeverResolved,
-    Expired,
-    BelowMinimum,
-}
-
-/// The body of `/readyz`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Readiness {
-    pub ready: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<NotReady>,
-    pub message: String,
-    pub remaining_seconds: Option<i64>,
-    pub expires_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
 }
 
 #[cfg(test)]
