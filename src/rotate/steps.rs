@@ -19,11 +19,11 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use tracing::info;
 
 use super::retire::{self, Key, Retire, Version};
-use super::secret::KeyValue;
 use super::{Event, RotateConfig, RotateError, Step};
 use crate::clock::{self, Clock};
 use crate::credentials::mask;
 use crate::tracked::schedule::{active_until, rotation_period, rotation_window};
+use crate::tracked::secret_value::{KeyPair, KeyValue};
 
 const CURRENT: &str = "AWSCURRENT";
 const PENDING: &str = "AWSPENDING";
@@ -150,7 +150,7 @@ impl Rotator {
             return Ok(format!(
                 "version {} already holds key {}",
                 event.token,
-                mask(&pending.access_key_id)
+                mask(&pending.keys.access_key_id)
             ));
         }
         let current_value = self
@@ -168,8 +168,8 @@ impl Rotator {
                 id: d.current.clone(),
                 stages: vec![CURRENT.into()],
                 created: None,
-                key_id: Some(current_value.access_key_id.clone()),
-                active_until: current_value.active_until(),
+                key_id: Some(current_value.keys.access_key_id.clone()),
+                active_until: current_value.keys.active_until(),
             });
         let now = self.clock.now();
         let deleted = match retire::retire(
@@ -220,9 +220,11 @@ impl Rotator {
         })?;
         let value = KeyValue {
             user_name: user.clone(),
-            access_key_id: key.access_key_id().to_string(),
-            secret_access_key: key.secret_access_key().to_string(),
-            active_until: Some(clock::rfc3339(until)),
+            keys: KeyPair {
+                access_key_id: key.access_key_id().to_string(),
+                secret_access_key: key.secret_access_key().to_string(),
+                active_until: Some(clock::rfc3339(until)),
+            },
         };
         self.secrets
             .put_secret_value()
@@ -235,7 +237,7 @@ impl Rotator {
             .map_err(aws("secretsmanager PutSecretValue"))?;
         Ok(format!(
             "created key {} for {user} as AWSPENDING, active until at least {}{}",
-            mask(&value.access_key_id),
+            mask(&value.keys.access_key_id),
             clock::rfc3339(until),
             deleted
                 .map(|k| format!("; deleted {}", mask(&k)))
@@ -249,8 +251,8 @@ impl Rotator {
             .await?
             .ok_or_else(|| RotateError::NoPending(event.token.clone()))?;
         let credentials = Credentials::new(
-            &pending.access_key_id,
-            &pending.secret_access_key,
+            &pending.keys.access_key_id,
+            &pending.keys.secret_access_key,
             None,
             None,
             "rotation",
@@ -268,7 +270,7 @@ impl Rotator {
                     if arn.ends_with(&format!("/{}", pending.user_name)) && arn.contains(":user/") {
                         return Ok(format!(
                             "the pending key {} signs as {arn}",
-                            mask(&pending.access_key_id)
+                            mask(&pending.keys.access_key_id)
                         ));
                     }
                     return Err(RotateError::WrongUser {
@@ -306,17 +308,17 @@ impl Rotator {
             .map_err(aws("secretsmanager UpdateSecretVersionStage"))?;
         let mut said = format!(
             "key {} is AWSCURRENT; version {} is AWSPREVIOUS",
-            mask(&pending.access_key_id),
+            mask(&pending.keys.access_key_id),
             d.current
         );
         if self.config.overlap.is_zero()
             && let Some(old) = replaced
-            && old.access_key_id != pending.access_key_id
+            && old.keys.access_key_id != pending.keys.access_key_id
         {
             self.deactivate(&old).await?;
             said.push_str(&format!(
                 "; deactivated the replaced key {} (--signing-key-overlap 0s)",
-                mask(&old.access_key_id)
+                mask(&old.keys.access_key_id)
             ));
         }
         Ok(said)
@@ -337,7 +339,7 @@ impl Rotator {
                 self.deactivate(&old).await?;
                 Ok(format!(
                     "already AWSCURRENT; the replaced key {} is inactive (--signing-key-overlap 0s)",
-                    mask(&old.access_key_id)
+                    mask(&old.keys.access_key_id)
                 ))
             }
             None => Ok("already AWSCURRENT".into()),
@@ -349,7 +351,7 @@ impl Rotator {
             .iam
             .update_access_key()
             .user_name(&old.user_name)
-            .access_key_id(&old.access_key_id)
+            .access_key_id(&old.keys.access_key_id)
             .status(StatusType::Inactive)
             .send()
             .await
@@ -414,8 +416,8 @@ impl Rotator {
                 id: id.to_string(),
                 stages: v.version_stages().to_vec(),
                 created: v.created_date().and_then(|d| SystemTime::try_from(*d).ok()),
-                key_id: value.as_ref().map(|k| k.access_key_id.clone()),
-                active_until: value.as_ref().and_then(KeyValue::active_until),
+                key_id: value.as_ref().map(|k| k.keys.access_key_id.clone()),
+                active_until: value.as_ref().and_then(|v| v.keys.active_until()),
             });
         }
         Ok(versions)

@@ -22,6 +22,7 @@ pub mod assume_role;
 mod fixed;
 pub mod readiness;
 pub mod schedule;
+pub mod secret_value;
 pub mod secrets;
 mod signing;
 pub mod task;

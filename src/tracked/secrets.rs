@@ -16,6 +16,7 @@ use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 
 use super::schedule::{DAY, Schedule, rotation_period, rotation_window};
+use super::secret_value::KeyPair;
 use super::signing::{NO_TASK_CREDENTIALS, log_refresh_failed, log_refreshed, sdk_failure};
 use super::{
     Attempt, BoxFuture, Details, Failed, Failure, Fetched, Fresh, Limit, Source, Success, Tracked,
@@ -116,7 +117,7 @@ impl SecretsSource {
             if !current_in_description {
                 continue;
             }
-            let keys = parse_secret(value.secret_string())
+            let keys = KeyPair::parse(value.secret_string())
                 .map_err(|why| format!("secret {}: {why}", cfg.secret_id))?;
             let rules = described.rotation_rules();
             let schedule = Schedule {
@@ -133,7 +134,7 @@ impl SecretsSource {
             let (mut usable_until, mut facts) =
                 schedule.usable_until(cfg.overlap, self.clock.now());
             // The rotator's own commitment, when it wrote one: the earlier bound wins.
-            if let Some(committed) = keys.active_until
+            if let Some(committed) = keys.active_until()
                 && usable_until.is_none_or(|u| committed < u)
             {
                 usable_until = Some(committed);
@@ -212,92 +213,6 @@ impl Source for SecretsSource {
         Details {
             secret: self.facts(),
             ..Details::default()
-        }
-    }
-}
-
-/// The key pair in a secret.
-struct KeyPair {
-    access_key_id: String,
-    secret_access_key: String,
-    /// `ActiveUntil`, written by `sessionguard rotate-keys`: the key is not deactivated before.
-    active_until: Option<SystemTime>,
-}
-
-/// `{"AccessKeyId": "...", "SecretAccessKey": "..."}` and an optional `ActiveUntil`; other fields
-/// are ignored. Errors never quote the value.
-fn parse_secret(text: Option<&str>) -> Result<KeyPair, String> {
-    let text = text.ok_or("has no SecretString (a binary secret cannot hold a key pair)")?;
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "SecretString is not JSON (line {}, column {}); expected {{\"AccessKeyId\": ..., \"SecretAccessKey\": ...}}",
-            e.line(),
-            e.column()
-        )
-    })?;
-    let field = |name: &str| -> Result<String, String> {
-        match value.get(name) {
-            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-            Some(_) => Err(format!("{name} is not a non-empty string")),
-            None => Err(format!(
-                "SecretString has no {name}; expected {{\"AccessKeyId\": ..., \"SecretAccessKey\": ...}}"
-            )),
-        }
-    };
-    let active_until = match value.get("ActiveUntil") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) => {
-            Some(clock::parse_rfc3339(s).ok_or("ActiveUntil is not an RFC 3339 time")?)
-        }
-        Some(_) => return Err("ActiveUntil is not an RFC 3339 time".into()),
-    };
-    Ok(KeyPair {
-        access_key_id: field("AccessKeyId")?,
-        secret_access_key: field("SecretAccessKey")?,
-        active_until,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Bad secret values are named without quoting them.
-    #[test]
-    fn secret_values() {
-        let good = parse_secret(Some(
-            r#"{"AccessKeyId": "AKIAEXAMPLE", "SecretAccessKey": "s3cr3t", "UserName": "u"}"#,
-        ))
-        .unwrap();
-        assert_eq!(good.access_key_id, "AKIAEXAMPLE");
-        assert_eq!(good.active_until, None);
-        let committed = parse_secret(Some(
-            r#"{"AccessKeyId": "AKIAEXAMPLE", "SecretAccessKey": "s3cr3t", "ActiveUntil": "2026-12-30T00:00:00Z"}"#,
-        ))
-        .unwrap();
-        assert_eq!(
-            committed.active_until.map(clock::rfc3339).as_deref(),
-            Some("2026-12-30T00:00:00Z")
-        );
-        for (value, expected) in [
-            (None, "no SecretString"),
-            (Some("s3cr3t-not-json"), "not JSON"),
-            (
-                Some(r#"{"AccessKeyId": "AKIAEXAMPLE"}"#),
-                "no SecretAccessKey",
-            ),
-            (
-                Some(r#"{"AccessKeyId": 1, "SecretAccessKey": "s3cr3t"}"#),
-                "AccessKeyId is not",
-            ),
-            (
-                Some(r#"{"AccessKeyId": "A", "SecretAccessKey": "s3cr3t", "ActiveUntil": "soon"}"#),
-                "ActiveUntil",
-            ),
-        ] {
-            let err = parse_secret(value).err().unwrap();
-            assert!(err.contains(expected), "{err}");
-            assert!(!err.contains("s3cr3t"), "{err}");
         }
     }
 }
