@@ -18,7 +18,7 @@ use aws_credential_types::Credentials;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tracing::warn;
 
-use super::signing::{NO_TASK_CREDENTIALS, log_refresh_failed, log_refreshed, sdk_failure};
+use super::signing::{log_refresh_failed, log_refreshed, sdk_failure, with_task_credentials};
 use super::{
     Attempt, BoxFuture, Details, Failed, Failure, Fetched, Fresh, Limit, Source, State, Success,
     Tracked,
@@ -121,15 +121,9 @@ impl AssumeRoleSource {
 
     /// STS AssumeRole with the task credentials; a duration STS refuses is clamped to 1 hour once.
     async fn assume(&self) -> Result<Fetched, Failure> {
-        let Some(task) = self.task.current() else {
-            return Err(NO_TASK_CREDENTIALS.to_string().into());
-        };
         let cfg = &self.config;
-        let config = aws_sdk_sts::config::Builder::from(&self.sdk)
-            .credentials_provider(task.credentials.clone())
-            .time_source(self.clock.clone())
-            .build();
-        let client = aws_sdk_sts::Client::from_conf(config);
+        let client =
+            aws_sdk_sts::Client::new(&with_task_credentials(&self.sdk, &self.task, &self.clock)?);
         loop {
             let duration = self.facts().duration;
             let call = client
