@@ -145,6 +145,8 @@ impl Rotator {
         }
     }
 
+    /// `createSecret`: make room for a key, create it and store it as `AWSPENDING` with the
+    /// moment the rotator commits to (`ActiveUntil`).
     async fn create(&self, event: &Event, d: &Described) -> Result<String, RotateError> {
         if let Some(pending) = self.value(&d.arn, &event.token).await? {
             return Ok(format!(
@@ -160,6 +162,34 @@ impl Rotator {
         let user = current_value.user_name.clone();
         let keys = self.keys(&user).await?;
         let versions = self.versions(&d.arn).await?;
+        let now = self.clock.now();
+        let deleted = self
+            .make_room(d, &current_value, &keys, &versions, now)
+            .await?;
+        let until = active_until(now, d.period, d.window, self.config.overlap)
+            .ok_or_else(|| RotateError::Schedule(d.arn.clone()))?;
+        let value = self.store_pending(event, d, &user, until).await?;
+        Ok(format!(
+            "created key {} for {user} as AWSPENDING, active until at least {}{}",
+            mask(&value.keys.access_key_id),
+            clock::rfc3339(until),
+            deleted
+                .map(|k| format!("; deleted {}", mask(&k)))
+                .unwrap_or_default()
+        ))
+    }
+
+    /// Deletes the user's other key when [`retire::retire`] says it may go, so IAM has room for a
+    /// new one; the key deleted, if any.
+    async fn make_room(
+        &self,
+        d: &Described,
+        current_value: &KeyValue,
+        keys: &[Key],
+        versions: &[Version],
+        now: SystemTime,
+    ) -> Result<Option<String>, RotateError> {
+        let user = &current_value.user_name;
         let current = versions
             .iter()
             .find(|v| v.id == d.current)
@@ -171,46 +201,46 @@ impl Rotator {
                 key_id: Some(current_value.keys.access_key_id.clone()),
                 active_until: current_value.keys.active_until(),
             });
-        let now = self.clock.now();
-        let deleted = match retire::retire(
-            &user,
-            &keys,
-            &current,
-            &versions,
-            now,
-            retire::Rules {
-                period: d.period,
-                window: d.window,
-                overlap: self.config.overlap,
-            },
-        )
-        .map_err(RotateError::Refused)?
-        {
-            Retire::Nothing => None,
-            Retire::Delete { key, why } => {
-                self.iam
-                    .delete_access_key()
-                    .user_name(&user)
-                    .access_key_id(&key)
-                    .send()
-                    .await
-                    .map_err(aws("iam DeleteAccessKey"))?;
-                info!(
-                    secret_id = %d.arn,
-                    user = %user,
-                    deleted_access_key_id = %mask(&key),
-                    why = %why,
-                    "rotation deleted a key to make room"
-                );
-                Some(key)
-            }
+        let rules = retire::Rules {
+            period: d.period,
+            window: d.window,
+            overlap: self.config.overlap,
         };
-        let until = active_until(now, d.period, d.window, self.config.overlap)
-            .ok_or_else(|| RotateError::Schedule(d.arn.clone()))?;
+        let Retire::Delete { key, why } =
+            retire::retire(user, keys, &current, versions, now, rules)
+                .map_err(RotateError::Refused)?
+        else {
+            return Ok(None);
+        };
+        self.iam
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(&key)
+            .send()
+            .await
+            .map_err(aws("iam DeleteAccessKey"))?;
+        info!(
+            secret_id = %d.arn,
+            user = %user,
+            deleted_access_key_id = %mask(&key),
+            why = %why,
+            "rotation deleted a key to make room"
+        );
+        Ok(Some(key))
+    }
+
+    /// A new key for `user`, stored as the token's `AWSPENDING` version, active until `until`.
+    async fn store_pending(
+        &self,
+        event: &Event,
+        d: &Described,
+        user: &str,
+        until: SystemTime,
+    ) -> Result<KeyValue, RotateError> {
         let created = self
             .iam
             .create_access_key()
-            .user_name(&user)
+            .user_name(user)
             .send()
             .await
             .map_err(aws("iam CreateAccessKey"))?;
@@ -219,7 +249,7 @@ impl Rotator {
             detail: "answered no key".into(),
         })?;
         let value = KeyValue {
-            user_name: user.clone(),
+            user_name: user.to_string(),
             keys: KeyPair {
                 access_key_id: key.access_key_id().to_string(),
                 secret_access_key: key.secret_access_key().to_string(),
@@ -235,14 +265,7 @@ impl Rotator {
             .send()
             .await
             .map_err(aws("secretsmanager PutSecretValue"))?;
-        Ok(format!(
-            "created key {} for {user} as AWSPENDING, active until at least {}{}",
-            mask(&value.keys.access_key_id),
-            clock::rfc3339(until),
-            deleted
-                .map(|k| format!("; deleted {}", mask(&k)))
-                .unwrap_or_default()
-        ))
+        Ok(value)
     }
 
     async fn test(&self, event: &Event) -> Result<String, RotateError> {
