@@ -284,8 +284,8 @@ pub fn tests_limits() -> Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::ecs_session;
     use crate::tracked::Tracked;
-    use aws_credential_types::Credentials;
     use aws_smithy_async::test_util::ManualTimeSource;
     use serde_json::json;
     use std::time::UNIX_EPOCH;
@@ -301,13 +301,7 @@ mod tests {
     async fn clock_stepping_past_expiry() {
         let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
         let manual = ManualTimeSource::new(start);
-        let creds = Credentials::new(
-            "ASIAEXAMPLE00000",
-            "s",
-            Some("t".into()),
-            Some(start + Duration::from_secs(900)),
-            "EcsContainer",
-        );
+        let creds = ecs_session("ASIAEXAMPLE00000", start + Duration::from_secs(900));
         let guard = Guard {
             signing: Tracked::fixed(creds, clock::Clock::new(manual.clone())),
             signer: Signer::new("us-east-1".into(), None, false),

@@ -21,7 +21,7 @@ use tracing::warn;
 use super::signing::{log_refresh_failed, log_refreshed, sdk_failure, with_task_credentials};
 use super::{
     Attempt, BoxFuture, Details, Failed, Failure, Fetched, Fresh, Limit, Source, State, Success,
-    Tracked,
+    Tracked, expiry_text,
 };
 use crate::clock::{self, Clock};
 use crate::credentials::Snapshot;
@@ -233,10 +233,7 @@ impl Source for AssumeRoleSource {
 
     fn limit(&self, current: Option<&Snapshot>, fresh: Option<u64>, cap: u64) -> Limit {
         let facts = self.facts();
-        let expires = current
-            .and_then(|c| c.expiry())
-            .map(clock::rfc3339)
-            .unwrap_or_else(|| "?".into());
+        let expires = expiry_text(current);
         let fresh = fresh.unwrap_or(0);
         let mut reason = if fresh == cap {
             format!(

@@ -88,6 +88,24 @@ pub struct Limit {
     pub advice: &'static str,
 }
 
+impl Limit {
+    /// The limit of credentials bounded by nothing but their own expiry.
+    pub fn expiry(current: Option<&Snapshot>, advice: &'static str) -> Limit {
+        Limit {
+            reason: format!("the credentials expire at {}", expiry_text(current)),
+            advice,
+        }
+    }
+}
+
+/// When `current` expires, as a limit's reason names it: `?` when unknown.
+pub fn expiry_text(current: Option<&Snapshot>) -> String {
+    current
+        .and_then(|c| c.expiry())
+        .map(clock::rfc3339)
+        .unwrap_or_else(|| "?".into())
+}
+
 /// What a successful fetch brought.
 pub struct Fetched {
     pub credentials: aws_credential_types::Credentials,

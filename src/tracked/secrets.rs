@@ -22,6 +22,7 @@ use super::secret_value::KeyPair;
 use super::signing::{log_refresh_failed, log_refreshed, sdk_failure, with_task_credentials};
 use super::{
     Attempt, BoxFuture, Details, Failed, Failure, Fetched, Fresh, Limit, Source, Success, Tracked,
+    expiry_text,
 };
 use crate::clock::{self, Clock};
 use crate::credentials::Snapshot;
@@ -215,10 +216,7 @@ impl Source for SecretsSource {
     }
 
     fn limit(&self, current: Option<&Snapshot>, _fresh: Option<u64>, _cap: u64) -> Limit {
-        let expires = current
-            .and_then(|c| c.expiry())
-            .map(clock::rfc3339)
-            .unwrap_or_else(|| "?".into());
+        let expires = expiry_text(current);
         let reason = self
             .facts()
             .map(|s| s.usable_until_reason)

@@ -184,14 +184,10 @@ impl Source for TaskSource {
     }
 
     fn limit(&self, current: Option<&Snapshot>, _fresh: Option<u64>, _cap: u64) -> Limit {
-        let expires = current.and_then(|c| c.expiry()).map(clock::rfc3339);
-        Limit {
-            reason: format!(
-                "the credentials expire at {}",
-                expires.as_deref().unwrap_or("?")
-            ),
-            advice: "ask for less, retry after the task credentials rotate, or sign with longer-lived credentials (--signing-source)",
-        }
+        Limit::expiry(
+            current,
+            "ask for less, retry after the task credentials rotate, or sign with longer-lived credentials (--signing-source)",
+        )
     }
 }
 
@@ -242,8 +238,29 @@ impl TaskCredentials {
 }
 
 #[cfg(test)]
+impl TaskCredentials {
+    /// Task credentials read from `provider`, without an identity lookup: for unit tests here and
+    /// elsewhere.
+    pub fn serving(
+        provider: impl aws_credential_types::provider::ProvideCredentials + 'static,
+        clock: Clock,
+    ) -> Self {
+        TaskCredentials::new(
+            TaskSource::new(
+                SharedCredentialsProvider::new(provider),
+                None,
+                Duration::from_secs(1),
+                Duration::from_secs(900),
+            ),
+            clock,
+        )
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::ecs_session;
     use aws_credential_types::Credentials;
     use aws_credential_types::provider::{ProvideCredentials, future};
     use aws_smithy_async::test_util::ManualTimeSource;
@@ -268,36 +285,25 @@ mod tests {
         }
     }
 
-    fn session(key: &str, expiry: SystemTime) -> Credentials {
-        Credentials::new(
-            key,
-            "secret",
-            Some(format!("token-{key}")),
-            Some(expiry),
-            "EcsContainer",
-        )
+    /// The start of every test's manual clock.
+    fn start() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_795_867_200)
     }
 
-    fn task(provider: &Scripted, clock: Clock) -> TaskCredentials {
-        TaskCredentials::new(
-            TaskSource::new(
-                SharedCredentialsProvider::new(provider.clone()),
-                None,
-                Duration::from_secs(1),
-                Duration::from_secs(900),
-            ),
-            clock,
-        )
+    /// Task credentials on a manual clock at [`start`], served by a script with no session yet.
+    fn scripted() -> (Scripted, TaskCredentials, ManualTimeSource) {
+        let manual = ManualTimeSource::new(start());
+        let provider = Scripted::default();
+        let task = TaskCredentials::serving(provider.clone(), Clock::new(manual.clone()));
+        (provider, task, manual)
     }
 
     /// A 15-minute session runs out in milliseconds on a manual clock: checked, expired (not
     /// ready, negative remaining time), then a rotation is detected and counted once.
     #[tokio::test]
     async fn fifteen_minute_session_expires_and_rotates() {
-        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
-        let manual = ManualTimeSource::new(start);
-        let provider = Scripted::default();
-        let task = task(&provider, Clock::new(manual.clone()));
+        let (provider, task, manual) = scripted();
+        let start = start();
         let counters = task.tracked.counters().clone();
         let successes = || counters.attempts.with_label_values(&["success"]).get();
 
@@ -307,7 +313,7 @@ mod tests {
             Some(NotReady::NeverResolved)
         );
 
-        *provider.0.lock().unwrap() = Some(session(
+        *provider.0.lock().unwrap() = Some(ecs_session(
             "ASIAFIRST0000000",
             start + Duration::from_secs(900),
         ));
@@ -321,8 +327,10 @@ mod tests {
         assert_eq!(readiness.remaining_seconds, Some(-1));
 
         let now = aws_smithy_async::time::TimeSource::now(&manual);
-        *provider.0.lock().unwrap() =
-            Some(session("ASIASECOND000000", now + Duration::from_secs(900)));
+        *provider.0.lock().unwrap() = Some(ecs_session(
+            "ASIASECOND000000",
+            now + Duration::from_secs(900),
+        ));
         task.tracked.attempt(None).await;
         task.tracked.attempt(None).await;
         assert_eq!(counters.rotations.as_ref().unwrap().get(), 1);
@@ -336,8 +344,8 @@ mod tests {
     async fn failure_keeps_last_good_credentials() {
         let clock = crate::clock::system();
         let provider = Scripted::default();
-        let task = task(&provider, clock.clone());
-        *provider.0.lock().unwrap() = Some(session(
+        let task = TaskCredentials::serving(provider.clone(), clock.clone());
+        *provider.0.lock().unwrap() = Some(ecs_session(
             "ASIAFIRST0000000",
             clock.now() + Duration::from_secs(3600),
         ));
@@ -353,12 +361,10 @@ mod tests {
     /// Readiness follows the clock: ready, then below the minimum, then expired.
     #[tokio::test]
     async fn readiness_follows_the_clock() {
-        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
-        let manual = ManualTimeSource::new(start);
-        let provider = Scripted::default();
-        let task = task(&provider, Clock::new(manual.clone()));
+        let (provider, task, manual) = scripted();
+        let start = start();
         let min = Duration::from_secs(300);
-        *provider.0.lock().unwrap() = Some(session(
+        *provider.0.lock().unwrap() = Some(ecs_session(
             "ASIAEXAMPLE1234WXYZ",
             start + Duration::from_secs(900),
         ));
