@@ -17,6 +17,10 @@
 //!
 //! With `--signing-source task` the signing credentials are the task's own handle: the presign
 //! guard asks a [`Tracked`] and never learns which source answers.
+//!
+//! Beside the sources: [`readiness`] decides whether the task credentials have enough time left,
+//! [`View`] is what `/v1/credentials` shows of any instance, [`schedule`] and [`secret_value`] are
+//! what the Secrets Manager source shares with the rotation function (`rotate-keys`).
 
 pub mod assume_role;
 mod fixed;

@@ -73,6 +73,7 @@ const KEY_PAIR_EXPECTED: &str = "; expected {\"AccessKeyId\": ..., \"SecretAcces
 /// Why a secret's value is refused, worded for its reader; never quotes the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValueError {
+    /// Whose reading refused it: the wording follows.
     pub reader: Reader,
     pub problem: Problem,
 }

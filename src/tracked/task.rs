@@ -1,5 +1,6 @@
 //! The task credentials: the container endpoint, read through aws-config's default chain, as a
-//! [`Source`] of [`Tracked`] credentials; plus their readiness and the `/v1/credentials` view.
+//! [`Source`] of [`Tracked`] credentials, with whose they are (STS) for their line and their
+//! `/v1/credentials` view ([`CredentialsView`]), and their readiness ([`Readiness`]).
 //!
 //! A failed check is a log line and a counter, never an exit: the last good credentials stay
 //! usable until they expire, and the endpoint hands out the same ones until ECS rotates them.

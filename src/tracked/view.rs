@@ -47,6 +47,8 @@ pub struct View {
 #[derive(Debug, Clone)]
 pub struct CredentialsView {
     pub view: View,
+    /// The caller identity of the current session; `None` before STS answered, or with
+    /// `--no-identity`.
     pub identity: Option<Identity>,
 }
 
