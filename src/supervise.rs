@@ -97,13 +97,19 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    /// A task that panics is reported by name with its message, and the others are stopped.
-    #[tokio::test]
-    async fn a_panic_stops_everything() {
+    /// Tasks with a `server` that runs until shutdown, and the shutdown that stops them.
+    fn with_a_server() -> (CancellationToken, Tasks) {
         let shutdown = CancellationToken::new();
         let mut tasks = Tasks::new(shutdown.clone());
         let waiting = shutdown.clone();
         tasks.spawn("server", async move { waiting.cancelled().await });
+        (shutdown, tasks)
+    }
+
+    /// A task that panics is reported by name with its message, and the others are stopped.
+    #[tokio::test]
+    async fn a_panic_stops_everything() {
+        let (shutdown, mut tasks) = with_a_server();
         tasks.spawn("monitor", async { panic!("formatting failed") });
         let ended = tokio::time::timeout(Duration::from_secs(5), tasks.join())
             .await
@@ -130,10 +136,7 @@ mod tests {
     /// Tasks that end because shutdown was asked for are no failure.
     #[tokio::test]
     async fn shutdown_is_quiet() {
-        let shutdown = CancellationToken::new();
-        let mut tasks = Tasks::new(shutdown.clone());
-        let waiting = shutdown.clone();
-        tasks.spawn("server", async move { waiting.cancelled().await });
+        let (shutdown, tasks) = with_a_server();
         shutdown.cancel();
         assert!(tasks.join().await.is_ok());
     }

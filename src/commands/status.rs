@@ -5,6 +5,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use crate::clock::{self, Clock};
 use crate::config::StatusConfig;
 use crate::credentials::{self, whole_seconds};
+use crate::tracked::readiness::{Verdict, verdict};
 
 /// Exit code when at least `--min-remaining` is left.
 pub const EXIT_OK: i32 = 0;
@@ -28,32 +29,30 @@ pub async fn status(
         }
     };
     let source = &snapshot.source;
-    let (Some(expiry), Some(remaining)) =
-        (snapshot.expiry(), snapshot.remaining_seconds(clock.now()))
-    else {
-        println!("credentials from {source} do not expire (static keys)");
-        return EXIT_OK;
-    };
-    let at = clock::rfc3339(expiry);
-    let secs = whole_seconds(remaining);
-    if remaining <= 0.0 {
-        println!(
-            "credentials from {source} {} at {at}",
-            clock::human_remaining(secs)
-        );
-        return EXIT_SHORT;
+    let remaining = snapshot.remaining_seconds(clock.now());
+    let verdict = verdict(remaining, config.min_remaining);
+    let left = clock::human_remaining(remaining.map(whole_seconds).unwrap_or_default());
+    let at = snapshot.expiry().map(clock::rfc3339).unwrap_or_default();
+    match verdict {
+        Verdict::DoNotExpire => println!("credentials from {source} do not expire (static keys)"),
+        Verdict::Expired => println!("credentials from {source} {left} at {at}"),
+        Verdict::BelowMinimum | Verdict::Enough => {
+            println!("credentials from {source} expire in {left} at {at}")
+        }
     }
-    println!(
-        "credentials from {source} expire in {} at {at}",
-        clock::human_remaining(secs)
-    );
-    if remaining < config.min_remaining.as_secs_f64() {
+    if verdict == Verdict::BelowMinimum {
         eprintln!(
             "less than the required {} is left",
             humantime::format_duration(config.min_remaining)
         );
-        EXIT_SHORT
-    } else {
-        EXIT_OK
+    }
+    exit_code(verdict)
+}
+
+/// The exit code of a verdict on resolved credentials.
+fn exit_code(verdict: Verdict) -> i32 {
+    match verdict {
+        Verdict::DoNotExpire | Verdict::Enough => EXIT_OK,
+        Verdict::BelowMinimum | Verdict::Expired => EXIT_SHORT,
     }
 }

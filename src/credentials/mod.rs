@@ -85,6 +85,19 @@ pub fn whole_seconds(remaining: f64) -> i64 {
     remaining.floor() as i64
 }
 
+/// A session as the container endpoint hands one out (`EcsContainer`), for unit tests here and
+/// elsewhere; the secret and token are made up.
+#[cfg(test)]
+pub fn ecs_session(access_key_id: &str, expiry: SystemTime) -> Credentials {
+    Credentials::new(
+        access_key_id,
+        "secret",
+        Some(format!("token-{access_key_id}")),
+        Some(expiry),
+        "EcsContainer",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

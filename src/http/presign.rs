@@ -25,12 +25,19 @@ pub const MAX_BATCH: usize = 100;
 /// Largest batch body: room for [`MAX_BATCH`] requests.
 pub const MAX_BATCH_BODY_BYTES: usize = 256 * 1024;
 
-/// `POST /v1/presign`.
-pub async fn single<B>(guard: &Guard, request: Request<B>) -> Answered
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
+/// A request body these routes read: bytes, and an error that says why a read failed.
+pub trait RequestBody:
+    http_body::Body<Data = Bytes, Error: std::error::Error + Send + Sync + 'static>
 {
+}
+
+impl<B> RequestBody for B where
+    B: http_body::Body<Data = Bytes, Error: std::error::Error + Send + Sync + 'static>
+{
+}
+
+/// `POST /v1/presign`.
+pub async fn single<B: RequestBody>(guard: &Guard, request: Request<B>) -> Answered {
     answer(
         request,
         PresignRequest::from_json,
@@ -41,11 +48,7 @@ where
 }
 
 /// `POST /v1/presign/post`.
-pub async fn form<B>(guard: &Guard, request: Request<B>) -> Answered
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
+pub async fn form<B: RequestBody>(guard: &Guard, request: Request<B>) -> Answered {
     let subject = |post: &PostRequest| Subject {
         bucket: post.bucket.clone(),
         key: post.key_for_policy().to_string(),
@@ -62,11 +65,11 @@ where
 }
 
 /// `POST /v1/presign/uppy?bucket=BUCKET`: Uppy's `signRequest` argument as the body.
-pub async fn uppy<B>(guard: &Guard, defaults: &UppyDefaults, request: Request<B>) -> Answered
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
+pub async fn uppy<B: RequestBody>(
+    guard: &Guard,
+    defaults: &UppyDefaults,
+    request: Request<B>,
+) -> Answered {
     let bucket = request.uri().query().and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
             .find(|(name, _)| name == "bucket")
@@ -112,15 +115,13 @@ fn subject_of(request: &PresignRequest) -> Subject {
 }
 
 /// One presign route: media type and size, `parse`, then `sign`, as one answer.
-async fn answer<B, T, R, Fut>(
+async fn answer<B: RequestBody, T, R, Fut>(
     request: Request<B>,
     parse: impl FnOnce(&[u8]) -> Result<T, PresignError>,
     subject: impl FnOnce(&T) -> Subject,
     sign: impl FnOnce(T) -> Fut,
 ) -> Answered
 where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<R, PresignError>>,
     R: Granted,
 {
@@ -183,11 +184,7 @@ struct BatchResult {
 /// `POST /v1/presign/batch`: `{"requests": [...]}` to `{"results": [{"status", "body"}, ...]}`.
 /// The batch is 200 unless it is malformed (400) or too long (413); every item is an answer of its
 /// own.
-pub async fn batch<B>(guard: &Guard, request: Request<B>) -> Answered
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
+pub async fn batch<B: RequestBody>(guard: &Guard, request: Request<B>) -> Answered {
     let body = match read_json_body(request, MAX_BATCH_BODY_BYTES).await {
         Ok(body) => body,
         Err(refused) => return refused,
@@ -244,11 +241,10 @@ where
 }
 
 /// The body of a JSON request, or the 415/413/400 response refusing it.
-pub async fn read_json_body<B>(request: Request<B>, limit: usize) -> Result<Bytes, Answered>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
+pub async fn read_json_body<B: RequestBody>(
+    request: Request<B>,
+    limit: usize,
+) -> Result<Bytes, Answered> {
     let content_type = request
         .headers()
         .get(CONTENT_TYPE)

@@ -101,30 +101,16 @@ impl Guard {
             .into_iter()
             .map(|r| r.and_then(|r| self.allow(&r).map(|()| r)))
             .collect();
-        let mut now = self.settled_now().await;
-        let fresh = self.signing.fresh();
-        let need = allowed
-            .iter()
-            .flatten()
-            .filter_map(
-                |r| match decide(ask_of(r), now.available, &self.limits, fresh, true) {
-                    Decision::Refresh(need) => Some(need),
-                    _ => None,
-                },
-            )
-            .max();
-        if let Some(need) = need {
-            self.signing.refresh_for(need).await;
-            now = self.now();
-        }
+        let asks: Vec<Ask> = allowed.iter().flatten().map(ask_of).collect();
+        let (now, decisions) = self.decide_together(&asks).await;
+        let mut decisions = decisions.into_iter();
         let mut answers = Vec::with_capacity(allowed.len());
         for item in allowed {
             answers.push(match item {
                 Err(e) => Err(e),
                 Ok(request) => {
-                    let ask = ask_of(&request);
-                    let decision = decide(ask, now.available, &self.limits, fresh, false);
-                    match self.finish(ask, decision, &now) {
+                    let decision = decisions.next().expect("one decision per allowed request");
+                    match self.finish(ask_of(&request), decision, &now) {
                         Ok(grant) => self.sign(&grant, &request).await,
                         Err(e) => Err(e),
                     }
@@ -157,15 +143,35 @@ impl Guard {
 
     /// The decision for one request, with at most one refresh.
     async fn grant(&self, ask: Ask) -> Result<Grant, PresignError> {
-        let fresh = self.signing.fresh();
+        let (now, decisions) = self.decide_together(&[ask]).await;
+        self.finish(ask, decisions[0], &now)
+    }
+
+    /// Decides every ask on one view of the signing credentials, refreshing them at most once for
+    /// all: when any ask could use fresh credentials, one refresh covers the longest need, and
+    /// every ask is decided again on the newer view, without another refresh.
+    async fn decide_together(&self, asks: &[Ask]) -> (Now, Vec<Decision>) {
         let mut now = self.settled_now().await;
-        let mut decision = decide(ask, now.available, &self.limits, fresh, true);
-        if let Decision::Refresh(need) = decision {
+        let fresh = self.signing.fresh();
+        let decide_all = |now: &Now, may_refresh: bool| -> Vec<Decision> {
+            asks.iter()
+                .map(|ask| decide(*ask, now.available, &self.limits, fresh, may_refresh))
+                .collect()
+        };
+        let mut decisions = decide_all(&now, true);
+        let need = decisions
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Refresh(need) => Some(*need),
+                _ => None,
+            })
+            .max();
+        if let Some(need) = need {
             self.signing.refresh_for(need).await;
             now = self.now();
-            decision = decide(ask, now.available, &self.limits, fresh, false);
+            decisions = decide_all(&now, false);
         }
-        self.finish(ask, decision, &now)
+        (now, decisions)
     }
 
     /// A final decision as a grant or the refusal that explains it.
@@ -278,8 +284,8 @@ pub fn tests_limits() -> Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::ecs_session;
     use crate::tracked::Tracked;
-    use aws_credential_types::Credentials;
     use aws_smithy_async::test_util::ManualTimeSource;
     use serde_json::json;
     use std::time::UNIX_EPOCH;
@@ -295,13 +301,7 @@ mod tests {
     async fn clock_stepping_past_expiry() {
         let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
         let manual = ManualTimeSource::new(start);
-        let creds = Credentials::new(
-            "ASIAEXAMPLE00000",
-            "s",
-            Some("t".into()),
-            Some(start + Duration::from_secs(900)),
-            "EcsContainer",
-        );
+        let creds = ecs_session("ASIAEXAMPLE00000", start + Duration::from_secs(900));
         let guard = Guard {
             signing: Tracked::fixed(creds, clock::Clock::new(manual.clone())),
             signer: Signer::new("us-east-1".into(), None, false),

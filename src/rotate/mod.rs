@@ -9,11 +9,12 @@
 //! honours too. A rotation that would break a promise fails, naming the key and the moment, and
 //! leaves the secret as it was.
 //!
-//! [`secret`] is the value, [`retire`] the decision of what may be deleted, [`steps`] the four
-//! steps against IAM, Secrets Manager and STS.
+//! [`KeyValue`] is the value (one declaration with the sidecar's reading), [`retire`] the decision
+//! of what may be deleted, [`steps`] the four steps against IAM, Secrets Manager and STS.
+//!
+//! [`KeyValue`]: crate::tracked::secret_value::KeyValue
 
 pub mod retire;
-pub mod secret;
 pub mod steps;
 
 use std::time::Duration;
@@ -97,7 +98,7 @@ pub enum RotateError {
     #[error("version {version}: {why}")]
     Value {
         version: String,
-        why: secret::ValueError,
+        why: crate::tracked::secret_value::ValueError,
     },
     #[error("the IAM user {0} named by the secret's UserName does not exist")]
     NoSuchUser(String),

@@ -102,11 +102,22 @@ pub fn retire(
     now: SystemTime,
     rules: Rules,
 ) -> Result<Retire, Refusal> {
-    let Rules {
-        period,
-        window,
-        overlap,
-    } = rules;
+    let current_key = current_key(user, keys, current, now, rules.overlap)?;
+    // IAM allows two keys: with one, there is room.
+    match keys.iter().find(|k| k.id != current_key) {
+        None => Ok(Retire::Nothing),
+        Some(other) => retire_other(user, other, current, versions, now, rules),
+    }
+}
+
+/// The `AWSCURRENT` key, once it is the user's and this rotation keeps its promise.
+fn current_key<'a>(
+    user: &str,
+    keys: &[Key],
+    current: &'a Version,
+    now: SystemTime,
+    overlap: Overlap,
+) -> Result<&'a str, Refusal> {
     let current_key = current.key_id.as_deref().unwrap_or_default();
     if !keys.iter().any(|k| k.id == current_key) {
         return Err(Refusal::CurrentNotOfUser {
@@ -130,10 +141,18 @@ pub fn retire(
             until: clock::rfc3339(until),
         });
     }
-    // IAM allows two keys: with one, there is room.
-    let Some(other) = keys.iter().find(|k| k.id != current_key) else {
-        return Ok(Retire::Nothing);
-    };
+    Ok(current_key)
+}
+
+/// What may be done with the user's other key, `other`, by the version that holds it.
+fn retire_other(
+    user: &str,
+    other: &Key,
+    current: &Version,
+    versions: &[Version],
+    now: SystemTime,
+    rules: Rules,
+) -> Result<Retire, Refusal> {
     let after_current = |t: Option<SystemTime>| match (t, current.created) {
         (Some(t), Some(c)) => t >= c,
         _ => false,
@@ -163,14 +182,7 @@ pub fn retire(
             ),
         });
     }
-    let until = match (version.active_until, current.created) {
-        (Some(until), _) => until,
-        (None, Some(replaced_at)) => {
-            promised_after_replacement(replaced_at, period, window, overlap, SIGV4_MAX_EXPIRES_IN)
-        }
-        // Nothing says when it was replaced: promised as long as anything could be.
-        (None, None) => SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799),
-    };
+    let until = promised_until(version, current, rules);
     if now < until {
         return Err(Refusal::Promised {
             key: other.id.clone(),
@@ -187,6 +199,24 @@ pub fn retire(
             clock::rfc3339(until)
         ),
     })
+}
+
+/// Until when URLs signed with the key of `version`, once `AWSCURRENT` and replaced by `current`,
+/// may have been promised.
+fn promised_until(version: &Version, current: &Version, rules: Rules) -> SystemTime {
+    let Rules {
+        period,
+        window,
+        overlap,
+    } = rules;
+    match (version.active_until, current.created) {
+        (Some(until), _) => until,
+        (None, Some(replaced_at)) => {
+            promised_after_replacement(replaced_at, period, window, overlap, SIGV4_MAX_EXPIRES_IN)
+        }
+        // Nothing says when it was replaced: promised as long as anything could be.
+        (None, None) => SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799),
+    }
 }
 
 #[cfg(test)]

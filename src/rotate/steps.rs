@@ -19,11 +19,11 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use tracing::info;
 
 use super::retire::{self, Key, Retire, Version};
-use super::secret::KeyValue;
 use super::{Event, RotateConfig, RotateError, Step};
 use crate::clock::{self, Clock};
 use crate::credentials::mask;
 use crate::tracked::schedule::{active_until, rotation_period, rotation_window};
+use crate::tracked::secret_value::{KeyPair, KeyValue};
 
 const CURRENT: &str = "AWSCURRENT";
 const PENDING: &str = "AWSPENDING";
@@ -145,12 +145,14 @@ impl Rotator {
         }
     }
 
+    /// `createSecret`: make room for a key, create it and store it as `AWSPENDING` with the
+    /// moment the rotator commits to (`ActiveUntil`).
     async fn create(&self, event: &Event, d: &Described) -> Result<String, RotateError> {
         if let Some(pending) = self.value(&d.arn, &event.token).await? {
             return Ok(format!(
                 "version {} already holds key {}",
                 event.token,
-                mask(&pending.access_key_id)
+                mask(&pending.keys.access_key_id)
             ));
         }
         let current_value = self
@@ -160,6 +162,34 @@ impl Rotator {
         let user = current_value.user_name.clone();
         let keys = self.keys(&user).await?;
         let versions = self.versions(&d.arn).await?;
+        let now = self.clock.now();
+        let deleted = self
+            .make_room(d, &current_value, &keys, &versions, now)
+            .await?;
+        let until = active_until(now, d.period, d.window, self.config.overlap)
+            .ok_or_else(|| RotateError::Schedule(d.arn.clone()))?;
+        let value = self.store_pending(event, d, &user, until).await?;
+        Ok(format!(
+            "created key {} for {user} as AWSPENDING, active until at least {}{}",
+            mask(&value.keys.access_key_id),
+            clock::rfc3339(until),
+            deleted
+                .map(|k| format!("; deleted {}", mask(&k)))
+                .unwrap_or_default()
+        ))
+    }
+
+    /// Deletes the user's other key when [`retire::retire`] says it may go, so IAM has room for a
+    /// new one; the key deleted, if any.
+    async fn make_room(
+        &self,
+        d: &Described,
+        current_value: &KeyValue,
+        keys: &[Key],
+        versions: &[Version],
+        now: SystemTime,
+    ) -> Result<Option<String>, RotateError> {
+        let user = &current_value.user_name;
         let current = versions
             .iter()
             .find(|v| v.id == d.current)
@@ -168,49 +198,49 @@ impl Rotator {
                 id: d.current.clone(),
                 stages: vec![CURRENT.into()],
                 created: None,
-                key_id: Some(current_value.access_key_id.clone()),
-                active_until: current_value.active_until(),
+                key_id: Some(current_value.keys.access_key_id.clone()),
+                active_until: current_value.keys.active_until(),
             });
-        let now = self.clock.now();
-        let deleted = match retire::retire(
-            &user,
-            &keys,
-            &current,
-            &versions,
-            now,
-            retire::Rules {
-                period: d.period,
-                window: d.window,
-                overlap: self.config.overlap,
-            },
-        )
-        .map_err(RotateError::Refused)?
-        {
-            Retire::Nothing => None,
-            Retire::Delete { key, why } => {
-                self.iam
-                    .delete_access_key()
-                    .user_name(&user)
-                    .access_key_id(&key)
-                    .send()
-                    .await
-                    .map_err(aws("iam DeleteAccessKey"))?;
-                info!(
-                    secret_id = %d.arn,
-                    user = %user,
-                    deleted_access_key_id = %mask(&key),
-                    why = %why,
-                    "rotation deleted a key to make room"
-                );
-                Some(key)
-            }
+        let rules = retire::Rules {
+            period: d.period,
+            window: d.window,
+            overlap: self.config.overlap,
         };
-        let until = active_until(now, d.period, d.window, self.config.overlap)
-            .ok_or_else(|| RotateError::Schedule(d.arn.clone()))?;
+        let Retire::Delete { key, why } =
+            retire::retire(user, keys, &current, versions, now, rules)
+                .map_err(RotateError::Refused)?
+        else {
+            return Ok(None);
+        };
+        self.iam
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(&key)
+            .send()
+            .await
+            .map_err(aws("iam DeleteAccessKey"))?;
+        info!(
+            secret_id = %d.arn,
+            user = %user,
+            deleted_access_key_id = %mask(&key),
+            why = %why,
+            "rotation deleted a key to make room"
+        );
+        Ok(Some(key))
+    }
+
+    /// A new key for `user`, stored as the token's `AWSPENDING` version, active until `until`.
+    async fn store_pending(
+        &self,
+        event: &Event,
+        d: &Described,
+        user: &str,
+        until: SystemTime,
+    ) -> Result<KeyValue, RotateError> {
         let created = self
             .iam
             .create_access_key()
-            .user_name(&user)
+            .user_name(user)
             .send()
             .await
             .map_err(aws("iam CreateAccessKey"))?;
@@ -219,10 +249,12 @@ impl Rotator {
             detail: "answered no key".into(),
         })?;
         let value = KeyValue {
-            user_name: user.clone(),
-            access_key_id: key.access_key_id().to_string(),
-            secret_access_key: key.secret_access_key().to_string(),
-            active_until: Some(clock::rfc3339(until)),
+            user_name: user.to_string(),
+            keys: KeyPair {
+                access_key_id: key.access_key_id().to_string(),
+                secret_access_key: key.secret_access_key().to_string(),
+                active_until: Some(clock::rfc3339(until)),
+            },
         };
         self.secrets
             .put_secret_value()
@@ -233,14 +265,7 @@ impl Rotator {
             .send()
             .await
             .map_err(aws("secretsmanager PutSecretValue"))?;
-        Ok(format!(
-            "created key {} for {user} as AWSPENDING, active until at least {}{}",
-            mask(&value.access_key_id),
-            clock::rfc3339(until),
-            deleted
-                .map(|k| format!("; deleted {}", mask(&k)))
-                .unwrap_or_default()
-        ))
+        Ok(value)
     }
 
     async fn test(&self, event: &Event) -> Result<String, RotateError> {
@@ -249,8 +274,8 @@ impl Rotator {
             .await?
             .ok_or_else(|| RotateError::NoPending(event.token.clone()))?;
         let credentials = Credentials::new(
-            &pending.access_key_id,
-            &pending.secret_access_key,
+            &pending.keys.access_key_id,
+            &pending.keys.secret_access_key,
             None,
             None,
             "rotation",
@@ -268,7 +293,7 @@ impl Rotator {
                     if arn.ends_with(&format!("/{}", pending.user_name)) && arn.contains(":user/") {
                         return Ok(format!(
                             "the pending key {} signs as {arn}",
-                            mask(&pending.access_key_id)
+                            mask(&pending.keys.access_key_id)
                         ));
                     }
                     return Err(RotateError::WrongUser {
@@ -306,17 +331,17 @@ impl Rotator {
             .map_err(aws("secretsmanager UpdateSecretVersionStage"))?;
         let mut said = format!(
             "key {} is AWSCURRENT; version {} is AWSPREVIOUS",
-            mask(&pending.access_key_id),
+            mask(&pending.keys.access_key_id),
             d.current
         );
         if self.config.overlap.is_zero()
             && let Some(old) = replaced
-            && old.access_key_id != pending.access_key_id
+            && old.keys.access_key_id != pending.keys.access_key_id
         {
             self.deactivate(&old).await?;
             said.push_str(&format!(
                 "; deactivated the replaced key {} (--signing-key-overlap 0s)",
-                mask(&old.access_key_id)
+                mask(&old.keys.access_key_id)
             ));
         }
         Ok(said)
@@ -337,7 +362,7 @@ impl Rotator {
                 self.deactivate(&old).await?;
                 Ok(format!(
                     "already AWSCURRENT; the replaced key {} is inactive (--signing-key-overlap 0s)",
-                    mask(&old.access_key_id)
+                    mask(&old.keys.access_key_id)
                 ))
             }
             None => Ok("already AWSCURRENT".into()),
@@ -349,7 +374,7 @@ impl Rotator {
             .iam
             .update_access_key()
             .user_name(&old.user_name)
-            .access_key_id(&old.access_key_id)
+            .access_key_id(&old.keys.access_key_id)
             .status(StatusType::Inactive)
             .send()
             .await
@@ -414,8 +439,8 @@ impl Rotator {
                 id: id.to_string(),
                 stages: v.version_stages().to_vec(),
                 created: v.created_date().and_then(|d| SystemTime::try_from(*d).ok()),
-                key_id: value.as_ref().map(|k| k.access_key_id.clone()),
-                active_until: value.as_ref().and_then(KeyValue::active_until),
+                key_id: value.as_ref().map(|k| k.keys.access_key_id.clone()),
+                active_until: value.as_ref().and_then(|v| v.keys.active_until()),
             });
         }
         Ok(versions)

@@ -18,10 +18,10 @@ use aws_credential_types::Credentials;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tracing::warn;
 
-use super::signing::{NO_TASK_CREDENTIALS, log_refresh_failed, log_refreshed, sdk_failure};
+use super::signing::{log_refresh_failed, log_refreshed, sdk_failure, with_task_credentials};
 use super::{
     Attempt, BoxFuture, Details, Failed, Failure, Fetched, Fresh, Limit, Source, State, Success,
-    Tracked,
+    Tracked, expiry_text,
 };
 use crate::clock::{self, Clock};
 use crate::credentials::Snapshot;
@@ -121,15 +121,9 @@ impl AssumeRoleSource {
 
     /// STS AssumeRole with the task credentials; a duration STS refuses is clamped to 1 hour once.
     async fn assume(&self) -> Result<Fetched, Failure> {
-        let Some(task) = self.task.current() else {
-            return Err(NO_TASK_CREDENTIALS.to_string().into());
-        };
         let cfg = &self.config;
-        let config = aws_sdk_sts::config::Builder::from(&self.sdk)
-            .credentials_provider(task.credentials.clone())
-            .time_source(self.clock.clone())
-            .build();
-        let client = aws_sdk_sts::Client::from_conf(config);
+        let client =
+            aws_sdk_sts::Client::new(&with_task_credentials(&self.sdk, &self.task, &self.clock)?);
         loop {
             let duration = self.facts().duration;
             let call = client
@@ -239,10 +233,7 @@ impl Source for AssumeRoleSource {
 
     fn limit(&self, current: Option<&Snapshot>, fresh: Option<u64>, cap: u64) -> Limit {
         let facts = self.facts();
-        let expires = current
-            .and_then(|c| c.expiry())
-            .map(clock::rfc3339)
-            .unwrap_or_else(|| "?".into());
+        let expires = expiry_text(current);
         let fresh = fresh.unwrap_or(0);
         let mut reason = if fresh == cap {
             format!(

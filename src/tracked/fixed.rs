@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{
     Attempt, BoxFuture, Counters, Failed, Failure, Fetched, Fresh, Limit, Source, Success, Tracked,
 };
-use crate::clock::{self, Clock};
+use crate::clock::Clock;
 use crate::credentials::Snapshot;
 
 /// Credentials given at start, fetched again unchanged: the bench and unit tests sign with them.
@@ -40,14 +40,7 @@ impl Source for FixedSource {
     fn log_failure(&self, _: &Failed<'_>) {}
 
     fn limit(&self, current: Option<&Snapshot>, _: Option<u64>, _: u64) -> Limit {
-        let expires = current.and_then(|c| c.expiry()).map(clock::rfc3339);
-        Limit {
-            reason: format!(
-                "the credentials expire at {}",
-                expires.as_deref().unwrap_or("?")
-            ),
-            advice: "ask for less",
-        }
+        Limit::expiry(current, "ask for less")
     }
 }
 

@@ -17,13 +17,20 @@
 //!
 //! With `--signing-source task` the signing credentials are the task's own handle: the presign
 //! guard asks a [`Tracked`] and never learns which source answers.
+//!
+//! Beside the sources: [`readiness`] decides whether the task credentials have enough time left,
+//! [`View`] is what `/v1/credentials` shows of any instance, [`schedule`] and [`secret_value`] are
+//! what the Secrets Manager source shares with the rotation function (`rotate-keys`).
 
 pub mod assume_role;
 mod fixed;
+pub mod readiness;
 pub mod schedule;
+pub mod secret_value;
 pub mod secrets;
 mod signing;
 pub mod task;
+mod view;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,16 +38,16 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use prometheus::{IntCounter, IntCounterVec, Opts};
-use serde::Serialize;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{self, Clock};
+use crate::credentials::Snapshot;
 use crate::credentials::diagnose::Diagnosis;
-use crate::credentials::{Snapshot, whole_seconds};
 
 pub use assume_role::AssumeRoleConfig;
 pub use secrets::{Overlap, SecretConfig, SecretFacts};
+pub use view::{Details, View};
 
 /// A boxed future, so that [`Source`] can be used as `dyn Source`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -83,6 +90,24 @@ pub struct Limit {
     pub reason: String,
     /// What the caller can do about it.
     pub advice: &'static str,
+}
+
+impl Limit {
+    /// The limit of credentials bounded by nothing but their own expiry.
+    pub fn expiry(current: Option<&Snapshot>, advice: &'static str) -> Limit {
+        Limit {
+            reason: format!("the credentials expire at {}", expiry_text(current)),
+            advice,
+        }
+    }
+}
+
+/// When `current` expires, as a limit's reason names it: `?` when unknown.
+pub fn expiry_text(current: Option<&Snapshot>) -> String {
+    current
+        .and_then(|c| c.expiry())
+        .map(clock::rfc3339)
+        .unwrap_or_else(|| "?".into())
 }
 
 /// What a successful fetch brought.
@@ -156,19 +181,6 @@ pub struct Failed<'a> {
     pub need: Option<u64>,
 }
 
-/// Facts a source adds to the `signing` object of `/v1/credentials`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Details {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub assumed_role_arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_duration_seconds: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_cap: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<SecretFacts>,
-}
-
 /// One kind of credentials: how to fetch them and how to describe them. Everything else (state,
 /// single flight, spacing, counters, when to log) is [`Tracked`]'s.
 pub trait Source: Send + Sync + 'static {
@@ -221,8 +233,6 @@ pub struct State {
     pub last_success_at: Option<SystemTime>,
     /// The last attempt's error, cleared by a success.
     pub last_error: Option<String>,
-    /// Attempts finished: a caller that saw it change while it waited reuses the answer.
-    pub completed: u64,
 }
 
 /// The counters of one tracked instance, registered by the metrics module.
@@ -250,26 +260,12 @@ impl Counters {
     }
 }
 
-/// The view of a tracked instance, shared by `/v1/credentials` (`signing`) and the task's own.
-#[derive(Debug, Clone, Serialize)]
-pub struct View {
-    pub source: &'static str,
-    pub access_key_id: Option<String>,
-    /// When the credentials may stop working (session expiry, or key deactivation).
-    pub expires_at: Option<String>,
-    pub remaining_seconds: Option<i64>,
-    pub last_refresh_at: Option<String>,
-    pub last_success_at: Option<String>,
-    pub last_error: Option<String>,
-    #[serde(flatten)]
-    pub details: Details,
-}
-
 struct Inner {
     source: Arc<dyn Source>,
     clock: Clock,
     state: RwLock<State>,
-    /// Ticks after every finished attempt, for callers waiting for the first one.
+    /// Attempts finished, bumped once each attempt's line is written: a caller that saw it change
+    /// while it waited for the flight reuses the answer, and callers wait on it for the first one.
     finished: tokio::sync::watch::Sender<u64>,
     /// At most one attempt in flight; held by the attempt's own task.
     flight: Arc<tokio::sync::Mutex<()>>,
@@ -340,21 +336,22 @@ impl Tracked {
             .limit(current.as_deref(), fresh_seconds, cap)
     }
 
-    /// Why nothing can be signed: the last error, or that no attempt has finished yet.
     /// How long a caller refused for want of credentials should wait before asking again: the
     /// source's spacing between on-demand rechecks (sooner, it gets the same answer), at least 1 s.
     pub fn retry_after(&self) -> Duration {
         self.inner.source.spacing().max(Duration::from_secs(1))
     }
 
+    /// Why nothing can be signed: the last error, or that no attempt has finished yet (a failure
+    /// leaves its error, a success its time, so neither means none finished).
     pub fn unavailable_reason(&self) -> String {
-        self.peek(|s| match (&s.last_error, s.completed) {
+        self.peek(|s| match (&s.last_error, s.last_success_at) {
             (Some(e), _) => e.clone(),
-            (None, 0) => format!(
+            (None, None) => format!(
                 "the {} credentials are still loading: their first refresh has not finished",
                 self.name()
             ),
-            (None, _) => "the credentials have expired".to_string(),
+            (None, Some(_)) => "the credentials have expired".to_string(),
         })
     }
 
@@ -380,18 +377,16 @@ impl Tracked {
     /// One attempt for the periodic loop (`need: None`, when [`Source::due`]) or for a request
     /// (`Some`, when spaced), unless one finished while this call waited for the flight.
     async fn refresh(&self, need: Option<u64>) {
-        let seen = self.peek(|s| s.completed);
+        let seen = *self.inner.finished.borrow();
         let flight = self.inner.flight.clone().lock_owned().await;
         let now = self.now();
-        let go = self.peek(|s| {
-            s.completed == seen
-                && match need {
-                    None => self.inner.source.due(s, now),
-                    Some(_) => s.last_attempt_at.is_none_or(|at| {
-                        clock::seconds_until(now, at) >= self.inner.source.spacing().as_secs_f64()
-                    }),
-                }
-        });
+        let go = *self.inner.finished.borrow() == seen
+            && self.peek(|s| match need {
+                None => self.inner.source.due(s, now),
+                Some(_) => s.last_attempt_at.is_none_or(|at| {
+                    clock::seconds_until(now, at) >= self.inner.source.spacing().as_secs_f64()
+                }),
+            });
         if !go {
             return;
         }
@@ -485,7 +480,6 @@ impl Tracked {
                     s.obtained_at = Some(now);
                     s.last_success_at = Some(now);
                     s.last_error = None;
-                    s.completed += 1;
                 });
                 self.inner.source.log_success(&success);
             }
@@ -493,7 +487,6 @@ impl Tracked {
                 counters.attempts.with_label_values(&["failure"]).inc();
                 self.update(|s| {
                     s.last_error = Some(failure.message.clone());
-                    s.completed += 1;
                 });
                 let now = self.now();
                 self.inner.source.log_failure(&Failed {
@@ -508,25 +501,6 @@ impl Tracked {
             }
         }
         self.inner.finished.send_modify(|n| *n += 1);
-    }
-
-    /// The view of `/v1/credentials`' `signing` object, with the remaining time computed now.
-    pub fn view(&self) -> View {
-        let state = self.peek(State::clone);
-        let now = self.now();
-        let current = state.current.as_ref();
-        View {
-            source: self.name(),
-            access_key_id: current.map(|c| c.masked_access_key_id()),
-            expires_at: current.and_then(|c| c.expiry()).map(clock::rfc3339),
-            remaining_seconds: current
-                .and_then(|c| c.remaining_seconds(now))
-                .map(whole_seconds),
-            last_refresh_at: state.last_attempt_at.map(clock::rfc3339),
-            last_success_at: state.last_success_at.map(clock::rfc3339),
-            last_error: state.last_error,
-            details: self.inner.source.details(),
-        }
     }
 }
 

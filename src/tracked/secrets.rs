@@ -14,11 +14,15 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
 
 use super::schedule::{DAY, Schedule, rotation_period, rotation_window};
-use super::signing::{NO_TASK_CREDENTIALS, log_refresh_failed, log_refreshed, sdk_failure};
+use super::secret_value::KeyPair;
+use super::signing::{log_refresh_failed, log_refreshed, sdk_failure, with_task_credentials};
 use super::{
     Attempt, BoxFuture, Details, Failed, Failure, Fetched, Fresh, Limit, Source, Success, Tracked,
+    expiry_text,
 };
 use crate::clock::{self, Clock};
 use crate::credentials::Snapshot;
@@ -75,24 +79,44 @@ impl SecretsSource {
         self.facts.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// GetSecretValue (`AWSCURRENT`) and DescribeSecret with the task credentials.
+    /// The `AWSCURRENT` key pair, bounded by when it may be deactivated.
     async fn load(&self) -> Result<Fetched, Failure> {
-        let Some(task) = self.task.current() else {
-            return Err(NO_TASK_CREDENTIALS.to_string().into());
-        };
-        let cfg = &self.config;
-        let config = aws_sdk_secretsmanager::config::Builder::from(&self.sdk)
-            .credentials_provider(task.credentials.clone())
-            .time_source(self.clock.clone())
-            .build();
-        let client = aws_sdk_secretsmanager::Client::from_conf(config);
-        // The two answers must describe the same version: a rotation finishing between them would
-        // pair the old key with the new schedule. Asked again once, then a failed read.
+        let client = aws_sdk_secretsmanager::Client::new(&with_task_credentials(
+            &self.sdk,
+            &self.task,
+            &self.clock,
+        )?);
+        let (value, described) = self.read(&client).await?;
+        let keys = KeyPair::parse(value.secret_string())
+            .map_err(|why| format!("secret {}: {why}", self.config.secret_id))?;
+        let (usable_until, mut facts) = self.usable_until(&keys, &described);
+        facts.version_id = value.version_id().map(str::to_string);
+        *self.facts.write().unwrap_or_else(|e| e.into_inner()) = Some(facts);
+        Ok(Fetched {
+            credentials: Credentials::new(
+                keys.access_key_id,
+                keys.secret_access_key,
+                None,
+                usable_until,
+                "SecretsManager",
+            ),
+            warning: None,
+        })
+    }
+
+    /// GetSecretValue (`AWSCURRENT`) and DescribeSecret, describing the same version: a rotation
+    /// finishing between them would pair the old key with the new schedule. Asked again once,
+    /// then a failed read.
+    async fn read(
+        &self,
+        client: &aws_sdk_secretsmanager::Client,
+    ) -> Result<(GetSecretValueOutput, DescribeSecretOutput), Failure> {
+        let secret_id = &self.config.secret_id;
         for _ in 0..2 {
             let calls = async {
                 tokio::join!(
-                    client.get_secret_value().secret_id(&cfg.secret_id).send(),
-                    client.describe_secret().secret_id(&cfg.secret_id).send(),
+                    client.get_secret_value().secret_id(secret_id).send(),
+                    client.describe_secret().secret_id(secret_id).send(),
                 )
             };
             let (value, described) =
@@ -113,54 +137,52 @@ impl SecretsSource {
                     .and_then(|stages| stages.get(v))
                     .is_some_and(|stages| stages.iter().any(|s| s == "AWSCURRENT"))
             });
-            if !current_in_description {
-                continue;
+            if current_in_description {
+                return Ok((value, described));
             }
-            let keys = parse_secret(value.secret_string())
-                .map_err(|why| format!("secret {}: {why}", cfg.secret_id))?;
-            let rules = described.rotation_rules();
-            let schedule = Schedule {
-                rotation_enabled: described.rotation_enabled().unwrap_or(false),
-                next_rotation: described
-                    .next_rotation_date()
-                    .and_then(|d| SystemTime::try_from(*d).ok()),
-                last_rotated: described
-                    .last_rotated_date()
-                    .and_then(|d| SystemTime::try_from(*d).ok()),
-                period: rules.and_then(rotation_period),
-                window: rules.map(rotation_window).unwrap_or(DAY),
-            };
-            let (mut usable_until, mut facts) =
-                schedule.usable_until(cfg.overlap, self.clock.now());
-            // The rotator's own commitment, when it wrote one: the earlier bound wins.
-            if let Some(committed) = keys.active_until
-                && usable_until.is_none_or(|u| committed < u)
-            {
-                usable_until = Some(committed);
-                facts.usable_until_reason = format!(
-                    "the rotation function committed to keep the key active until {} (ActiveUntil), before the schedule's bound ({})",
-                    clock::rfc3339(committed),
-                    facts.usable_until_reason
-                );
-            }
-            facts.version_id = value.version_id().map(str::to_string);
-            *self.facts.write().unwrap_or_else(|e| e.into_inner()) = Some(facts);
-            return Ok(Fetched {
-                credentials: Credentials::new(
-                    keys.access_key_id,
-                    keys.secret_access_key,
-                    None,
-                    usable_until,
-                    "SecretsManager",
-                ),
-                warning: None,
-            });
         }
         Err(format!(
-            "secret {}: GetSecretValue's version is not AWSCURRENT in DescribeSecret (a rotation in progress); keeping the last good keys",
-            cfg.secret_id
+            "secret {secret_id}: GetSecretValue's version is not AWSCURRENT in DescribeSecret (a rotation in progress); keeping the last good keys"
         )
         .into())
+    }
+
+    /// When `keys` may be deactivated: the schedule's bound, or the rotator's `ActiveUntil` when
+    /// it is earlier; and the facts behind it.
+    fn usable_until(
+        &self,
+        keys: &KeyPair,
+        described: &DescribeSecretOutput,
+    ) -> (Option<SystemTime>, SecretFacts) {
+        let (mut usable_until, mut facts) =
+            schedule_of(described).usable_until(self.config.overlap, self.clock.now());
+        if let Some(committed) = keys.active_until()
+            && usable_until.is_none_or(|u| committed < u)
+        {
+            usable_until = Some(committed);
+            facts.usable_until_reason = format!(
+                "the rotation function committed to keep the key active until {} (ActiveUntil), before the schedule's bound ({})",
+                clock::rfc3339(committed),
+                facts.usable_until_reason
+            );
+        }
+        (usable_until, facts)
+    }
+}
+
+/// The rotation schedule DescribeSecret tells.
+fn schedule_of(described: &DescribeSecretOutput) -> Schedule {
+    let rules = described.rotation_rules();
+    Schedule {
+        rotation_enabled: described.rotation_enabled().unwrap_or(false),
+        next_rotation: described
+            .next_rotation_date()
+            .and_then(|d| SystemTime::try_from(*d).ok()),
+        last_rotated: described
+            .last_rotated_date()
+            .and_then(|d| SystemTime::try_from(*d).ok()),
+        period: rules.and_then(rotation_period),
+        window: rules.map(rotation_window).unwrap_or(DAY),
     }
 }
 
@@ -194,10 +216,7 @@ impl Source for SecretsSource {
     }
 
     fn limit(&self, current: Option<&Snapshot>, _fresh: Option<u64>, _cap: u64) -> Limit {
-        let expires = current
-            .and_then(|c| c.expiry())
-            .map(clock::rfc3339)
-            .unwrap_or_else(|| "?".into());
+        let expires = expiry_text(current);
         let reason = self
             .facts()
             .map(|s| s.usable_until_reason)
@@ -212,92 +231,6 @@ impl Source for SecretsSource {
         Details {
             secret: self.facts(),
             ..Details::default()
-        }
-    }
-}
-
-/// The key pair in a secret.
-struct KeyPair {
-    access_key_id: String,
-    secret_access_key: String,
-    /// `ActiveUntil`, written by `sessionguard rotate-keys`: the key is not deactivated before.
-    active_until: Option<SystemTime>,
-}
-
-/// `{"AccessKeyId": "...", "SecretAccessKey": "..."}` and an optional `ActiveUntil`; other fields
-/// are ignored. Errors never quote the value.
-fn parse_secret(text: Option<&str>) -> Result<KeyPair, String> {
-    let text = text.ok_or("has no SecretString (a binary secret cannot hold a key pair)")?;
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "SecretString is not JSON (line {}, column {}); expected {{\"AccessKeyId\": ..., \"SecretAccessKey\": ...}}",
-            e.line(),
-            e.column()
-        )
-    })?;
-    let field = |name: &str| -> Result<String, String> {
-        match value.get(name) {
-            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-            Some(_) => Err(format!("{name} is not a non-empty string")),
-            None => Err(format!(
-                "SecretString has no {name}; expected {{\"AccessKeyId\": ..., \"SecretAccessKey\": ...}}"
-            )),
-        }
-    };
-    let active_until = match value.get("ActiveUntil") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) => {
-            Some(clock::parse_rfc3339(s).ok_or("ActiveUntil is not an RFC 3339 time")?)
-        }
-        Some(_) => return Err("ActiveUntil is not an RFC 3339 time".into()),
-    };
-    Ok(KeyPair {
-        access_key_id: field("AccessKeyId")?,
-        secret_access_key: field("SecretAccessKey")?,
-        active_until,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Bad secret values are named without quoting them.
-    #[test]
-    fn secret_values() {
-        let good = parse_secret(Some(
-            r#"{"AccessKeyId": "AKIAEXAMPLE", "SecretAccessKey": "s3cr3t", "UserName": "u"}"#,
-        ))
-        .unwrap();
-        assert_eq!(good.access_key_id, "AKIAEXAMPLE");
-        assert_eq!(good.active_until, None);
-        let committed = parse_secret(Some(
-            r#"{"AccessKeyId": "AKIAEXAMPLE", "SecretAccessKey": "s3cr3t", "ActiveUntil": "2026-12-30T00:00:00Z"}"#,
-        ))
-        .unwrap();
-        assert_eq!(
-            committed.active_until.map(clock::rfc3339).as_deref(),
-            Some("2026-12-30T00:00:00Z")
-        );
-        for (value, expected) in [
-            (None, "no SecretString"),
-            (Some("s3cr3t-not-json"), "not JSON"),
-            (
-                Some(r#"{"AccessKeyId": "AKIAEXAMPLE"}"#),
-                "no SecretAccessKey",
-            ),
-            (
-                Some(r#"{"AccessKeyId": 1, "SecretAccessKey": "s3cr3t"}"#),
-                "AccessKeyId is not",
-            ),
-            (
-                Some(r#"{"AccessKeyId": "A", "SecretAccessKey": "s3cr3t", "ActiveUntil": "soon"}"#),
-                "ActiveUntil",
-            ),
-        ] {
-            let err = parse_secret(value).err().unwrap();
-            assert!(err.contains(expected), "{err}");
-            assert!(!err.contains("s3cr3t"), "{err}");
         }
     }
 }

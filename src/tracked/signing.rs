@@ -1,11 +1,13 @@
-//! What the two signing sources (assume-role, secrets-manager) share: their log lines and how an
-//! SDK failure reads.
+//! What the two signing sources (assume-role, secrets-manager) share: calling AWS with the task
+//! credentials, their log lines and how an SDK failure reads.
 
+use aws_config::SdkConfig;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tracing::{error, info, warn};
 
-use super::{Failed, SecretFacts, Success};
-use crate::clock;
+use super::{Failed, Failure, SecretFacts, Success, Tracked};
+use crate::clock::{self, Clock};
 use crate::credentials::whole_seconds;
 use crate::text::error_chain;
 
@@ -86,4 +88,21 @@ where
 }
 
 /// Fetching signing credentials needs the task's; before the first check there are none.
-pub const NO_TASK_CREDENTIALS: &str = "the task credentials have not been resolved yet";
+const NO_TASK_CREDENTIALS: &str = "the task credentials have not been resolved yet";
+
+/// The SDK settings a signing source calls AWS with: the task's current credentials, and the
+/// injected clock to sign the calls with; a failure before the task's first check.
+pub fn with_task_credentials(
+    sdk: &SdkConfig,
+    task: &Tracked,
+    clock: &Clock,
+) -> Result<SdkConfig, Failure> {
+    let Some(task) = task.current() else {
+        return Err(NO_TASK_CREDENTIALS.to_string().into());
+    };
+    Ok(sdk
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(task.credentials.clone()))
+        .time_source(clock.clone())
+        .build())
+}

@@ -1,5 +1,6 @@
 //! The task credentials: the container endpoint, read through aws-config's default chain, as a
-//! [`Source`] of [`Tracked`] credentials; plus their readiness and the `/v1/credentials` view.
+//! [`Source`] of [`Tracked`] credentials, with whose they are (STS) for their line and their
+//! `/v1/credentials` view ([`CredentialsView`]), and their readiness ([`Readiness`]).
 //!
 //! A failed check is a log line and a counter, never an exit: the last good credentials stay
 //! usable until they expire, and the endpoint hands out the same ones until ECS rotates them.
@@ -8,7 +9,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
-use serde::Serialize;
 use tracing::{error, info, warn};
 
 use super::{
@@ -18,6 +18,9 @@ use crate::clock::{self, Clock};
 use crate::credentials::identity::{Identity, IdentityLookup};
 use crate::credentials::{self, CheckError, Snapshot, whole_seconds};
 use crate::text::OrNull;
+
+pub use super::readiness::{NotReady, Readiness};
+pub use super::view::CredentialsView;
 
 /// The value of `--signing-source` that signs with these credentials.
 pub const NAME: &str = "task";
@@ -182,14 +185,10 @@ impl Source for TaskSource {
     }
 
     fn limit(&self, current: Option<&Snapshot>, _fresh: Option<u64>, _cap: u64) -> Limit {
-        let expires = current.and_then(|c| c.expiry()).map(clock::rfc3339);
-        Limit {
-            reason: format!(
-                "the credentials expire at {}",
-                expires.as_deref().unwrap_or("?")
-            ),
-            advice: "ask for less, retry after the task credentials rotate, or sign with longer-lived credentials (--signing-source)",
-        }
+        Limit::expiry(
+            current,
+            "ask for less, retry after the task credentials rotate, or sign with longer-lived credentials (--signing-source)",
+        )
     }
 }
 
@@ -227,120 +226,42 @@ impl TaskCredentials {
         let (current, last_error) = self
             .tracked
             .peek(|s| (s.current.clone(), s.last_error.clone()));
-        let now = self.tracked.now();
-        let Some(current) = current else {
-            return Readiness {
-                ready: false,
-                reason: Some(NotReady::NeverResolved),
-                message: "credentials have not been resolved yet".into(),
-                remaining_seconds: None,
-                expires_at: None,
-                last_error,
-            };
-        };
-        let expires_at = current.expiry().map(clock::rfc3339);
-        let Some(remaining) = current.remaining_seconds(now) else {
-            return Readiness {
-                ready: true,
-                reason: None,
-                message: "static credentials do not expire".into(),
-                remaining_seconds: None,
-                expires_at,
-                last_error,
-            };
-        };
-        let secs = whole_seconds(remaining);
-        let (reason, message) = if remaining <= 0.0 {
-            (
-                Some(NotReady::Expired),
-                format!("credentials {}", clock::human_remaining(secs)),
-            )
-        } else if remaining < min.as_secs_f64() {
-            (
-                Some(NotReady::BelowMinimum),
-                format!(
-                    "credentials expire in {}, less than the required {}",
-                    clock::human_remaining(secs),
-                    humantime::format_duration(min)
-                ),
-            )
-        } else {
-            (
-                None,
-                format!("credentials expire in {}", clock::human_remaining(secs)),
-            )
-        };
-        Readiness {
-            ready: reason.is_none(),
-            reason,
-            message,
-            remaining_seconds: Some(secs),
-            expires_at,
-            last_error,
-        }
+        Readiness::of(current.as_deref(), last_error, self.tracked.now(), min)
     }
 
     /// The task part of `/v1/credentials`, with the remaining time computed now.
     pub fn view(&self) -> CredentialsView {
-        let state = self.tracked.peek(super::State::clone);
-        let now = self.tracked.now();
-        let current = state.current.as_ref();
-        let identity = self.identity();
         CredentialsView {
-            source: current.map(|c| c.source.clone()),
-            access_key_id: current.map(|c| c.masked_access_key_id()),
-            role_arn: identity.as_ref().map(|i| i.arn.clone()),
-            account: identity.as_ref().map(|i| i.account.clone()),
-            expires_at: current.and_then(|c| c.expiry()).map(clock::rfc3339),
-            remaining_seconds: current
-                .and_then(|c| c.remaining_seconds(now))
-                .map(whole_seconds),
-            last_check_at: state.last_attempt_at.map(clock::rfc3339),
-            last_success_at: state.last_success_at.map(clock::rfc3339),
-            last_error: state.last_error,
+            view: self.tracked.view(),
+            identity: self.identity(),
         }
     }
 }
 
-/// Why `/readyz` says no.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotReady {
-    NeverResolved,
-    Expired,
-    BelowMinimum,
-}
-
-/// The body of `/readyz`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Readiness {
-    pub ready: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<NotReady>,
-    pub message: String,
-    pub remaining_seconds: Option<i64>,
-    pub expires_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-}
-
-/// The task part of `/v1/credentials`: never a secret, the access key id masked.
-#[derive(Debug, Clone, Serialize)]
-pub struct CredentialsView {
-    pub source: Option<String>,
-    pub access_key_id: Option<String>,
-    pub role_arn: Option<String>,
-    pub account: Option<String>,
-    pub expires_at: Option<String>,
-    pub remaining_seconds: Option<i64>,
-    pub last_check_at: Option<String>,
-    pub last_success_at: Option<String>,
-    pub last_error: Option<String>,
+#[cfg(test)]
+impl TaskCredentials {
+    /// Task credentials read from `provider`, without an identity lookup: for unit tests here and
+    /// elsewhere.
+    pub fn serving(
+        provider: impl aws_credential_types::provider::ProvideCredentials + 'static,
+        clock: Clock,
+    ) -> Self {
+        TaskCredentials::new(
+            TaskSource::new(
+                SharedCredentialsProvider::new(provider),
+                None,
+                Duration::from_secs(1),
+                Duration::from_secs(900),
+            ),
+            clock,
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::ecs_session;
     use aws_credential_types::Credentials;
     use aws_credential_types::provider::{ProvideCredentials, future};
     use aws_smithy_async::test_util::ManualTimeSource;
@@ -365,36 +286,25 @@ mod tests {
         }
     }
 
-    fn session(key: &str, expiry: SystemTime) -> Credentials {
-        Credentials::new(
-            key,
-            "secret",
-            Some(format!("token-{key}")),
-            Some(expiry),
-            "EcsContainer",
-        )
+    /// The start of every test's manual clock.
+    fn start() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_795_867_200)
     }
 
-    fn task(provider: &Scripted, clock: Clock) -> TaskCredentials {
-        TaskCredentials::new(
-            TaskSource::new(
-                SharedCredentialsProvider::new(provider.clone()),
-                None,
-                Duration::from_secs(1),
-                Duration::from_secs(900),
-            ),
-            clock,
-        )
+    /// Task credentials on a manual clock at [`start`], served by a script with no session yet.
+    fn scripted() -> (Scripted, TaskCredentials, ManualTimeSource) {
+        let manual = ManualTimeSource::new(start());
+        let provider = Scripted::default();
+        let task = TaskCredentials::serving(provider.clone(), Clock::new(manual.clone()));
+        (provider, task, manual)
     }
 
     /// A 15-minute session runs out in milliseconds on a manual clock: checked, expired (not
     /// ready, negative remaining time), then a rotation is detected and counted once.
     #[tokio::test]
     async fn fifteen_minute_session_expires_and_rotates() {
-        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
-        let manual = ManualTimeSource::new(start);
-        let provider = Scripted::default();
-        let task = task(&provider, Clock::new(manual.clone()));
+        let (provider, task, manual) = scripted();
+        let start = start();
         let counters = task.tracked.counters().clone();
         let successes = || counters.attempts.with_label_values(&["success"]).get();
 
@@ -404,7 +314,7 @@ mod tests {
             Some(NotReady::NeverResolved)
         );
 
-        *provider.0.lock().unwrap() = Some(session(
+        *provider.0.lock().unwrap() = Some(ecs_session(
             "ASIAFIRST0000000",
             start + Duration::from_secs(900),
         ));
@@ -418,14 +328,16 @@ mod tests {
         assert_eq!(readiness.remaining_seconds, Some(-1));
 
         let now = aws_smithy_async::time::TimeSource::now(&manual);
-        *provider.0.lock().unwrap() =
-            Some(session("ASIASECOND000000", now + Duration::from_secs(900)));
+        *provider.0.lock().unwrap() = Some(ecs_session(
+            "ASIASECOND000000",
+            now + Duration::from_secs(900),
+        ));
         task.tracked.attempt(None).await;
         task.tracked.attempt(None).await;
         assert_eq!(counters.rotations.as_ref().unwrap().get(), 1);
         assert_eq!(successes(), 4);
         assert_eq!(counters.attempts.with_label_values(&["failure"]).get(), 1);
-        assert_eq!(task.view().remaining_seconds, Some(900));
+        assert_eq!(task.view().view.remaining_seconds, Some(900));
     }
 
     /// A failure after a success keeps the last good credentials and records the error.
@@ -433,15 +345,15 @@ mod tests {
     async fn failure_keeps_last_good_credentials() {
         let clock = crate::clock::system();
         let provider = Scripted::default();
-        let task = task(&provider, clock.clone());
-        *provider.0.lock().unwrap() = Some(session(
+        let task = TaskCredentials::serving(provider.clone(), clock.clone());
+        *provider.0.lock().unwrap() = Some(ecs_session(
             "ASIAFIRST0000000",
             clock.now() + Duration::from_secs(3600),
         ));
         task.tracked.attempt(None).await;
         *provider.0.lock().unwrap() = None;
         task.tracked.attempt(None).await;
-        let view = task.view();
+        let view = task.view().view;
         assert_eq!(view.access_key_id.as_deref(), Some("ASIA...0000"));
         assert!(view.last_error.unwrap().contains("endpoint down"));
         assert!(task.readiness(Duration::ZERO).ready);
@@ -450,12 +362,10 @@ mod tests {
     /// Readiness follows the clock: ready, then below the minimum, then expired.
     #[tokio::test]
     async fn readiness_follows_the_clock() {
-        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
-        let manual = ManualTimeSource::new(start);
-        let provider = Scripted::default();
-        let task = task(&provider, Clock::new(manual.clone()));
+        let (provider, task, manual) = scripted();
+        let start = start();
         let min = Duration::from_secs(300);
-        *provider.0.lock().unwrap() = Some(session(
+        *provider.0.lock().unwrap() = Some(ecs_session(
             "ASIAEXAMPLE1234WXYZ",
             start + Duration::from_secs(900),
         ));
@@ -473,6 +383,6 @@ mod tests {
         let r = task.readiness(min);
         assert_eq!(r.reason, Some(NotReady::Expired), "{r:?}");
         assert_eq!(r.message, "credentials expired 3s ago");
-        assert_eq!(task.view().remaining_seconds, Some(-3));
+        assert_eq!(task.view().view.remaining_seconds, Some(-3));
     }
 }
