@@ -189,7 +189,7 @@ pub async fn batch<B: RequestBody>(guard: &Guard, request: Request<B>) -> Answer
         Ok(body) => body,
         Err(refused) => return refused,
     };
-    let items = match crate::presign::request::parse_object::<BatchBody>(&body, &["requests"]) {
+    let items = match crate::presign::body::parse_object::<BatchBody>(&body, &["requests"]) {
         Err(e) => return refusal(None, &e),
         Ok(batch) => batch.requests,
     };

@@ -1,12 +1,12 @@
 //! Reading a JSON request body, naming the field of the first problem in every 400.
 //!
-//! A body whose fields are declared in a table ([`Field`]: `/v1/presign`, `/v1/presign/post`) is
-//! read by [`read`]: each field's name, whether it is required, and the function that checks its
-//! value live in one row, so parsing, the per-method check and signing all read the same row.
-//! Small fixed bodies (Uppy's, a batch's) are serde structs read by [`parse_object`]. Both refuse
-//! unknown fields, a field given twice and `null` for an optional field (a null is as likely a
-//! client bug as a typo: leave the field out instead), and report problems in the order the
-//! fields come in the body, then missing fields in table order.
+//! A body whose fields are declared in a table ([`Field`]: `/v1/presign`, `/v1/presign/post`,
+//! Uppy's `signRequest`) is read by [`read`]: each field's name, whether it is required and the
+//! function that checks its value live in one row, so parsing, the per-method check and signing
+//! all read the same row. A batch's body, small and fixed, is a serde struct read by
+//! [`parse_object`]. Both refuse unknown fields, a field given twice and `null` for an optional
+//! field (a null is as likely a client bug as a typo: leave the field out instead), and report
+//! problems in the order the fields come in the body, then missing fields in table order.
 
 use std::fmt;
 

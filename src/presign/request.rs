@@ -23,8 +23,6 @@ use self::fields::{CHECKSUM_HEADER, FIELDS, Place, SentAs};
 use self::headers::is_kms;
 use self::operation::{Operation, described_operation, listed};
 use super::body::{self, Given, NOT_NULL, Parsed, string};
-// TODO(merge): http/presign.rs reads it here.
-pub(crate) use super::body::parse_object;
 use super::error::PresignError;
 use super::policy::{Method, check_bucket};
 
