@@ -111,7 +111,7 @@ impl Rule {
             Some((bucket, prefix)) => (bucket, prefix),
             None => (target, ""),
         };
-        if let Err(why) = check_bucket(bucket) {
+        if let Err(why) = validate_bucket(bucket) {
             return Err(format!("bucket {bucket:?} {why}"));
         }
         Ok(Rule {
@@ -183,7 +183,7 @@ impl Policy {
 
 /// S3's bucket naming rules: 3 to 63 characters of lowercase letters, digits, dots and hyphens,
 /// starting and ending with a letter or digit.
-pub fn check_bucket(bucket: &str) -> Result<(), &'static str> {
+pub fn validate_bucket(bucket: &str) -> Result<(), &'static str> {
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-';
     let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if !(3..=63).contains(&bucket.len()) {

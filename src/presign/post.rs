@@ -19,7 +19,7 @@ use super::error::PresignError;
 use super::request::headers::{
     content_type, encryption_name, is_kms, kms_key_id, metadata, server_side_encryption,
 };
-use super::request::{bucket, check_key, key, seconds};
+use super::request::{bucket, key, seconds, validate_key};
 use super::signer::Signer;
 use crate::clock;
 use crate::credentials::Snapshot;
@@ -105,7 +105,7 @@ pub struct PostRequest {
 fn key_prefix(value: Value) -> Result<Parsed, String> {
     let prefix = string(value)?;
     if !prefix.is_empty() {
-        check_key(&prefix)?;
+        validate_key(&prefix)?;
     }
     if prefix.contains(FILENAME) {
         return Err(format!(

@@ -24,7 +24,7 @@ use self::headers::is_kms;
 use self::operation::{Operation, described_operation, listed};
 use super::body::{self, Given, NOT_NULL, Parsed, string};
 use super::error::PresignError;
-use super::policy::{Method, check_bucket};
+use super::policy::{Method, validate_bucket};
 
 /// SigV4 refuses presigned URLs valid for more than 7 days.
 pub const SIGV4_MAX_EXPIRES_IN: Duration = Duration::from_secs(604_800);
@@ -83,8 +83,8 @@ impl PresignRequest {
         let part_number = given.take("part_number").and_then(|p| p.count());
         let operation = Operation::of(method, upload_id.is_some(), part_number.is_some())
             .map_err(|(field, why)| PresignError::invalid(field, why))?;
-        check_operation(&given, operation)?;
-        check_combinations(&given)?;
+        validate_operation(&given, operation)?;
+        validate_combinations(&given)?;
         let bucket = required_text(&mut given, "bucket")?;
         let key = required_text(&mut given, "key")?;
         let (query, headers) = laid_out(given, multipart_query(operation, upload_id, part_number));
@@ -117,7 +117,7 @@ fn required_text(given: &mut Given<Place>, name: &'static str) -> Result<String,
 }
 
 /// The first field, in [`FIELDS`] order, that `operation` does not take.
-fn check_operation(given: &Given<Place>, operation: Operation) -> Result<(), PresignError> {
+fn validate_operation(given: &Given<Place>, operation: Operation) -> Result<(), PresignError> {
     match given
         .iter()
         .find(|(field, _)| !field.place.operations.contains(&operation))
@@ -135,7 +135,7 @@ fn check_operation(given: &Given<Place>, operation: Operation) -> Result<(), Pre
 }
 
 /// Fields that only make sense together: a KMS key with KMS encryption, one checksum at most.
-fn check_combinations(given: &Given<Place>) -> Result<(), PresignError> {
+fn validate_combinations(given: &Given<Place>) -> Result<(), PresignError> {
     let kms = given.get("server_side_encryption").is_some_and(is_kms);
     if given.has("sse_kms_key_id") && !kms {
         return Err(PresignError::invalid(
@@ -208,14 +208,14 @@ fn text(value: Parsed) -> String {
 /// An S3 bucket name.
 pub(crate) fn bucket(value: Value) -> Result<Parsed, String> {
     let bucket = string(value)?;
-    check_bucket(&bucket)?;
+    validate_bucket(&bucket)?;
     Ok(Parsed::Text(bucket))
 }
 
 /// An S3 object key.
 pub(crate) fn key(value: Value) -> Result<Parsed, String> {
     let key = string(value)?;
-    check_key(&key)?;
+    validate_key(&key)?;
     Ok(Parsed::Text(key))
 }
 
@@ -244,11 +244,11 @@ pub(crate) fn seconds(value: Value) -> Result<Parsed, String> {
         Value::Null => return Err(NOT_NULL.into()),
         _ => return Err("must be seconds (a number) or a duration like \"1h\"".into()),
     };
-    check_seconds(seconds).map(Parsed::Count)
+    validate_seconds(seconds).map(Parsed::Count)
 }
 
 /// S3 keys are opaque: any UTF-8 of 1 to 1024 bytes without control characters.
-pub fn check_key(key: &str) -> Result<(), String> {
+pub fn validate_key(key: &str) -> Result<(), String> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
         return Err(format!("must be 1 to {MAX_KEY_BYTES} bytes of UTF-8"));
     }
@@ -277,7 +277,7 @@ fn parse_duration_text(text: &str) -> Result<u64, String> {
 }
 
 /// 1 second to 7 days.
-fn check_seconds(seconds: u64) -> Result<u64, String> {
+fn validate_seconds(seconds: u64) -> Result<u64, String> {
     if seconds == 0 {
         return Err("must be at least 1 second".into());
     }

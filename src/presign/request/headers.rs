@@ -216,14 +216,14 @@ pub(crate) fn tagging(value: Value) -> Result<Parsed, String> {
         let Value::String(value) = value else {
             return Err(format!("value of {key:?} must be a string"));
         };
-        check_tag(key, value)?;
+        validate_tag(key, value)?;
         encoded.append_pair(key, value);
     }
     Ok(Parsed::Text(encoded.finish()))
 }
 
 /// One tag, held to S3's limits.
-fn check_tag(key: &str, value: &str) -> Result<(), String> {
+fn validate_tag(key: &str, value: &str) -> Result<(), String> {
     if key.is_empty() || key.chars().count() > MAX_TAG_KEY || key.chars().any(char::is_control) {
         return Err(format!(
             "key {key:?} must be 1 to {MAX_TAG_KEY} characters without control characters"
