@@ -33,25 +33,22 @@ PRESIGN = "/v1/presign"
 ALLOWED = {"GET": "reports", "HEAD": "reports", "PUT": "uploads"}
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "openapi.yaml").read_text())
 SCHEMAS = SPEC["components"]["schemas"]
-# The methods each operation field applies to (the server answers 400 for any other).
-VERSIONED = ("GET", "HEAD", "DELETE")
-PUT_FIELDS = (
-    "content_type", "content_length", "content_md5", "checksum_sha256", "checksum_crc32",
-    "checksum_crc32c", "server_side_encryption", "sse_kms_key_id", "metadata", "tagging",
-    "storage_class", "cache_control", "content_disposition", "content_encoding",
-)  # fmt: skip
+
+
+def _methods(schema: dict) -> tuple:
+    if "$ref" in schema:
+        schema = SCHEMAS[schema["$ref"].rsplit("/", 1)[1]]
+    return tuple(schema.get("x-methods", ()))
+
+
+# The methods each operation field applies to (the server answers 400 for any other), as
+# openapi.yaml's `x-methods` lists them (a Rust test holds those to the server's declaration).
 FIELD_METHODS = {
-    "version_id": VERSIONED,
-    **{
-        f"response_{name}": ("GET",)
-        for name in (
-            "content_type", "content_disposition", "content_encoding", "content_language",
-            "cache_control", "expires",
-        )  # fmt: skip
-    },
-    **{field: ("PUT",) for field in PUT_FIELDS},
+    name: _methods(schema)
+    for name, schema in SCHEMAS["PresignRequest"]["properties"].items()
+    if _methods(schema)
 }
-CHECKSUMS = ("checksum_sha256", "checksum_crc32", "checksum_crc32c")
+CHECKSUMS = tuple(name for name in FIELD_METHODS if name.startswith("checksum_"))
 # openapi.yaml's PresignRequest.bucket.
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
 # Durations the server accepts: some within the demo's 2h session (200), some beyond it (409, or

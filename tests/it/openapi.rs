@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use sessionguard::demo::endpoint::Options;
 use sessionguard::presign::FIELDS;
 use sessionguard::presign::request::fields::SentAs;
+use sessionguard::presign::request::operation::{EVERY, Operation};
 
 use crate::support::*;
 
@@ -185,6 +186,16 @@ async fn responses_match_the_schemas() {
     assert_eq!(documented_fields, accepted);
     for field in FIELDS {
         let schema = &request_schema["properties"][field.name];
+        let methods: Vec<&str> = resolve(&spec, schema)["x-methods"]
+            .as_array()
+            .map(|m| m.iter().map(|m| m.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            methods,
+            plain_methods(field.place.operations),
+            "openapi's x-methods of {}",
+            field.name
+        );
         let description = resolve(&spec, schema)["description"].as_str().unwrap_or("");
         let named = match field.place.sent_as {
             SentAs::Request => continue,
@@ -291,6 +302,24 @@ async fn responses_match_the_schemas() {
         vec![200, 200, 200, 200, 400, 403, 409, 413, 415, 503],
         "every status exercised"
     );
+}
+
+/// The methods of the plain (not multipart) operations among `operations`, as `x-methods` lists
+/// them; none for a field every operation takes.
+fn plain_methods(operations: &[Operation]) -> Vec<&'static str> {
+    if operations == EVERY {
+        return Vec::new();
+    }
+    operations
+        .iter()
+        .filter_map(|o| match o {
+            Operation::GetObject => Some("GET"),
+            Operation::HeadObject => Some("HEAD"),
+            Operation::PutObject => Some("PUT"),
+            Operation::DeleteObject => Some("DELETE"),
+            _ => None,
+        })
+        .collect()
 }
 
 /// README's table of signed PUT headers is the declaration's: a row per header field, in
