@@ -4,9 +4,10 @@
 //! Uppy's `signRequest`) is read by [`read`]: each field's name, whether it is required and the
 //! function that checks its value live in one row, so parsing, the per-method check and signing
 //! all read the same row. A batch's body, small and fixed, is a serde struct read by
-//! [`parse_object`]. Both refuse unknown fields, a field given twice and `null` for an optional
-//! field (a null is as likely a client bug as a typo: leave the field out instead), and report
-//! problems in the order the fields come in the body, then missing fields in table order.
+//! [`parse_object`]. Both refuse unknown fields and a field given twice, and report problems in
+//! the order the fields come in the body, then missing fields in table order. A field's check
+//! refuses `null` ([`NOT_NULL`]): a null is as likely a client bug as a typo, so the caller
+//! leaves the field out instead (Uppy's fields, passed on unchecked, are the exception).
 
 use std::fmt;
 
