@@ -45,6 +45,7 @@ pub enum FlagValue {
     Pairs,
 }
 
+/// A flag whose value is the field's string.
 const fn text(help: &'static str) -> Flag {
     Flag {
         help,
@@ -52,6 +53,7 @@ const fn text(help: &'static str) -> Flag {
     }
 }
 
+/// A flag whose value is a number.
 const fn number(help: &'static str) -> Flag {
     Flag {
         help,
@@ -59,6 +61,7 @@ const fn number(help: &'static str) -> Flag {
     }
 }
 
+/// A repeatable `KEY=VALUE` flag.
 const fn pairs(help: &'static str) -> Flag {
     Flag {
         help,
@@ -87,6 +90,8 @@ const OPTIONAL: bool = false;
 
 type Check = fn(serde_json::Value) -> Result<Parsed, String>;
 
+/// A field the request itself reads (the object, the operation, the expiry): every operation
+/// takes it, and `presign` has a flag of its own for it.
 const fn request(name: &'static str, required: bool, parse: Check) -> Field<Place> {
     let sent_as = SentAs::Request;
     let place = Place {
