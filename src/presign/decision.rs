@@ -137,108 +137,114 @@ pub fn decide(
 
 #[cfg(test)]
 mod tests {
+    use super::Decision::*;
     use super::*;
+    use crate::clock::testing;
     use aws_credential_types::Credentials;
-    use std::time::UNIX_EPOCH;
 
     const LIMITS: Limits = Limits {
         margin: Duration::from_secs(60),
         max_expires_in: Duration::from_secs(43_200),
     };
 
+    /// Fresh credentials that would last just under an hour.
+    const HOUR: Fresh = Fresh::Lasts(Duration::from_secs(3_595));
+
+    const fn ask(expires_in: u64, min_expires_in: Option<u64>) -> Ask {
+        Ask {
+            expires_in,
+            min_expires_in,
+        }
+    }
+
+    /// What `decide` answers, case by case: (ask, available, fresh, may_refresh, decision).
+    const DECISIONS: &[(Ask, Option<u64>, Fresh, bool, Decision)] = &[
+        (ask(600, None), Some(840), Fresh::Unknown, true, Sign(600)),
+        (ask(840, None), Some(840), Fresh::Same, true, Sign(840)),
+        // Short: the task endpoint may have rotated, ask once.
+        (
+            ask(900, None),
+            Some(840),
+            Fresh::Unknown,
+            true,
+            Refresh(900),
+        ),
+        (
+            ask(900, None),
+            Some(840),
+            Fresh::Unknown,
+            false,
+            TooShort { available: 840 },
+        ),
+        // Shortened to what is available when the caller allows it.
+        (
+            ask(900, Some(600)),
+            Some(840),
+            Fresh::Unknown,
+            false,
+            Sign(840),
+        ),
+        (
+            ask(900, Some(841)),
+            Some(840),
+            Fresh::Unknown,
+            false,
+            TooShort { available: 840 },
+        ),
+        // A key that asking again does not lengthen: no refresh.
+        (
+            ask(900, None),
+            Some(840),
+            Fresh::Same,
+            true,
+            TooShort { available: 840 },
+        ),
+        (ask(900, Some(60)), Some(840), Fresh::Same, true, Sign(840)),
+        // A fresh hour-long session covers 3535 s but not 3600 s.
+        (ask(3_535, None), Some(100), HOUR, true, Refresh(3_535)),
+        (
+            ask(3_600, None),
+            Some(100),
+            HOUR,
+            true,
+            TooShort { available: 100 },
+        ),
+        // ... but it covers the minimum the current session falls short of.
+        (
+            ask(7_200, Some(1_800)),
+            Some(100),
+            HOUR,
+            true,
+            Refresh(1_800),
+        ),
+        (ask(7_200, Some(60)), Some(100), HOUR, true, Sign(100)),
+        // At the cap, nothing fresh is longer.
+        (
+            ask(86_400, None),
+            Some(43_200),
+            Fresh::Unknown,
+            true,
+            TooShort { available: 43_200 },
+        ),
+        // Nothing to sign with: refresh first when it could help, else unavailable.
+        (ask(60, None), None, Fresh::Unknown, true, Refresh(60)),
+        (ask(60, None), None, Fresh::Unknown, false, Unavailable),
+        (ask(60, None), None, Fresh::Same, true, Unavailable),
+        (ask(60, None), None, HOUR, true, Refresh(60)),
+        // Inside the margin: zero left, refused however little is asked.
+        (
+            ask(1, None),
+            Some(0),
+            Fresh::Same,
+            true,
+            TooShort { available: 0 },
+        ),
+    ];
+
     /// Every answer the guard can give, from the values alone.
     #[test]
     fn decisions() {
-        use Decision::*;
-        let hour = Fresh::Lasts(Duration::from_secs(3_595));
-        let ask = |expires_in, min_expires_in| Ask {
-            expires_in,
-            min_expires_in,
-        };
-        let cases = [
-            // (ask, available, fresh, may_refresh, decision)
-            (ask(600, None), Some(840), Fresh::Unknown, true, Sign(600)),
-            (ask(840, None), Some(840), Fresh::Same, true, Sign(840)),
-            // Short: the task endpoint may have rotated, ask once.
-            (
-                ask(900, None),
-                Some(840),
-                Fresh::Unknown,
-                true,
-                Refresh(900),
-            ),
-            (
-                ask(900, None),
-                Some(840),
-                Fresh::Unknown,
-                false,
-                TooShort { available: 840 },
-            ),
-            // Shortened to what is available when the caller allows it.
-            (
-                ask(900, Some(600)),
-                Some(840),
-                Fresh::Unknown,
-                false,
-                Sign(840),
-            ),
-            (
-                ask(900, Some(841)),
-                Some(840),
-                Fresh::Unknown,
-                false,
-                TooShort { available: 840 },
-            ),
-            // A key that asking again does not lengthen: no refresh.
-            (
-                ask(900, None),
-                Some(840),
-                Fresh::Same,
-                true,
-                TooShort { available: 840 },
-            ),
-            (ask(900, Some(60)), Some(840), Fresh::Same, true, Sign(840)),
-            // A fresh hour-long session covers 3535 s but not 3600 s.
-            (ask(3_535, None), Some(100), hour, true, Refresh(3_535)),
-            (
-                ask(3_600, None),
-                Some(100),
-                hour,
-                true,
-                TooShort { available: 100 },
-            ),
-            // ... but it covers the minimum the current session falls short of.
-            (
-                ask(7_200, Some(1_800)),
-                Some(100),
-                hour,
-                true,
-                Refresh(1_800),
-            ),
-            (ask(7_200, Some(60)), Some(100), hour, true, Sign(100)),
-            // At the cap, nothing fresh is longer.
-            (
-                ask(86_400, None),
-                Some(43_200),
-                Fresh::Unknown,
-                true,
-                TooShort { available: 43_200 },
-            ),
-            // Nothing to sign with: refresh first when it could help, else unavailable.
-            (ask(60, None), None, Fresh::Unknown, true, Refresh(60)),
-            (ask(60, None), None, Fresh::Unknown, false, Unavailable),
-            (ask(60, None), None, Fresh::Same, true, Unavailable),
-            (ask(60, None), None, hour, true, Refresh(60)),
-            // Inside the margin: zero left, refused however little is asked.
-            (
-                ask(1, None),
-                Some(0),
-                Fresh::Same,
-                true,
-                TooShort { available: 0 },
-            ),
-        ];
-        for (ask, available, fresh, may_refresh, want) in cases {
+        for &(ask, available, fresh, may_refresh, want) in DECISIONS {
             assert_eq!(
                 decide(ask, available, &LIMITS, fresh, may_refresh),
                 want,
@@ -250,16 +256,8 @@ mod tests {
     /// `available` subtracts the margin, floors, caps, and is `None` once expired.
     #[test]
     fn available_seconds() {
-        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
-        let snap = |left: Duration| {
-            Snapshot::new(Credentials::new(
-                "ASIAEXAMPLE00000",
-                "s",
-                Some("t".into()),
-                Some(start + left),
-                "EcsContainer",
-            ))
-        };
+        let start = testing::start();
+        let snap = |left: Duration| Snapshot::new(testing::session_credentials(start + left));
         let cases = [
             (Duration::from_secs(900), Some(840)),
             (Duration::from_millis(900_500), Some(840)),

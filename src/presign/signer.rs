@@ -235,26 +235,21 @@ fn push_query<N: AsRef<str>, V: AsRef<str>>(url: &mut String, params: &[(N, V)])
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::testing;
     use aws_credential_types::Credentials;
     use serde_json::{Value, json};
-    use std::time::UNIX_EPOCH;
 
     fn parse(v: &Value) -> PresignRequest {
         PresignRequest::from_json(v.to_string().as_bytes()).unwrap()
     }
 
-    /// What aws-sdk-s3's own presigning produces for the same body: the URL and the headers it
-    /// says to send, set through the SDK's builder for each field.
-    async fn sdk_presigned(
-        body: &Value,
+    /// An S3 client configured as the signer under test: eu-west-1, `endpoint` (path style when
+    /// `path_style`), signing with `creds`.
+    fn sdk_client(
         creds: &Credentials,
         endpoint: Option<&str>,
         path_style: bool,
-        start: SystemTime,
-    ) -> (String, Vec<(String, String)>) {
-        use aws_sdk_s3::presigning::PresigningConfig;
-        use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
-        use aws_smithy_types::date_time::{DateTime, Format};
+    ) -> aws_sdk_s3::Client {
         let mut config = aws_sdk_s3::config::Builder::new()
             .region(aws_sdk_s3::config::Region::new("eu-west-1"))
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
@@ -263,7 +258,18 @@ mod tests {
         if let Some(e) = endpoint {
             config = config.endpoint_url(e);
         }
-        let client = aws_sdk_s3::Client::from_conf(config.build());
+        aws_sdk_s3::Client::from_conf(config.build())
+    }
+
+    /// What aws-sdk-s3's own presigning produces for the same body: the URL and the headers it
+    /// says to send, set through the SDK's builder for each field.
+    async fn sdk_presigned(
+        body: &Value,
+        client: &aws_sdk_s3::Client,
+        start: SystemTime,
+    ) -> (String, Vec<(String, String)>) {
+        use aws_sdk_s3::presigning::PresigningConfig;
+        use aws_smithy_types::date_time::{DateTime, Format};
         let presigning = PresigningConfig::builder()
             .start_time(start)
             .expires_in(Duration::from_secs(600))
@@ -305,41 +311,7 @@ mod tests {
                 .presigned(presigning)
                 .await
                 .unwrap(),
-            "PUT" => client
-                .put_object()
-                .set_bucket(bucket)
-                .set_key(key)
-                .set_content_type(text("content_type"))
-                .set_content_length(body.get("content_length").and_then(Value::as_i64))
-                .set_content_md5(text("content_md5"))
-                .set_checksum_sha256(text("checksum_sha256"))
-                .set_checksum_crc32(text("checksum_crc32"))
-                .set_checksum_crc32_c(text("checksum_crc32c"))
-                .set_server_side_encryption(
-                    text("server_side_encryption").map(|s| ServerSideEncryption::from(s.as_str())),
-                )
-                .set_ssekms_key_id(text("sse_kms_key_id"))
-                .set_metadata(body.get("metadata").map(|m| {
-                    m.as_object()
-                        .unwrap()
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                        .collect()
-                }))
-                .set_tagging(body.get("tagging").map(|t| {
-                    let mut encoded = form_urlencoded::Serializer::new(String::new());
-                    for (k, v) in t.as_object().unwrap() {
-                        encoded.append_pair(k, v.as_str().unwrap());
-                    }
-                    encoded.finish()
-                }))
-                .set_storage_class(text("storage_class").map(|s| StorageClass::from(s.as_str())))
-                .set_cache_control(text("cache_control"))
-                .set_content_disposition(text("content_disposition"))
-                .set_content_encoding(text("content_encoding"))
-                .presigned(presigning)
-                .await
-                .unwrap(),
+            "PUT" => sdk_put(client, body).presigned(presigning).await.unwrap(),
             other => unreachable!("{other} is not asked for here"),
         };
         let headers = signed
@@ -347,6 +319,47 @@ mod tests {
             .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
             .collect();
         (signed.uri().to_string(), headers)
+    }
+
+    /// A PutObject with every header field of the body.
+    fn sdk_put(
+        client: &aws_sdk_s3::Client,
+        body: &Value,
+    ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
+        use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
+        let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_string);
+        client
+            .put_object()
+            .set_bucket(text("bucket"))
+            .set_key(text("key"))
+            .set_content_type(text("content_type"))
+            .set_content_length(body.get("content_length").and_then(Value::as_i64))
+            .set_content_md5(text("content_md5"))
+            .set_checksum_sha256(text("checksum_sha256"))
+            .set_checksum_crc32(text("checksum_crc32"))
+            .set_checksum_crc32_c(text("checksum_crc32c"))
+            .set_server_side_encryption(
+                text("server_side_encryption").map(|s| ServerSideEncryption::from(s.as_str())),
+            )
+            .set_ssekms_key_id(text("sse_kms_key_id"))
+            .set_metadata(body.get("metadata").map(|m| {
+                m.as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                    .collect()
+            }))
+            .set_tagging(body.get("tagging").map(|t| {
+                let mut encoded = form_urlencoded::Serializer::new(String::new());
+                for (k, v) in t.as_object().unwrap() {
+                    encoded.append_pair(k, v.as_str().unwrap());
+                }
+                encoded.finish()
+            }))
+            .set_storage_class(text("storage_class").map(|s| StorageClass::from(s.as_str())))
+            .set_cache_control(text("cache_control"))
+            .set_content_disposition(text("content_disposition"))
+            .set_content_encoding(text("content_encoding"))
     }
 
     /// Scheme, host and path, and the query without the SDK's `x-id` and the signature (which
@@ -362,100 +375,97 @@ mod tests {
         (base.to_string(), params)
     }
 
+    /// Keys whose encoding is easy to get wrong: spaces, `+`, `~`, a literal `%20`, empty path
+    /// segments, non-ASCII, the URL's own delimiters, a leading slash.
+    const TRICKY_KEYS: [&str; 9] = [
+        "plain.csv",
+        "with space.txt",
+        "plus+sign",
+        "tilde~name",
+        "percent%20literal",
+        "double//slash",
+        "ünïcödé/日本語.txt",
+        "q?and=amp&hash#",
+        "/leading",
+    ];
+
+    /// The fields added to each key's body, as JSON: every method, every field, versions.
+    const FIELD_SETS: [&str; 10] = [
+        r#"{}"#,
+        r#"{"method": "PUT", "content_type": "text/csv"}"#,
+        r#"{"method": "HEAD"}"#,
+        r#"{"method": "HEAD", "version_id": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"}"#,
+        r#"{"method": "DELETE"}"#,
+        r#"{"method": "DELETE", "version_id": "null"}"#,
+        r#"{"version_id": "v/1+2=3", "response_content_type": "text/csv; charset=utf-8",
+            "response_content_disposition": "attachment; filename=\"a b.csv\"; filename*=UTF-8''%C3%A9t%C3%A9.csv",
+            "response_content_encoding": "gzip", "response_content_language": "fr-CH",
+            "response_cache_control": "private, max-age=60",
+            "response_expires": "Wed, 21 Oct 2026 07:28:00 GMT"}"#,
+        r#"{"method": "PUT", "content_type": "text/csv", "content_length": 11,
+            "content_md5": "XrY7u+Ae7tCTyyK7j1rNww==", "server_side_encryption": "aws:kms",
+            "checksum_sha256": "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=",
+            "sse_kms_key_id": "arn:aws:kms:eu-west-1:123456789012:alias/uploads",
+            "metadata": {"project": "q3", "owner-id": "42"}, "storage_class": "STANDARD_IA",
+            "tagging": {"team": "data eng", "pii": "no&yes=maybe"}, "cache_control": "max-age=3600",
+            "content_disposition": "attachment; filename=\"q3.csv\"", "content_encoding": "gzip"}"#,
+        r#"{"method": "PUT", "checksum_crc32": "AAAAAA==", "server_side_encryption": "AES256"}"#,
+        r#"{"method": "PUT", "checksum_crc32c": "yZRlqg==", "server_side_encryption": "aws:kms:dsse",
+            "storage_class": "EXPRESS_ONEZONE"}"#,
+    ];
+
     /// The direct signer builds the same URL as aws-sdk-s3's presigning (host, encoded key path,
     /// signed query parameters, credential scope, signed headers, token) and asks for the same
     /// headers, for tricky keys, every method and every field, virtual-hosted and path style;
     /// s3s-fs verifies its signatures in the integration tests.
     #[tokio::test]
     async fn same_url_as_the_sdk() {
-        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
-        let creds = Credentials::new(
-            "ASIAEXAMPLE00000",
-            "secret",
-            Some("token/with+special=chars".into()),
-            Some(start + Duration::from_secs(3600)),
-            "EcsContainer",
-        );
+        let start = testing::start();
+        let creds = testing::session_credentials(start + Duration::from_secs(3600));
         let snapshot = Arc::new(Snapshot::new(creds.clone()));
-        let keys = [
-            "plain.csv",
-            "with space.txt",
-            "plus+sign",
-            "tilde~name",
-            "percent%20literal",
-            "double//slash",
-            "ünïcödé/日本語.txt",
-            "q?and=amp&hash#",
-            "/leading",
-        ];
-        let extras = [
-            json!({}),
-            json!({"method": "PUT", "content_type": "text/csv"}),
-            json!({"method": "HEAD"}),
-            json!({"method": "HEAD", "version_id": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"}),
-            json!({"method": "DELETE"}),
-            json!({"method": "DELETE", "version_id": "null"}),
-            json!({
-                "version_id": "v/1+2=3",
-                "response_content_type": "text/csv; charset=utf-8",
-                "response_content_disposition": "attachment; filename=\"a b.csv\"; filename*=UTF-8''%C3%A9t%C3%A9.csv",
-                "response_content_encoding": "gzip",
-                "response_content_language": "fr-CH",
-                "response_cache_control": "private, max-age=60",
-                "response_expires": "Wed, 21 Oct 2026 07:28:00 GMT",
-            }),
-            json!({
-                "method": "PUT",
-                "content_type": "text/csv",
-                "content_length": 11,
-                "content_md5": "XrY7u+Ae7tCTyyK7j1rNww==",
-                "checksum_sha256": "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=",
-                "server_side_encryption": "aws:kms",
-                "sse_kms_key_id": "arn:aws:kms:eu-west-1:123456789012:alias/uploads",
-                "metadata": {"project": "q3", "owner-id": "42"},
-                "tagging": {"team": "data eng", "pii": "no&yes=maybe"},
-                "storage_class": "STANDARD_IA",
-                "cache_control": "max-age=3600",
-                "content_disposition": "attachment; filename=\"q3.csv\"",
-                "content_encoding": "gzip",
-            }),
-            json!({"method": "PUT", "checksum_crc32": "AAAAAA==", "server_side_encryption": "AES256"}),
-            json!({"method": "PUT", "checksum_crc32c": "yZRlqg==", "server_side_encryption": "aws:kms:dsse", "storage_class": "EXPRESS_ONEZONE"}),
-        ];
         for (endpoint, path_style) in [(None, false), (Some("http://127.0.0.1:9000"), true)] {
             let signer = Signer::new("eu-west-1".into(), endpoint.map(str::to_string), path_style);
-            for key in keys {
-                for extra in &extras {
+            let client = sdk_client(&creds, endpoint, path_style);
+            for key in TRICKY_KEYS {
+                for fields in FIELD_SETS {
                     let mut body = json!({"bucket": "reports", "key": key, "expires_in": 600});
-                    for (k, v) in extra.as_object().unwrap() {
+                    let fields: Value = serde_json::from_str(fields).unwrap();
+                    for (k, v) in fields.as_object().unwrap() {
                         body[k] = v.clone();
                     }
-                    let request = parse(&body);
-                    let ours = signer.sign(&snapshot, &request, start, 600).await.unwrap();
-                    let (sdk_url, sdk_headers) =
-                        sdk_presigned(&body, &creds, endpoint, path_style, start).await;
-                    assert_eq!(comparable(&ours.url), comparable(&sdk_url), "{body}");
-                    if !sdk_url.contains("x-id=") {
-                        // HeadObject carries no `x-id`: the signatures themselves are equal.
-                        let signature = |url: &str| {
-                            url.split(['?', '&'])
-                                .find(|p| p.starts_with("X-Amz-Signature="))
-                                .map(str::to_string)
-                        };
-                        assert_eq!(signature(&ours.url), signature(&sdk_url), "{body}");
-                    }
-                    let mut our_headers: Vec<(String, String)> = ours
-                        .headers
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.clone()))
-                        .collect();
-                    our_headers.sort();
-                    let mut sdk_headers = sdk_headers;
-                    sdk_headers.sort();
-                    assert_eq!(our_headers, sdk_headers, "{body}");
+                    let ours = signer
+                        .sign(&snapshot, &parse(&body), start, 600)
+                        .await
+                        .unwrap();
+                    let sdk = sdk_presigned(&body, &client, start).await;
+                    assert_same_presign(&ours, sdk, &body);
                 }
             }
         }
+    }
+
+    /// `ours` and the SDK's URL and headers agree: the comparable URL always, the signature too
+    /// when the SDK added no `x-id`, and the headers in any order.
+    fn assert_same_presign(ours: &SignedUrl, sdk: (String, Vec<(String, String)>), body: &Value) {
+        let (sdk_url, mut sdk_headers) = sdk;
+        assert_eq!(comparable(&ours.url), comparable(&sdk_url), "{body}");
+        if !sdk_url.contains("x-id=") {
+            // HeadObject carries no `x-id`: the signatures themselves are equal.
+            let signature = |url: &str| {
+                url.split(['?', '&'])
+                    .find(|p| p.starts_with("X-Amz-Signature="))
+                    .map(str::to_string)
+            };
+            assert_eq!(signature(&ours.url), signature(&sdk_url), "{body}");
+        }
+        let mut our_headers: Vec<(String, String)> = ours
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        our_headers.sort();
+        sdk_headers.sort();
+        assert_eq!(our_headers, sdk_headers, "{body}");
     }
 
     /// Every value the request types accept is signable: header names of every token character,
@@ -463,7 +473,7 @@ mod tests {
     /// a 500 for a valid request.
     #[tokio::test]
     async fn every_accepted_value_signs() {
-        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
+        let start = testing::start();
         let creds = Credentials::new("AKIAEXAMPLE", "secret", None, None, "test");
         let snapshot = Arc::new(Snapshot::new(creds));
         let signer = Signer::new("us-east-1".into(), None, false);

@@ -20,6 +20,7 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
@@ -27,7 +28,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use super::log_pipe;
-use crate::clock::{self, Clock};
+use crate::clock::{self, Clock, Precision, Rfc3339};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +133,7 @@ pub fn init(format: LogFormat, emf_namespace: &str) -> log_pipe::PipeGuard {
         layer
             .with_ansi(std::io::stdout().is_terminal())
             .with_target(false)
+            .with_timer(TextTimestamp(clock::system()))
             .boxed()
     };
     let _ = tracing_subscriber::registry()
@@ -159,12 +161,11 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
+        let now = self.clock.now();
         let mut fields = FlatFields(Map::new());
         fields.0.insert(
             "timestamp".into(),
-            humantime::format_rfc3339_millis(self.clock.now())
-                .to_string()
-                .into(),
+            Rfc3339::new(now, Precision::Millis).as_str().into(),
         );
         fields
             .0
@@ -176,11 +177,21 @@ where
         }
         event.record(&mut fields);
         if let Some(namespace) = &self.emf_namespace {
-            let millis = clock::unix_seconds(self.clock.now()) * 1000.0;
+            let millis = clock::unix_seconds(now) * 1000.0;
             add_emf(&mut fields.0, namespace, millis.floor() as i64);
         }
         let line = serde_json::to_string(&fields.0).map_err(|_| fmt::Error)?;
         writeln!(writer, "{line}")
+    }
+}
+
+/// The time on a text line: microseconds, as tracing-subscriber's own timer writes them, from the
+/// same clock and formatter as every other time the daemon writes.
+struct TextTimestamp(Clock);
+
+impl FormatTime for TextTimestamp {
+    fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
+        w.write_str(Rfc3339::new(self.0.now(), Precision::Micros).as_str())
     }
 }
 
@@ -274,14 +285,10 @@ mod tests {
         }
     }
 
-    /// A JSON line is flat and typed: what Logs Insights filters and aggregates on.
-    #[test]
-    fn json_lines_are_flat_and_typed() {
+    /// The one JSON line `log` writes, with `clock` for its timestamp.
+    fn json_line(clock: Clock, log: impl FnOnce()) -> Value {
         let buffer = Buffer::default();
         let writer = buffer.clone();
-        let clock = Clock::new(aws_smithy_async::time::StaticTimeSource::new(
-            UNIX_EPOCH + Duration::from_secs(1_795_867_200),
-        ));
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
             .event_format(JsonLines {
@@ -289,7 +296,20 @@ mod tests {
                 emf_namespace: None,
             })
             .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, log);
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        serde_json::from_str(text.trim()).unwrap()
+    }
+
+    fn clock_at(t: std::time::SystemTime) -> Clock {
+        Clock::new(aws_smithy_async::time::StaticTimeSource::new(t))
+    }
+
+    /// A JSON line is flat and typed: what Logs Insights filters and aggregates on.
+    #[test]
+    fn json_lines_are_flat_and_typed() {
+        let clock = clock_at(clock::testing::start());
+        let line = json_line(clock, || {
             tracing::warn!(
                 remaining_seconds = 42i64,
                 rotated = true,
@@ -299,8 +319,6 @@ mod tests {
                 "credentials checked"
             );
         });
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let line: Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(
             line,
             serde_json::json!({
@@ -314,6 +332,34 @@ mod tests {
                 "at": "2026-11-28T12:00:00Z",
             })
         );
+    }
+
+    /// A clock before 1970 (humantime's formatter panicked on one) still gives a line, its
+    /// timestamp in milliseconds.
+    #[test]
+    fn json_line_before_1970() {
+        let clock = clock_at(UNIX_EPOCH - Duration::from_millis(1_500));
+        let line = json_line(clock, || tracing::info!("sessionguard started"));
+        assert_eq!(line["timestamp"], "1969-12-31T23:59:58.500Z");
+    }
+
+    /// A text line's time has the form tracing-subscriber's own timer writes
+    /// (`2026-11-28T12:00:00.123456Z`): same length, digits and punctuation in the same places.
+    #[test]
+    fn text_timestamp_keeps_tracing_subscribers_form() {
+        let write = |timer: &dyn FormatTime| {
+            let mut text = String::new();
+            timer.format_time(&mut Writer::new(&mut text)).unwrap();
+            text
+        };
+        let shape = |text: &str| -> String {
+            text.chars()
+                .map(|c| if c.is_ascii_digit() { '9' } else { c })
+                .collect()
+        };
+        let ours = write(&TextTimestamp(clock::system()));
+        let theirs = write(&tracing_subscriber::fmt::time::SystemTime);
+        assert_eq!(shape(&ours), shape(&theirs), "{ours} vs {theirs}");
     }
 
     /// An EMF check line: `_aws` metadata in ms, the metric member, dimensions that are fields of

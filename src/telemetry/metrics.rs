@@ -43,57 +43,23 @@ impl Metrics {
     /// Registers every metric at start, so a scrape shows the full set (counters at 0) from the
     /// first second.
     pub fn new(task: &TaskCredentials, signing: &Tracked, limits: Limits) -> Self {
-        let registry = Registry::new();
-        let build = GaugeVec::new(
-            Opts::new(
-                "sessionguard_build_info",
-                "Always 1; the version label tells which sessionguard runs.",
-            ),
-            &["version"],
-        )
-        .expect("valid metric");
-        build
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1.0);
-
-        let presign_requests = IntCounterVec::new(
-            Opts::new(
-                "sessionguard_presign_requests_total",
-                "Presign answers, by result (issued, session_too_short, forbidden, invalid, unavailable, overloaded, error); each request of a batch counts once.",
-            ),
-            &["result"],
-        )
-        .expect("valid metric");
-        for result in PRESIGN_RESULTS {
-            presign_requests.with_label_values(&[result]);
-        }
-        let presign_duration = Histogram::with_opts(
-            HistogramOpts::new(
-                "sessionguard_presign_duration_seconds",
-                "Time to answer a presign HTTP request, refusals included; a batch is one request, however many it holds.",
-            )
-            .buckets(vec![
-                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
-                5.0,
-            ]),
-        )
-        .expect("valid metric");
-
-        let task_info = GaugeVec::new(
-            Opts::new(
+        let metrics = Metrics {
+            registry: Registry::new(),
+            presign_requests: presign_requests(),
+            presign_duration: presign_duration(),
+            // Empty until `set_task` knows the ECS task.
+            task: info_gauge(
                 "sessionguard_task_info",
                 "Always 1; the ECS task sessionguard runs in (from task metadata v4).",
+                &[
+                    "cluster",
+                    "family",
+                    "revision",
+                    "task_id",
+                    "availability_zone",
+                ],
             ),
-            &[
-                "cluster",
-                "family",
-                "revision",
-                "task_id",
-                "availability_zone",
-            ],
-        )
-        .expect("valid metric");
-
+        };
         // With `--signing-source task` nothing refreshes signing credentials of their own; the
         // counter still exists, at 0, so dashboards and alerts see the same set everywhere.
         let signing_counters = if signing.same(&task.tracked) {
@@ -102,13 +68,12 @@ impl Metrics {
             signing.counters().clone()
         };
         let task_counters = task.tracked.counters();
-
         let mut collectors: Vec<Box<dyn Collector>> = vec![
-            Box::new(task_info.clone()),
+            Box::new(metrics.task.clone()),
             Box::new(task_counters.attempts.clone()),
-            Box::new(presign_requests.clone()),
-            Box::new(presign_duration.clone()),
-            Box::new(build),
+            Box::new(metrics.presign_requests.clone()),
+            Box::new(metrics.presign_duration.clone()),
+            Box::new(build_info()),
             Box::new(signing_counters.attempts),
             Box::new(SessionCollector::new(task.clone(), signing.clone(), limits)),
             Box::new(DroppedLines::new()),
@@ -122,14 +87,12 @@ impl Metrics {
                 .map(|r| Box::new(r) as Box<dyn Collector>),
         );
         for c in collectors {
-            registry.register(c).expect("metric names are unique");
+            metrics
+                .registry
+                .register(c)
+                .expect("metric names are unique");
         }
-        Metrics {
-            registry,
-            presign_requests,
-            presign_duration,
-            task: task_info,
-        }
+        metrics
     }
 
     /// Exports the ECS task's identity as `sessionguard_task_info`.
@@ -163,6 +126,54 @@ impl Metrics {
             .expect("text encoding into a Vec cannot fail");
         String::from_utf8(out).expect("text format is UTF-8")
     }
+}
+
+/// An `_info` gauge: an identity in its labels, its value always 1.
+fn info_gauge(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    GaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
+}
+
+/// `sessionguard_build_info`, set to 1 with the running version as its label.
+fn build_info() -> GaugeVec {
+    let build = info_gauge(
+        "sessionguard_build_info",
+        "Always 1; the version label tells which sessionguard runs.",
+        &["version"],
+    );
+    build
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1.0);
+    build
+}
+
+/// `sessionguard_presign_requests_total`, every [`PRESIGN_RESULTS`] at 0.
+fn presign_requests() -> IntCounterVec {
+    let presign_requests = IntCounterVec::new(
+        Opts::new(
+            "sessionguard_presign_requests_total",
+            "Presign answers, by result (issued, session_too_short, forbidden, invalid, unavailable, overloaded, error); each request of a batch counts once.",
+        ),
+        &["result"],
+    )
+    .expect("valid metric");
+    for result in PRESIGN_RESULTS {
+        presign_requests.with_label_values(&[result]);
+    }
+    presign_requests
+}
+
+/// `sessionguard_presign_duration_seconds`, in buckets from 100 µs to 5 s.
+fn presign_duration() -> Histogram {
+    Histogram::with_opts(
+        HistogramOpts::new(
+            "sessionguard_presign_duration_seconds",
+            "Time to answer a presign HTTP request, refusals included; a batch is one request, however many it holds.",
+        )
+        .buckets(vec![
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+        ]),
+    )
+    .expect("valid metric")
 }
 
 /// `sessionguard_log_lines_dropped_total`, read from the log pipe when Prometheus scrapes: the
@@ -222,14 +233,11 @@ impl SessionCollector {
             "sessionguard_credentials_last_success_timestamp_seconds",
             "When a credential check last succeeded, in Unix seconds.",
         );
-        let info = GaugeVec::new(
-            Opts::new(
-                "sessionguard_credentials_info",
-                "Always 1; labels name the credentials' source, role ARN and account.",
-            ),
+        let info = info_gauge(
+            "sessionguard_credentials_info",
+            "Always 1; labels name the credentials' source, role ARN and account.",
             &["source", "role_arn", "account"],
-        )
-        .expect("valid metric");
+        );
         let max_expires_in = gauge(
             "sessionguard_presign_max_expires_in_seconds",
             "Longest presigned URL the daemon would sign now (remaining time minus margin, capped), computed at scrape time.",
@@ -321,12 +329,11 @@ impl Collector for SessionCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Clock;
+    use crate::clock::{Clock, testing};
     use crate::tracked::task::TaskSource;
     use aws_credential_types::Credentials;
     use aws_credential_types::provider::SharedCredentialsProvider;
-    use aws_smithy_async::test_util::ManualTimeSource;
-    use std::time::{Duration, UNIX_EPOCH};
+    use std::time::Duration;
 
     fn sample(text: &str, name: &str) -> Option<f64> {
         text.lines()
@@ -334,32 +341,20 @@ mod tests {
             .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
     }
 
-    /// Task credentials whose endpoint always serves `creds`.
+    /// Task credentials whose endpoint always serves `creds` (no identity lookup; the warning
+    /// threshold, which only picks a log level, at zero).
     fn task(creds: Credentials, clock: Clock) -> TaskCredentials {
-        TaskCredentials::new(
-            TaskSource::new(
-                SharedCredentialsProvider::new(creds),
-                None,
-                Duration::from_secs(1),
-                Duration::from_secs(900),
-            ),
-            clock,
-        )
+        let provider = SharedCredentialsProvider::new(creds);
+        let source = TaskSource::new(provider, None, Duration::from_secs(1), Duration::ZERO);
+        TaskCredentials::new(source, clock)
     }
 
     /// The remaining-time gauge follows the clock between scrapes, with no check in between.
     #[tokio::test]
     async fn remaining_is_computed_at_scrape() {
-        let start = UNIX_EPOCH + Duration::from_secs(1_795_867_200);
-        let manual = ManualTimeSource::new(start);
-        let creds = Credentials::new(
-            "ASIAEXAMPLE1234WXYZ",
-            "s",
-            Some("t".into()),
-            Some(start + Duration::from_secs(900)),
-            "EcsContainer",
-        );
-        let task = task(creds, Clock::new(manual.clone()));
+        let (manual, clock) = testing::manual();
+        let creds = testing::session_credentials(testing::start() + Duration::from_secs(900));
+        let task = task(creds, clock);
         let metrics = Metrics::new(&task, &task.tracked, crate::presign::guard::tests_limits());
 
         let text = metrics.render();
