@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_credential_types::Credentials;
 use criterion::{Criterion, criterion_group, criterion_main};
 use sessionguard::clock;
-use sessionguard::presign::{Guard, Limits, Policy, PresignRequest, Rule, Signer};
+use sessionguard::presign::{AllowList, Guard, Limits, PresignRequest, Rule, Signer};
 use sessionguard::tracked::Tracked;
 
 fn guard(runtime: &tokio::runtime::Runtime) -> Guard {
@@ -25,7 +25,7 @@ fn guard(runtime: &tokio::runtime::Runtime) -> Guard {
     Guard {
         signing,
         signer: Signer::new("us-east-1".into(), None, false),
-        policy: Policy::AllowList(vec![Rule::parse("GET,PUT:reports/exports/").unwrap()]),
+        allow_list: AllowList::Rules(vec![Rule::parse("GET,PUT:reports/exports/").unwrap()]),
         limits: Limits {
             margin: Duration::from_secs(60),
             max_expires_in: Duration::from_secs(43_200),

@@ -14,10 +14,11 @@
 //! - [`tracked`]: one mechanism for credentials we track (state, single-flight refresh with
 //!   spacing, one line and one counter per attempt), with its sources: the task, an assumed role,
 //!   a Secrets Manager key.
-//! - [`presign`]: the request (serde), the allow-list, the decision (a plain function), the signer
-//!   (aws-sdk-s3 rules + aws-sigv4) and the guard that ties them together.
+//! - [`presign`]: each request field declared once and every body read against its table, the
+//!   allow-list, the decision (a plain function), the signer (aws-sdk-s3 rules + aws-sigv4) and
+//!   the guard that ties them together.
 //! - [`telemetry`]: log lines (text, JSON, EMF) through a pipe that never blocks a request,
-//!   Prometheus metrics, the ECS task's identity.
+//!   Prometheus metrics, the ECS task's metadata (its identity).
 //! - [`http`]: every route, every presign answer logged and counted in one place, and serving
 //!   them with limits, reserved connections for health and metrics, and graceful shutdown.
 //! - [`rotate`]: `rotate-keys`, the Secrets Manager rotation function of the presigner's keys,
@@ -57,10 +58,10 @@ use crate::clock::Clock;
 use crate::credentials::identity::IdentityLookup;
 use crate::http::routes::{Router, Surface};
 use crate::http::server;
-use crate::presign::{Guard, Policy, Signer};
+use crate::presign::{AllowList, Guard, Signer};
 use crate::supervise::{TaskEnded, Tasks};
 use crate::telemetry::metrics::Metrics;
-use crate::telemetry::{logging, task as task_metadata};
+use crate::telemetry::{logging, task_metadata};
 use crate::tracked::Tracked;
 use crate::tracked::task::{TaskCredentials, TaskSource};
 
@@ -220,7 +221,7 @@ fn router(
     let guard = Arc::new(Guard {
         signing: signing.clone(),
         signer,
-        policy: Policy::AllowList(config.presign_allow.clone()),
+        allow_list: AllowList::Rules(config.presign_allow.clone()),
         limits: config.signing.limits,
         first_wait: config.check_timeout,
     });

@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 
 use crate::clock::Clock;
 use crate::config::PresignConfig;
-use crate::presign::{Guard, Policy, PresignError};
+use crate::presign::{AllowList, Guard, PresignError};
 use crate::tracked::task::{TaskCredentials, TaskSource};
 use crate::{RunError, credentials_provider, signer};
 
@@ -37,7 +37,7 @@ pub async fn presign(
     let guard = Guard {
         signing: task.tracked.clone(),
         signer: signer(sdk, &config.signing)?,
-        policy: Policy::Unrestricted,
+        allow_list: AllowList::Unrestricted,
         limits: config.signing.limits,
         first_wait: config.check_timeout,
     };

@@ -51,7 +51,7 @@ pub async fn single<B: RequestBody>(guard: &Guard, request: Request<B>) -> Answe
 pub async fn form<B: RequestBody>(guard: &Guard, request: Request<B>) -> Answered {
     let subject = |post: &PostRequest| Subject {
         bucket: post.bucket.clone(),
-        key: post.key_for_policy().to_string(),
+        key: post.key_for_allow_list().to_string(),
         method: "POST",
         requested_seconds: post.expires_in,
     };

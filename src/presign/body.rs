@@ -14,8 +14,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::Value;
 
+use super::allow_list::Method;
 use super::error::PresignError;
-use super::policy::Method;
 
 /// The message for `null` in an optional field.
 pub(crate) const NOT_NULL: &str = "must not be null; leave the field out instead";

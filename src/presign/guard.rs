@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use super::allow_list::{AllowList, Method};
 use super::decision::{Ask, Decision, Limits, decide};
 use super::error::PresignError;
-use super::policy::{Method, Policy};
 use super::post::{self, PostForm, PostRequest};
 use super::request::PresignRequest;
 use super::signer::Signer;
@@ -36,12 +36,12 @@ pub struct Presigned {
     pub credentials_expire_at: Option<String>,
 }
 
-/// The guard: policy, decision, signing.
+/// The guard: allow-list, decision, signing.
 pub struct Guard {
     /// The credentials URLs are signed with.
     pub signing: Tracked,
     pub signer: Signer,
-    pub policy: Policy,
+    pub allow_list: AllowList,
     pub limits: Limits,
     /// How long a request right after start waits for the first credentials (`--check-timeout`).
     pub first_wait: Duration,
@@ -63,21 +63,21 @@ struct Grant {
 }
 
 impl Guard {
-    /// Applies the policy and the decision, and signs.
+    /// Applies the allow-list and the decision, and signs.
     pub async fn presign(&self, request: &PresignRequest) -> Result<Presigned, PresignError> {
         self.allow(request)?;
         let grant = self.grant(ask_of(request)).await?;
         self.sign(&grant, request).await
     }
 
-    /// A browser form upload: the same policy (as a `POST`), decision and promise.
+    /// A browser form upload: the same allow-list (as a `POST`), decision and promise.
     pub async fn presign_post(&self, request: &PostRequest) -> Result<PostForm, PresignError> {
         let ask = Ask {
             expires_in: request.expires_in,
             min_expires_in: request.min_expires_in,
         };
-        self.policy
-            .check(Method::Post, &request.bucket, request.key_for_policy())
+        self.allow_list
+            .permits(Method::Post, &request.bucket, request.key_for_allow_list())
             .map_err(PresignError::Forbidden)?;
         let grant = self.grant(ask).await?;
         post::sign(
@@ -121,9 +121,9 @@ impl Guard {
     }
 
     fn allow(&self, request: &PresignRequest) -> Result<(), PresignError> {
-        self.policy
-            .check(
-                request.operation.policy_method(),
+        self.allow_list
+            .permits(
+                request.operation.allow_list_method(),
                 &request.bucket,
                 &request.key,
             )
@@ -305,7 +305,7 @@ mod tests {
         let guard = Guard {
             signing: Tracked::fixed(creds, clock::Clock::new(manual.clone())),
             signer: Signer::new("us-east-1".into(), None, false),
-            policy: Policy::Unrestricted,
+            allow_list: AllowList::Unrestricted,
             limits: tests_limits(),
             first_wait: Duration::ZERO,
         };

@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 
-use super::policy::{METHODS, Method, Rule};
+use super::allow_list::{METHODS, Method, Rule};
 
 /// The policy language version that knows `${*}` and the other literal escapes.
 pub const POLICY_VERSION: &str = "2012-10-17";

@@ -218,7 +218,7 @@ impl PostRequest {
     }
 
     /// The key the allow-list is asked about: the key, or every key under the prefix.
-    pub fn key_for_policy(&self) -> &str {
+    pub fn key_for_allow_list(&self) -> &str {
         match &self.key {
             KeyRule::Exact(k) | KeyRule::Prefix(k) => k,
         }

@@ -22,9 +22,9 @@ use serde_json::Value;
 use self::fields::{CHECKSUM_HEADER, FIELDS, Place, SentAs};
 use self::headers::is_kms;
 use self::operation::{Operation, described_operation, listed};
+use super::allow_list::{Method, validate_bucket};
 use super::body::{self, Given, NOT_NULL, Parsed, string};
 use super::error::PresignError;
-use super::policy::{Method, validate_bucket};
 
 /// SigV4 refuses presigned URLs valid for more than 7 days.
 pub const SIGV4_MAX_EXPIRES_IN: Duration = Duration::from_secs(604_800);

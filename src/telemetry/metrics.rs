@@ -96,7 +96,7 @@ impl Metrics {
     }
 
     /// Exports the ECS task's identity as `sessionguard_task_info`.
-    pub fn set_task(&self, task: &super::task::TaskMetadata) {
+    pub fn set_task(&self, task: &super::task_metadata::TaskMetadata) {
         self.task
             .with_label_values(&[
                 task.cluster.as_str(),

@@ -1,9 +1,9 @@
 //! What people and machines read about the daemon: [`logging`] (text or flat JSON lines, EMF, and
 //! the events never written), [`log_pipe`] (their way to stdout, which never makes a caller wait),
-//! [`metrics`] (the Prometheus registry, computed at scrape time) and [`task`] (the ECS task the
+//! [`metrics`] (the Prometheus registry, computed at scrape time) and [`task_metadata`] (the ECS task the
 //! sidecar runs in, which labels both).
 
 pub mod log_pipe;
 pub mod logging;
 pub mod metrics;
-pub mod task;
+pub mod task_metadata;

@@ -24,7 +24,7 @@ fn valid_requests() {
     assert_eq!(r.content_length_range, Some((1, 1_048_576)));
     assert_eq!(r.content_type, Some(TypeRule::Prefix("image/".into())));
     assert_eq!(r.success_action_status, Some(201));
-    assert_eq!(r.key_for_policy(), "u/1/");
+    assert_eq!(r.key_for_allow_list(), "u/1/");
     let r = parse(json!({
         "bucket": "uploads", "key": "k", "expires_in": 60, "metadata": {"Project": "q3"},
         "server_side_encryption": "aws:kms", "sse_kms_key_id": "alias/uploads"

@@ -1,7 +1,7 @@
 //! Which S3 operation a request presigns, from its `method`, `upload_id` and `part_number`, the
 //! way S3's own REST API tells them apart; and which fields each operation takes.
 
-use super::super::policy::Method;
+use super::super::allow_list::Method;
 
 /// An S3 operation a URL can be presigned for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl Operation {
 
     /// What the allow-list is asked: the multipart flow is a way of uploading, so `PUT` allows all
     /// of it (aborting an upload included); deleting an object needs `DELETE`.
-    pub fn policy_method(self) -> Method {
+    pub fn allow_list_method(self) -> Method {
         use Operation::*;
         match self {
             GetObject => Method::Get,
@@ -176,8 +176,8 @@ mod tests {
                 "{method} upload_id {upload} part_number {part}"
             );
         }
-        assert_eq!(AbortMultipartUpload.policy_method(), Method::Put);
-        assert_eq!(DeleteObject.policy_method(), Method::Delete);
-        assert_eq!(ListParts.policy_method(), Method::Put);
+        assert_eq!(AbortMultipartUpload.allow_list_method(), Method::Put);
+        assert_eq!(DeleteObject.allow_list_method(), Method::Delete);
+        assert_eq!(ListParts.allow_list_method(), Method::Put);
     }
 }

@@ -149,24 +149,24 @@ impl fmt::Display for Rule {
     }
 }
 
-/// The allow-list, or no restriction at all for the one-shot `presign` command (the operator is
-/// the user there).
+/// What may be presigned: the `--presign-allow` rules, or no restriction at all for the one-shot
+/// `presign` command (the operator is the user there).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Policy {
-    AllowList(Vec<Rule>),
+pub enum AllowList {
+    Rules(Vec<Rule>),
     Unrestricted,
 }
 
-impl Policy {
+impl AllowList {
     /// `Err` carries the message a 403 shows.
-    pub fn check(&self, method: Method, bucket: &str, key: &str) -> Result<(), String> {
+    pub fn permits(&self, method: Method, bucket: &str, key: &str) -> Result<(), String> {
         match self {
-            Policy::Unrestricted => Ok(()),
-            Policy::AllowList(rules) if rules.is_empty() => Err(
+            AllowList::Unrestricted => Ok(()),
+            AllowList::Rules(rules) if rules.is_empty() => Err(
                 "presigning is off: no --presign-allow rule (env SESSIONGUARD_PRESIGN_ALLOW) is set"
                     .to_string(),
             ),
-            Policy::AllowList(rules) => {
+            AllowList::Rules(rules) => {
                 if rules.iter().any(|r| r.allows(method, bucket, key)) {
                     Ok(())
                 } else {
@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn matching() {
         use Method::*;
-        let policy = Policy::AllowList(vec![
+        let policy = AllowList::Rules(vec![
             Rule::parse("GET:reports/exports/").unwrap(),
             Rule::parse("PUT:uploads/incoming/").unwrap(),
             Rule::parse("scratch").unwrap(),
@@ -301,21 +301,21 @@ mod tests {
         ];
         for (method, bucket, key, want) in cases {
             assert_eq!(
-                policy.check(method, bucket, key).is_ok(),
+                policy.permits(method, bucket, key).is_ok(),
                 want,
                 "{method} {bucket}/{key}"
             );
         }
-        let refused = policy.check(Delete, "scratch", "x").unwrap_err();
+        let refused = policy.permits(Delete, "scratch", "x").unwrap_err();
         assert!(refused.contains("DELETE s3://scratch/x"), "{refused}");
-        let off = Policy::AllowList(vec![])
-            .check(Get, "reports", "x")
+        let off = AllowList::Rules(vec![])
+            .permits(Get, "reports", "x")
             .unwrap_err();
         assert!(off.contains("--presign-allow"), "{off}");
         for method in METHODS {
             assert!(
-                Policy::Unrestricted
-                    .check(method, "any-bucket", "k")
+                AllowList::Unrestricted
+                    .permits(method, "any-bucket", "k")
                     .is_ok()
             );
         }
