@@ -59,20 +59,7 @@ struct Aws {
 impl Aws {
     fn start() -> Aws {
         let moto = MotoServer::start(false);
-        use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
-        let config = aws_sdk_iam::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&moto.url)
-            .credentials_provider(Credentials::new(
-                "AKIATESTSETUP0000001",
-                "test-setup-secret",
-                None,
-                None,
-                "test",
-            ))
-            .build();
-        let iam = aws_sdk_iam::Client::from_conf(config);
+        let iam = moto.iam();
         let sm = moto.secrets();
         Aws { moto, iam, sm }
     }

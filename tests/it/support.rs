@@ -907,20 +907,35 @@ impl MotoServer {
             .unwrap_or_default()
     }
 
+    /// The keys moto's clients set the test up with (moto accepts any).
+    fn setup_credentials() -> aws_credential_types::Credentials {
+        aws_credential_types::Credentials::new(
+            "AKIATESTSETUP0000001",
+            "test-setup-secret",
+            None,
+            None,
+            "test",
+        )
+    }
+
+    /// An IAM client for setting the test up.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        let config = aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(Self::setup_credentials())
+            .build();
+        aws_sdk_iam::Client::from_conf(config)
+    }
+
     /// A Secrets Manager client for setting the test up.
     pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
-        use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
         let config = aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("us-east-1"))
             .endpoint_url(&self.url)
-            .credentials_provider(Credentials::new(
-                "AKIATESTSETUP0000001",
-                "test-setup-secret",
-                None,
-                None,
-                "test",
-            ))
+            .credentials_provider(Self::setup_credentials())
             .build();
         aws_sdk_secretsmanager::Client::from_conf(config)
     }
