@@ -183,8 +183,11 @@ fn laid_out(given: Given<Place>, mut query: QueryParams) -> (QueryParams, Signed
     let mut headers = SignedHeaders::new();
     for (field, value) in given.into_fields() {
         match (field.place.sent_as, value) {
-            (SentAs::Query(name), value) => query.push((name, text(value))),
-            (SentAs::Header(name), value) => headers.push((Cow::Borrowed(name), text(value))),
+            (SentAs::Query(name), Parsed::Text(text)) => query.push((name, text)),
+            (SentAs::Header(name), Parsed::Text(text)) => headers.push((Cow::Borrowed(name), text)),
+            (SentAs::Header(name), Parsed::Count(n)) => {
+                headers.push((Cow::Borrowed(name), n.to_string()))
+            }
             (SentAs::HeaderPerEntry(prefix), Parsed::Entries(entries)) => headers.extend(
                 entries
                     .into_iter()
@@ -194,15 +197,6 @@ fn laid_out(given: Given<Place>, mut query: QueryParams) -> (QueryParams, Signed
         }
     }
     (query, headers)
-}
-
-/// A value as the text of a query parameter or header.
-fn text(value: Parsed) -> String {
-    match value {
-        Parsed::Text(text) => text,
-        Parsed::Count(n) => n.to_string(),
-        other => format!("{other:?}"),
-    }
 }
 
 /// An S3 bucket name.
