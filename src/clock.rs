@@ -42,10 +42,7 @@ pub fn whole_second(t: SystemTime) -> SystemTime {
 
 /// Seconds since the Unix epoch, as Prometheus wants absolute times.
 pub fn unix_seconds(t: SystemTime) -> f64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs_f64(),
-        Err(e) => -e.duration().as_secs_f64(),
-    }
+    seconds_until(t, UNIX_EPOCH)
 }
 
 /// First second RFC 3339 writes (0001-01-01T00:00:00Z, in Unix seconds): it has four-digit years.

@@ -20,13 +20,15 @@ use super::error::PresignError;
 /// The message for `null` in an optional field.
 pub(crate) const NOT_NULL: &str = "must not be null; leave the field out instead";
 
+/// Checks a field's JSON value; `Err` is the 400's message, without the field name.
+pub type Check = fn(Value) -> Result<Parsed, String>;
+
 /// One field of a JSON body, declared once: its name, whether the body must carry it, how its
 /// value is checked, and what the body's request does with it (`place`, the request's own type).
 pub struct Field<P: 'static> {
     pub name: &'static str,
     pub required: bool,
-    /// Checks the JSON value; `Err` is the 400's message, without the field name.
-    pub parse: fn(Value) -> Result<Parsed, String>,
+    pub parse: Check,
     pub place: P,
 }
 

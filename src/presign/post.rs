@@ -14,22 +14,22 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::body::{self, Field, Given, NOT_NULL, Parsed, string};
+use super::body::{self, Check, Field, Given, NOT_NULL, Parsed, string};
 use super::error::PresignError;
 use super::request::headers::{
-    content_type, encryption_name, is_kms, kms_key_id, metadata, server_side_encryption,
+    MAX_PUT_BYTES, content_type, encryption_name, kms_key_id, metadata, server_side_encryption,
 };
-use super::request::{bucket, key, seconds, validate_key};
+use super::request::{
+    bucket, key, required_text, seconds, validate_expiry, validate_key, validate_kms_key,
+};
 use super::signer::Signer;
 use crate::clock;
 use crate::credentials::Snapshot;
 
 /// S3 takes at most 5 GiB in one POST, as in one PUT.
-pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+pub const MAX_OBJECT_BYTES: u64 = MAX_PUT_BYTES;
 /// What S3 substitutes with the chosen file's name in a form's `key`.
 const FILENAME: &str = "${filename}";
-
-type Check = fn(Value) -> Result<Parsed, String>;
 
 /// A field every form request carries.
 const fn required(name: &'static str, parse: Check) -> Field<()> {
@@ -159,16 +159,7 @@ impl PostRequest {
     pub fn from_json(body: &[u8]) -> Result<PostRequest, PresignError> {
         let mut given = body::read(body, FIELDS)?;
         let key = key_rule(&mut given)?;
-        let expires_in = given.get("expires_in").and_then(Parsed::count);
-        let expires_in =
-            expires_in.ok_or_else(|| PresignError::invalid("expires_in", "is required"))?;
-        let min_expires_in = given.get("min_expires_in").and_then(Parsed::count);
-        if min_expires_in.is_some_and(|m| m > expires_in) {
-            return Err(PresignError::invalid(
-                "min_expires_in",
-                "must not be more than expires_in",
-            ));
-        }
+        let (expires_in, min_expires_in) = validate_expiry(&given)?;
         let content_type = match (
             given.take_text("content_type"),
             given.take_text("content_type_prefix"),
@@ -183,15 +174,8 @@ impl PostRequest {
                 ));
             }
         };
-        let kms = given.get("server_side_encryption").is_some_and(is_kms);
-        if given.has("sse_kms_key_id") && !kms {
-            return Err(PresignError::invalid(
-                "sse_kms_key_id",
-                "only applies with server_side_encryption aws:kms or aws:kms:dsse",
-            ));
-        }
-        let bucket = given.take_text("bucket");
-        let bucket = bucket.ok_or_else(|| PresignError::invalid("bucket", "is required"))?;
+        validate_kms_key(&given)?;
+        let bucket = required_text(&mut given, "bucket")?;
         Ok(PostRequest {
             bucket,
             metadata: match given.take("metadata") {

@@ -6,8 +6,9 @@
 //! (`content_length` on a GET) is a 400 naming it too: silently dropping it would sign less than
 //! the caller meant.
 //!
-//! [`params`] checks the GET overrides and `version_id` (query parameters inside the signature),
-//! [`headers`] the PUT fields that become signed headers.
+//! [`params`] checks the values only query parameters take (`version_id`, `response_expires`,
+//! `upload_id`, `part_number`), [`headers`] the header values: the PUT fields that become signed
+//! headers, and the GET overrides, which S3 answers as headers.
 
 pub mod fields;
 pub(crate) mod headers;
@@ -22,7 +23,7 @@ use serde_json::Value;
 use self::fields::{CHECKSUM_HEADER, FIELDS, Place, SentAs};
 use self::headers::is_kms;
 use self::operation::{Operation, described_operation, listed};
-use super::allow_list::{Method, validate_bucket};
+use super::allow_list::{METHODS, Method, validate_bucket};
 use super::body::{self, Given, NOT_NULL, Parsed, string};
 use super::error::PresignError;
 
@@ -67,14 +68,7 @@ impl PresignRequest {
     /// Validates a JSON body, naming the first bad field.
     pub fn from_json(body: &[u8]) -> Result<PresignRequest, PresignError> {
         let mut given = body::read(body, FIELDS)?;
-        let expires_in = required_count(&given, "expires_in")?;
-        let min_expires_in = given.get("min_expires_in").and_then(Parsed::count);
-        if min_expires_in.is_some_and(|m| m > expires_in) {
-            return Err(PresignError::invalid(
-                "min_expires_in",
-                "must not be more than expires_in",
-            ));
-        }
+        let (expires_in, min_expires_in) = validate_expiry(&given)?;
         let method = match given.get("method") {
             Some(Parsed::Method(m)) => *m,
             _ => Method::Get,
@@ -101,16 +95,39 @@ impl PresignRequest {
     }
 }
 
-/// A required field's count; [`body::read`] has refused a body without it.
-fn required_count(given: &Given<Place>, name: &'static str) -> Result<u64, PresignError> {
-    given
-        .get(name)
-        .and_then(Parsed::count)
-        .ok_or_else(|| PresignError::invalid(name, "is required"))
+/// `expires_in` and `min_expires_in`, the shorter URL a caller accepts: never more than it asks.
+pub(crate) fn validate_expiry<P>(given: &Given<P>) -> Result<(u64, Option<u64>), PresignError> {
+    let expires_in = given.get("expires_in").and_then(Parsed::count);
+    // [`body::read`] has refused a body without it.
+    let expires_in =
+        expires_in.ok_or_else(|| PresignError::invalid("expires_in", "is required"))?;
+    let min_expires_in = given.get("min_expires_in").and_then(Parsed::count);
+    if min_expires_in.is_some_and(|m| m > expires_in) {
+        return Err(PresignError::invalid(
+            "min_expires_in",
+            "must not be more than expires_in",
+        ));
+    }
+    Ok((expires_in, min_expires_in))
+}
+
+/// A KMS key only with KMS encryption: S3 refuses it with `AES256`.
+pub(crate) fn validate_kms_key<P>(given: &Given<P>) -> Result<(), PresignError> {
+    let kms = given.get("server_side_encryption").is_some_and(is_kms);
+    if given.has("sse_kms_key_id") && !kms {
+        return Err(PresignError::invalid(
+            "sse_kms_key_id",
+            "only applies with server_side_encryption aws:kms or aws:kms:dsse",
+        ));
+    }
+    Ok(())
 }
 
 /// A required field's text; [`body::read`] has refused a body without it.
-fn required_text(given: &mut Given<Place>, name: &'static str) -> Result<String, PresignError> {
+pub(crate) fn required_text<P>(
+    given: &mut Given<P>,
+    name: &'static str,
+) -> Result<String, PresignError> {
     given
         .take_text(name)
         .ok_or_else(|| PresignError::invalid(name, "is required"))
@@ -136,13 +153,7 @@ fn validate_operation(given: &Given<Place>, operation: Operation) -> Result<(), 
 
 /// Fields that only make sense together: a KMS key with KMS encryption, one checksum at most.
 fn validate_combinations(given: &Given<Place>) -> Result<(), PresignError> {
-    let kms = given.get("server_side_encryption").is_some_and(is_kms);
-    if given.has("sse_kms_key_id") && !kms {
-        return Err(PresignError::invalid(
-            "sse_kms_key_id",
-            "only applies with server_side_encryption aws:kms or aws:kms:dsse",
-        ));
-    }
+    validate_kms_key(given)?;
     let is_checksum = |field: &body::Field<Place>| matches!(field.place.sent_as, SentAs::Header(h) if h.starts_with(CHECKSUM_HEADER));
     let mut given_checksums = given.iter().filter(|(field, _)| is_checksum(field));
     if let Some((second, _)) = given_checksums.nth(1) {
@@ -216,15 +227,11 @@ pub(crate) fn key(value: Value) -> Result<Parsed, String> {
 /// `GET`, `HEAD`, `PUT`, `DELETE` or `POST` (the multipart flow), in capitals as HTTP writes
 /// them.
 fn method(value: Value) -> Result<Parsed, String> {
-    let method = match string(value)?.as_str() {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "PUT" => Method::Put,
-        "DELETE" => Method::Delete,
-        "POST" => Method::Post,
-        m => return Err(format!("{m:?} is not GET, HEAD, PUT, DELETE or POST")),
-    };
-    Ok(Parsed::Method(method))
+    let text = string(value)?;
+    match METHODS.into_iter().find(|m| m.as_str() == text) {
+        Some(m) => Ok(Parsed::Method(m)),
+        None => Err(format!("{text:?} is not GET, HEAD, PUT, DELETE or POST")),
+    }
 }
 
 /// Seconds from a positive integer or a humantime string (`"1h"`, `"90s"`, `"3600"`), 1 second to

@@ -7,7 +7,7 @@
 //! `signed` row names the field, the operations that take it, the header, the function that
 //! checks its value and the help of its flag.
 
-use super::super::body::{Field, Parsed};
+use super::super::body::{Check, Field};
 use super::headers::{
     content_length, content_type, digest, header_text, kms_key_id, metadata,
     server_side_encryption, storage_class, tagging,
@@ -87,8 +87,6 @@ pub const CHECKSUM_HEADER: &str = "x-amz-checksum-";
 
 const REQUIRED: bool = true;
 const OPTIONAL: bool = false;
-
-type Check = fn(serde_json::Value) -> Result<Parsed, String>;
 
 /// A field the request itself reads (the object, the operation, the expiry): every operation
 /// takes it, and `presign` has a flag of its own for it.

@@ -15,7 +15,7 @@ const MAX_CONTENT_TYPE: usize = 256;
 /// and of the GET response overrides.
 const MAX_HEADER_TEXT: usize = 1024;
 /// S3's largest single PUT: 5 GiB.
-const MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+pub(crate) const MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// S3 limits user-defined metadata to 2 KB: every name and value, in bytes.
 const MAX_METADATA_BYTES: usize = 2048;
 /// S3 allows at most 10 tags on an object.
