@@ -15,6 +15,7 @@ use sessionguard::credentials::mask;
 
 use crate::lambda::Function;
 use crate::presign::{amz_date, presign, query_param};
+use crate::signing::moto_env;
 use crate::support::*;
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -1033,9 +1034,7 @@ async fn no_url_the_sidecar_signed_outlives_its_key() {
     let aws = Aws::start();
     let p = aws.presigner("presigner").await;
     let endpoint = endpoint(Duration::from_secs(3600)).await;
-    let mut env = aws_env(&endpoint);
-    set(&mut env, "AWS_ENDPOINT_URL_STS", &aws.moto.url);
-    set(&mut env, "AWS_ENDPOINT_URL_SECRETS_MANAGER", &aws.moto.url);
+    let mut env = moto_env(&endpoint, &aws.moto);
     set(
         &mut env,
         "AWS_ENDPOINT_URL_S3",

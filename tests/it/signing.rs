@@ -68,7 +68,7 @@ fn issued_by_demo(addr: SocketAddr) -> impl Fn(&Signer) -> Option<SystemTime> {
 }
 
 /// The task endpoint's credentials, with STS and Secrets Manager on moto.
-fn moto_env(
+pub(crate) fn moto_env(
     endpoint: &sessionguard::demo::endpoint::EcsEndpoint,
     moto: &MotoServer,
 ) -> Vec<(String, String)> {
