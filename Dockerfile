@@ -8,8 +8,11 @@
 
 FROM rust:1.95.0-slim-bookworm AS builder
 WORKDIR /src
+# Every target Cargo.toml declares must be here, or cargo refuses the manifest before building
+# anything: src/ for the binary and library, benches/ for `[[bench]] presign`.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY benches ./benches
 # BuildKit cache mounts keep the crates.io downloads and compiled dependencies between builds; the
 # binary is copied out because the target cache is not part of the image.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

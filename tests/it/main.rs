@@ -9,6 +9,7 @@ mod faults;
 mod first_run;
 mod forms;
 mod http;
+mod image;
 mod lambda;
 mod multipart;
 mod openapi;

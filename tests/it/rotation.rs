@@ -35,7 +35,7 @@ fn now() -> SystemTime {
 }
 
 /// A `ClientRequestToken` as Secrets Manager writes them (a UUID: 36 characters).
-fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let nanos = now()
@@ -51,14 +51,14 @@ fn new_token() -> String {
 }
 
 /// moto, with the clients the tests set it up and look at it with.
-struct Aws {
-    moto: MotoServer,
+pub(crate) struct Aws {
+    pub(crate) moto: MotoServer,
     iam: aws_sdk_iam::Client,
     sm: aws_sdk_secretsmanager::Client,
 }
 
 impl Aws {
-    fn start() -> Aws {
+    pub(crate) fn start() -> Aws {
         let moto = MotoServer::start(false);
         let iam = moto.iam();
         let sm = moto.secrets();
@@ -83,7 +83,7 @@ impl Aws {
     }
 
     /// The user's keys, as IAM lists them: id -> status.
-    async fn keys(&self, user: &str) -> BTreeMap<String, String> {
+    pub(crate) async fn keys(&self, user: &str) -> BTreeMap<String, String> {
         let listed = self
             .iam
             .list_access_keys()
@@ -104,7 +104,7 @@ impl Aws {
     }
 
     /// Every version of the secret with its stages (sorted), deprecated ones included.
-    async fn stages(&self, secret: &str) -> BTreeMap<String, Vec<String>> {
+    pub(crate) async fn stages(&self, secret: &str) -> BTreeMap<String, Vec<String>> {
         let listed = self
             .sm
             .list_secret_version_ids()
@@ -146,7 +146,7 @@ impl Aws {
     }
 
     /// The `AWSCURRENT` value.
-    async fn current(&self, secret: &str) -> Value {
+    pub(crate) async fn current(&self, secret: &str) -> Value {
         let v = self
             .sm
             .get_secret_value()
@@ -168,7 +168,7 @@ impl Aws {
     /// An IAM user with one key, and a secret holding it rotated every [`PERIOD_DAYS`], as a
     /// deployment leaves them before the first rotation. moto's `RotateSecret` (no function)
     /// records the rules and makes a copy of the value `AWSCURRENT`: two versions, one key.
-    async fn presigner(&self, user: &str) -> Presigner {
+    pub(crate) async fn presigner(&self, user: &str) -> Presigner {
         self.iam.create_user().user_name(user).send().await.unwrap();
         let created = self
             .iam
@@ -234,10 +234,10 @@ impl Aws {
 }
 
 /// A rotated user and its secret as set up.
-struct Presigner {
-    user: String,
-    arn: String,
-    first_key: String,
+pub(crate) struct Presigner {
+    pub(crate) user: String,
+    pub(crate) arn: String,
+    pub(crate) first_key: String,
     first_secret: String,
     /// The version `CreateSecret` made, and moto's `AWSCURRENT` copy of it.
     created_version: String,
@@ -246,7 +246,7 @@ struct Presigner {
 
 /// The environment Lambda gives the function, with IAM, Secrets Manager and STS at `endpoint`:
 /// no instance metadata, the role's keys, and `extra`.
-fn function_env(endpoint: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn function_env(endpoint: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env = base_env();
     for (k, v) in [
         ("AWS_ACCESS_KEY_ID", ROLE_KEY),
@@ -273,7 +273,7 @@ async fn function_at(endpoint: &str, offset: &str, extra: &[(&str, &str)]) -> Fu
 
 /// Runs `steps` with `token`, each expected to succeed (the response of a rotation function that
 /// returns nothing: `null`).
-async fn run_steps(f: &Function, p: &Presigner, token: &str, steps: &[&str]) {
+pub(crate) async fn run_steps(f: &Function, p: &Presigner, token: &str, steps: &[&str]) {
     for step in steps {
         match f.invoke(step, &p.arn, token).await {
             Ok(v) => assert_eq!(v, Value::Null, "{step}"),
@@ -306,7 +306,7 @@ async fn created_at(aws: &Aws, p: &Presigner, version: &str) -> SystemTime {
 }
 
 /// No secret access key (nor the role's secret) anywhere in the function's output.
-async fn assert_no_secrets(f: &Function, aws: &Aws, p: &Presigner) {
+pub(crate) async fn assert_no_secrets(f: &Function, aws: &Aws, p: &Presigner) {
     let output = f.process.output();
     let mut secrets = vec![p.first_secret.clone(), ROLE_SECRET.to_string()];
     for version in aws.stages(&p.arn).await.keys() {

@@ -151,7 +151,12 @@ impl Daemon {
     }
 
     fn spawn_child(env: &[(String, String)], args: &[&str]) -> Daemon {
-        let mut child = command(env, args)
+        Self::from_command(command(env, args))
+    }
+
+    /// Runs `cmd` (the binary, or a container of the image) with its output captured.
+    pub fn from_command(mut cmd: Command) -> Daemon {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
