@@ -18,7 +18,8 @@
 //!   allow-list, the decision (a plain function), the signer (aws-sdk-s3 rules + aws-sigv4) and
 //!   the guard that ties them together.
 //! - [`telemetry`]: log lines (text, JSON, EMF) through a pipe that never blocks a request,
-//!   Prometheus metrics, the ECS task's metadata (its identity).
+//!   Prometheus metrics, the ECS task's metadata or the Kubernetes pod's Downward API labels (its
+//!   identity).
 //! - [`http`]: every route, every presign answer logged and counted in one place, and serving
 //!   them with limits, reserved connections for health and metrics, and graceful shutdown.
 //! - [`rotate`]: `rotate-keys`, the Secrets Manager rotation function of the presigner's keys,
@@ -61,7 +62,7 @@ use crate::http::server;
 use crate::presign::{AllowList, Guard, Signer};
 use crate::supervise::{TaskEnded, Tasks};
 use crate::telemetry::metrics::Metrics;
-use crate::telemetry::{logging, task_metadata};
+use crate::telemetry::{logging, pod, task_metadata};
 use crate::tracked::Tracked;
 use crate::tracked::task::{TaskCredentials, TaskSource};
 
@@ -183,11 +184,19 @@ fn tracked_credentials(
     Ok((task, signing))
 }
 
-/// Names the ECS task in every log line and in the metrics, when its metadata endpoint answers.
+/// Names the ECS task (when its metadata endpoint answers) or the Kubernetes pod (the Downward API
+/// variables given) in every log line and in the metrics.
 async fn name_the_task(metrics: &Metrics) {
+    let pod = pod::PodLabels::from_env();
+    let mut context: Vec<(String, serde_json::Value)> = pod
+        .pairs()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone().into()))
+        .collect();
+    metrics.set_pod(&pod);
     match task_metadata::load().await {
         Ok(Some(meta)) => {
-            logging::set_context(vec![
+            context.extend([
                 ("cluster".into(), meta.cluster.clone().into()),
                 ("task_family".into(), meta.family.clone().into()),
                 ("task_revision".into(), meta.revision.clone().into()),
@@ -200,6 +209,9 @@ async fn name_the_task(metrics: &Metrics) {
             error = %text::error_chain(&e),
             "task metadata unavailable; log lines will not name the task"
         ),
+    }
+    if !context.is_empty() {
+        logging::set_context(context);
     }
 }
 

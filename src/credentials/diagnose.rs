@@ -5,6 +5,12 @@
 //! same endpoint once more, with the same authorization token, and reports the agent's error body
 //! (`{"code":"CredentialsUninitialized","message":"..."}`) or what is wrong with the answer. It never
 //! keeps or returns any credential value from the body.
+//!
+//! On EKS it also names what a platform engineer has to fix: the Pod Identity agent
+//! (`169.254.170.23`) not answering (the add-on not installed, or not running on the node), its
+//! refusal (the association gone or wrong), a token file the container cannot read, and a pod on
+//! Kubernetes that was given no role at all (no association and no IRSA annotation, so EKS set no
+//! variable).
 
 use std::fmt;
 use std::time::Duration;
@@ -15,6 +21,14 @@ use bytes::Bytes;
 const ECS_AGENT_ENDPOINT: &str = "http://169.254.170.2";
 /// Upper bound on the diagnostic request, whatever is left of the check's budget.
 const MAX_WAIT: Duration = Duration::from_secs(2);
+/// Hosts of the EKS Pod Identity agent, in the form a URI names them.
+const POD_IDENTITY_HOSTS: [&str; 2] = ["169.254.170.23", "[fd00:ec2::23]"];
+/// What to check when the Pod Identity agent does not answer.
+const AGENT_HINT: &str = "the EKS Pod Identity agent does not answer on this node: install the eks-pod-identity-agent add-on (aws eks create-addon --addon-name eks-pod-identity-agent) and check that its DaemonSet pod runs on the node";
+/// What to check when the Pod Identity agent refuses.
+const ASSOCIATION_HINT: &str = "the EKS Pod Identity agent refused: check the pod's association (aws eks list-pod-identity-associations --cluster-name CLUSTER --namespace NS --service-account SA) and the role's trust policy (pods.eks.amazonaws.com, sts:AssumeRole and sts:TagSession)";
+/// Set in every container Kubernetes starts.
+const ENV_KUBERNETES: &str = "KUBERNETES_SERVICE_HOST";
 /// Longest endpoint message carried into a log line.
 const MAX_MESSAGE: usize = 512;
 
@@ -26,11 +40,22 @@ pub enum Diagnosis {
         status: u16,
         code: String,
         message: String,
+        /// What to check, when the endpoint is one whose refusals have a known cause (EKS).
+        hint: Option<&'static str>,
     },
     /// An answer that is not usable credentials, and why.
-    BadAnswer { status: u16, problem: String },
-    /// The authorization token cannot be sent as a header (aws-config fails before asking).
+    BadAnswer {
+        status: u16,
+        problem: String,
+        hint: Option<&'static str>,
+    },
+    /// The authorization token cannot be sent as a header, or its file cannot be read (aws-config
+    /// fails before asking).
     BadToken { problem: String },
+    /// The EKS Pod Identity agent at `endpoint` did not answer.
+    AgentUnreachable { endpoint: String },
+    /// On Kubernetes with no container endpoint and no web identity token: EKS gave the pod no role.
+    NoRole,
 }
 
 impl fmt::Display for Diagnosis {
@@ -40,14 +65,30 @@ impl fmt::Display for Diagnosis {
                 status,
                 code,
                 message,
-            } => write!(
-                f,
-                "credentials endpoint answered {status} {code}: {message}"
-            ),
-            Diagnosis::BadAnswer { status, problem } => {
-                write!(f, "credentials endpoint answered {status}, but {problem}")
+                hint,
+            } => {
+                write!(
+                    f,
+                    "credentials endpoint answered {status} {code}: {message}"
+                )?;
+                hint.map_or(Ok(()), |h| write!(f, "; {h}"))
+            }
+            Diagnosis::BadAnswer {
+                status,
+                problem,
+                hint,
+            } => {
+                write!(f, "credentials endpoint answered {status}, but {problem}")?;
+                hint.map_or(Ok(()), |h| write!(f, "; {h}"))
             }
             Diagnosis::BadToken { problem } => write!(f, "authorization token {problem}"),
+            Diagnosis::AgentUnreachable { endpoint } => {
+                write!(f, "nothing answered at {endpoint}: {AGENT_HINT}")
+            }
+            Diagnosis::NoRole => write!(
+                f,
+                "this pod runs on Kubernetes but was given no AWS role: neither AWS_CONTAINER_CREDENTIALS_FULL_URI (EKS Pod Identity) nor AWS_WEB_IDENTITY_TOKEN_FILE (IRSA) is set; create a Pod Identity association for the pod's namespace and service account, or annotate the service account with eks.amazonaws.com/role-arn, then restart the pod (EKS sets the variables only when a pod starts)"
+            ),
         }
     }
 }
@@ -56,8 +97,13 @@ impl fmt::Display for Diagnosis {
 /// `None` when no container endpoint is configured, it is not plain HTTP, or it cannot be reached
 /// (aws-config's own error already says so).
 pub async fn container_endpoint(budget: Duration) -> Option<Diagnosis> {
-    let uri = endpoint_from_env()?;
-    let token = authorization_from_env();
+    let Some(uri) = endpoint_from_env() else {
+        return no_role().then_some(Diagnosis::NoRole);
+    };
+    let token = match authorization_from_env() {
+        Ok(token) => token,
+        Err(problem) => return Some(Diagnosis::BadToken { problem }),
+    };
     if let Some(problem) = token.as_deref().and_then(token_problem) {
         return Some(Diagnosis::BadToken { problem });
     }
@@ -65,8 +111,62 @@ pub async fn container_endpoint(budget: Duration) -> Option<Diagnosis> {
     if wait.is_zero() {
         return None;
     }
-    let (status, body) = fetch(&uri, token, wait).await?;
-    explain(status, &body)
+    let pod_identity = is_pod_identity(&uri);
+    let Some((status, body)) = fetch(&uri, token, wait).await else {
+        return pod_identity.then_some(Diagnosis::AgentUnreachable { endpoint: uri });
+    };
+    let hint = (pod_identity && (400..500).contains(&status)).then_some(ASSOCIATION_HINT);
+    explain(status, &body).map(|d| d.with_hint(hint))
+}
+
+impl Diagnosis {
+    fn with_hint(self, new: Option<&'static str>) -> Self {
+        match self {
+            Diagnosis::EndpointError {
+                status,
+                code,
+                message,
+                hint,
+            } => Diagnosis::EndpointError {
+                status,
+                code,
+                message,
+                hint: new.or(hint),
+            },
+            Diagnosis::BadAnswer {
+                status,
+                problem,
+                hint,
+            } => Diagnosis::BadAnswer {
+                status,
+                problem,
+                hint: new.or(hint),
+            },
+            other => other,
+        }
+    }
+}
+
+/// Whether `uri` is the EKS Pod Identity agent's.
+fn is_pod_identity(uri: &str) -> bool {
+    let host = uri
+        .strip_prefix("http://")
+        .unwrap_or(uri)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    POD_IDENTITY_HOSTS
+        .iter()
+        .any(|h| host == *h || host.strip_prefix(h).is_some_and(|p| p.starts_with(':')))
+}
+
+/// On Kubernetes, with neither of the variables EKS sets for a pod's role.
+fn no_role() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    set(ENV_KUBERNETES)
+        && !set("AWS_WEB_IDENTITY_TOKEN_FILE")
+        && !set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        && !set("AWS_CONTAINER_CREDENTIALS_FULL_URI")
 }
 
 fn endpoint_from_env() -> Option<String> {
@@ -79,14 +179,20 @@ fn endpoint_from_env() -> Option<String> {
     uri.starts_with("http://").then_some(uri)
 }
 
-/// The token aws-config sends: the file wins (EKS rotates it), then the variable.
-fn authorization_from_env() -> Option<Vec<u8>> {
-    if let Ok(path) = std::env::var("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
-        return std::fs::read(path).ok();
+/// The token aws-config sends: the file wins (EKS rotates it, so it is read now), then the
+/// variable. A file that cannot be read is the problem, in words that point at the fix.
+fn authorization_from_env() -> Result<Option<Vec<u8>>, String> {
+    if let Some(path) = std::env::var_os("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
+        return std::fs::read(&path).map(Some).map_err(|e| {
+            format!(
+                "file {} cannot be read ({e}); on EKS the Pod Identity webhook mounts it from a projected service account token volume (eks-pod-identity-token): check the pod's volumes and that the container's user may read it",
+                path.to_string_lossy()
+            )
+        });
     }
-    std::env::var("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+    Ok(std::env::var("AWS_CONTAINER_AUTHORIZATION_TOKEN")
         .ok()
-        .map(String::into_bytes)
+        .map(String::into_bytes))
 }
 
 /// What makes a token unusable as an `Authorization` value, in words that point at the fix. The
@@ -142,9 +248,16 @@ fn explain(status: u16, body: &[u8]) -> Option<Diagnosis> {
             status,
             code,
             message,
+            hint: None,
         });
     }
-    let bad = |problem: String| Some(Diagnosis::BadAnswer { status, problem });
+    let bad = |problem: String| {
+        Some(Diagnosis::BadAnswer {
+            status,
+            problem,
+            hint: None,
+        })
+    };
     if !(200..300).contains(&status) {
         return bad("its body is not the ECS error form {\"code\",\"message\"}".to_string());
     }
@@ -223,6 +336,51 @@ mod tests {
             let got = explain(*status, body.as_bytes()).map(|d| d.to_string());
             assert_eq!(got.as_deref(), *want, "status {status} body {body}");
         }
+    }
+
+    /// The Pod Identity agent's addresses, with and without a port, and nothing else.
+    #[test]
+    fn pod_identity_endpoints() {
+        for (uri, want) in [
+            ("http://169.254.170.23/v1/credentials", true),
+            ("http://169.254.170.23:80/v1/credentials", true),
+            ("http://[fd00:ec2::23]/v1/credentials", true),
+            ("http://169.254.170.2/v2/credentials/x", false),
+            ("http://169.254.170.230/v1/credentials", false),
+            ("http://127.0.0.1:8080/v1/credentials", false),
+        ] {
+            assert_eq!(is_pod_identity(uri), want, "{uri}");
+        }
+    }
+
+    /// A refusal by the Pod Identity agent says where to look, after what the agent said.
+    #[test]
+    fn pod_identity_refusal_names_the_association() {
+        let d = explain(
+            400,
+            br#"{"code":"AccessDeniedException","message":"no association"}"#,
+        )
+        .map(|d| d.with_hint(Some(ASSOCIATION_HINT)))
+        .unwrap()
+        .to_string();
+        assert!(
+            d.starts_with(
+                "credentials endpoint answered 400 AccessDeniedException: no association; "
+            ) && d.contains("list-pod-identity-associations"),
+            "{d}"
+        );
+        assert!(
+            Diagnosis::AgentUnreachable {
+                endpoint: "http://169.254.170.23/v1/credentials".into()
+            }
+            .to_string()
+            .contains("eks-pod-identity-agent")
+        );
+        assert!(
+            Diagnosis::NoRole
+                .to_string()
+                .contains("eks.amazonaws.com/role-arn")
+        );
     }
 
     /// A diagnosis never repeats a credential value from the body.

@@ -1,6 +1,7 @@
 //! An embedded endpoint that speaks the ECS container credentials protocol, for the demo and tests.
 //!
-//! It serves what the ECS agent serves at `/v2/credentials/{id}`: the same session on every GET
+//! It serves what the ECS agent serves at `/v2/credentials/{id}` (and the EKS Pod Identity agent at
+//! `/v1/credentials`): the same session on every GET
 //! (checking the `Authorization` token when one is set), a new one shortly before the old one
 //! expires, `Expiration` as RFC 3339 with `Z`. It also answers STS `GetCallerIdentity` and
 //! `AssumeRole` (as for task-role credentials: role chaining, at most an hour) at `/sts/`, only for
@@ -44,6 +45,9 @@ pub use sessions::{Issued, Options};
 
 /// Path of the credentials, as the ECS agent names it (`/v2/credentials/{task credentials id}`).
 pub const CREDENTIALS_PATH: &str = "/v2/credentials/sessionguard-demo";
+/// Path of the credentials as the EKS Pod Identity agent serves them (same protocol), at
+/// `http://169.254.170.23/v1/credentials`.
+pub const POD_IDENTITY_PATH: &str = "/v1/credentials";
 /// Path where STS `GetCallerIdentity` is answered.
 pub const STS_PATH: &str = "/sts/";
 /// Base path of the ECS task metadata v4 (`ECS_CONTAINER_METADATA_URI_V4`); `/task` is served.
@@ -163,6 +167,11 @@ impl EcsEndpoint {
         issue(&mut inner, now)
     }
 
+    /// Requires `token` from now on (`None`: any), as when EKS rotates the pod's token file.
+    pub fn set_token(&self, token: Option<String>) {
+        self.lock().options.token = token;
+    }
+
     /// Changes the length of sessions issued from now on.
     pub fn set_session(&self, session: Duration) {
         self.lock().options.session = session;
@@ -237,7 +246,7 @@ impl Handler {
     async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = request.uri().path().to_string();
         match (request.method().clone(), path.as_str()) {
-            (Method::GET, CREDENTIALS_PATH) => self.credentials(&request).await,
+            (Method::GET, CREDENTIALS_PATH | POD_IDENTITY_PATH) => self.credentials(&request).await,
             (Method::POST, STS_PATH) => self.caller_identity(request).await,
             (Method::GET, p) if p == format!("{METADATA_PATH}/task") => task_metadata(),
             (Method::GET, p) if p.starts_with(ISSUED_PATH) => self.issued(&p[ISSUED_PATH.len()..]),

@@ -108,6 +108,29 @@ impl Metrics {
             .set(1.0);
     }
 
+    /// Exports the Kubernetes pod's identity as `sessionguard_pod_info`, with only the labels the
+    /// Downward API gave (none given: no such series).
+    pub fn set_pod(&self, pod: &super::pod::PodLabels) {
+        if pod.is_empty() {
+            return;
+        }
+        let opts = Opts::new(
+            "sessionguard_pod_info",
+            "Always 1; the Kubernetes pod sessionguard runs in (from the Downward API variables).",
+        )
+        .const_labels(
+            pod.pairs()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        );
+        // Label values come from the pod spec: a value Prometheus cannot carry is not worth failing for.
+        if let Ok(gauge) = prometheus::Gauge::with_opts(opts) {
+            gauge.set(1.0);
+            let _ = self.registry.register(Box::new(gauge));
+        }
+    }
+
     /// Counts one presign answer (a batch gives one per request).
     pub fn presign_counted(&self, result: &str) {
         self.presign_requests.with_label_values(&[result]).inc();

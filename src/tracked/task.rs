@@ -167,9 +167,13 @@ impl Source for TaskSource {
                 status,
                 code,
                 message,
+                ..
             }) => (Some(*status), Some(code.as_str()), Some(message.as_str())),
             Some(Diagnosis::BadAnswer { status, .. }) => (Some(*status), None, None),
-            Some(Diagnosis::BadToken { .. }) | None => (None, None, None),
+            Some(
+                Diagnosis::BadToken { .. } | Diagnosis::AgentUnreachable { .. } | Diagnosis::NoRole,
+            )
+            | None => (None, None, None),
         };
         error!(
             error = f.failure.message.as_str(),

@@ -5,6 +5,7 @@ mod abuse;
 mod checks;
 mod commands;
 mod core;
+mod eks;
 mod faults;
 mod first_run;
 mod forms;

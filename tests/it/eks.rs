@@ -1,0 +1,306 @@
+//! The sidecar on EKS: the Pod Identity agent's production path (`http://169.254.170.23/v1/credentials`
+//! with a token file the test rotates) in a network namespace the test makes, and IRSA's web
+//! identity session as the monitored one (moto's STS `AssumeRoleWithWebIdentity`); the pod's
+//! Downward API labels on every line and in `sessionguard_pod_info`, absent when not given.
+//!
+//! The Pod Identity test runs on a thread that has moved into a network namespace of its own
+//! (`unshare(CLONE_NEWNET)`, we are root): loopback there also carries `169.254.170.23`, the test's
+//! endpoint listens on its port 80, and the daemon, spawned from that thread, inherits the
+//! namespace. Nothing of it is visible outside the test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use sessionguard::demo::endpoint::{EcsEndpoint, Options, POD_IDENTITY_PATH};
+
+use crate::support::*;
+
+/// The EKS Pod Identity agent's address, a local address of the test's namespace.
+const POD_IDENTITY_AGENT: &str = "169.254.170.23:80";
+
+/// Runs `body` on a thread of its own inside a new network namespace whose loopback is up and also
+/// carries `addresses`; processes spawned by `body` share the namespace.
+pub(crate) fn in_private_network<F, Fut>(addresses: &[&str], body: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let addresses: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
+    let thread = std::thread::spawn(move || {
+        // SAFETY: unshare(2) with CLONE_NEWNET moves only this thread into a new namespace; it
+        // touches no memory of ours.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "unshare(CLONE_NEWNET) failed ({}): these tests run as root, like scripts/test.sh",
+            std::io::Error::last_os_error()
+        );
+        let ip = |args: &[&str]| {
+            let status = Command::new("ip")
+                .args(args)
+                .status()
+                .expect("ip (iproute2)");
+            assert!(status.success(), "ip {args:?}");
+        };
+        ip(&["link", "set", "lo", "up"]);
+        for a in &addresses {
+            ip(&["addr", "add", &format!("{a}/32"), "dev", "lo"]);
+        }
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(body());
+    });
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sessionguard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Replaces the token file the way the kubelet does (a new file renamed over the old one), with
+/// no trailing newline.
+fn write_token(path: &Path, token: &str) {
+    let next = path.with_extension("next");
+    std::fs::write(&next, token).unwrap();
+    std::fs::rename(&next, path).unwrap();
+}
+
+/// The Downward API variables deploy/kubernetes/ sets; the node's is given empty here, so it must
+/// be absent.
+fn pod_env(env: &mut Vec<(String, String)>) {
+    set(env, "SESSIONGUARD_POD_NAME", "shop-api-7d9f8-x2x9q");
+    set(env, "SESSIONGUARD_POD_NAMESPACE", "shop");
+    set(env, "SESSIONGUARD_NODE_NAME", "");
+    set(env, "KUBERNETES_SERVICE_HOST", "10.100.0.1");
+}
+
+/// Pod Identity at its real address: the check line (with the pod's labels, the empty one absent),
+/// the gauges and `/readyz` as on ECS; a token the kubelet rotates is read again for the next call;
+/// an unreadable token file, and an agent that stopped answering, are named as such.
+#[test]
+fn pod_identity_agent_with_a_rotated_token_file() {
+    in_private_network(&["169.254.170.23"], || async {
+        let dir = scratch("pod-identity");
+        let token_file = dir.join("eks-pod-identity-token");
+        write_token(&token_file, "pod-token-1");
+        let listener = tokio::net::TcpListener::bind(POD_IDENTITY_AGENT)
+            .await
+            .unwrap();
+        let mut options = Options::new(Duration::from_secs(1200));
+        options.token = Some("pod-token-1".into());
+        let agent = EcsEndpoint::start(listener, options, sessionguard::clock::system()).unwrap();
+
+        let mut env = base_env();
+        set(
+            &mut env,
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            &format!("http://169.254.170.23{POD_IDENTITY_PATH}"),
+        );
+        set(
+            &mut env,
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            token_file.to_str().unwrap(),
+        );
+        set(&mut env, "AWS_ENDPOINT_URL_STS", &agent.sts_uri());
+        pod_env(&mut env);
+        let daemon = Daemon::start(&env, &["run", "--interval", "1s"]).await;
+
+        let line = daemon
+            .wait_for_line(|l| l["message"] == "credentials checked")
+            .await;
+        assert_eq!(line["source"], "EcsContainer", "{line}");
+        assert_eq!(line["k8s_pod_name"], "shop-api-7d9f8-x2x9q", "{line}");
+        assert_eq!(line["k8s_namespace_name"], "shop", "{line}");
+        assert!(line.get("k8s_node_name").is_none(), "{line}");
+        assert!(line.get("task_family").is_none(), "{line}");
+        assert!(
+            line["role_arn"]
+                .as_str()
+                .is_some_and(|a| a.contains(":assumed-role/")),
+            "{line}"
+        );
+        let remaining = line["remaining_seconds"].as_i64().unwrap();
+        assert!((1190..=1200).contains(&remaining), "{line}");
+        let started = daemon.lines_with("sessionguard started");
+        assert_eq!(started[0]["k8s_pod_name"], "shop-api-7d9f8-x2x9q");
+
+        let (status, metrics) = daemon.get("/metrics");
+        assert_eq!(status, 200);
+        assert_eq!(
+            sample(
+                &metrics,
+                "sessionguard_pod_info{k8s_namespace_name=\"shop\",k8s_pod_name=\"shop-api-7d9f8-x2x9q\"}"
+            ),
+            Some(1.0),
+            "{metrics}"
+        );
+        assert!(!metrics.contains("sessionguard_task_info{"), "{metrics}");
+        let left = sample(&metrics, "sessionguard_credentials_remaining_seconds").unwrap();
+        assert!((1100.0..=1200.0).contains(&left), "{left}");
+        daemon.wait_for_status("/readyz", 200).await;
+
+        // The agent accepts only a new token the file does not hold yet: its refusal is named,
+        // with where to look on EKS.
+        let mark = daemon.mark();
+        agent.set_token(Some("pod-token-2".into()));
+        let issued = agent.rotate();
+        let refused = daemon
+            .wait_for_line_after(mark, |l| l["message"] == "credentials check failed")
+            .await;
+        assert_eq!(refused["endpoint_status"], 403, "{refused}");
+        assert_eq!(refused["ecs_error_code"], "AccessDenied", "{refused}");
+        assert!(
+            refused["error"]
+                .as_str()
+                .unwrap()
+                .contains("aws eks list-pod-identity-associations"),
+            "{refused}"
+        );
+        // The kubelet rotates the projected token: the next call reads the new one.
+        let before = agent.credentials_requests();
+        let mark = daemon.mark();
+        write_token(&token_file, "pod-token-2");
+        let line = daemon
+            .wait_for_line_after(mark, |l| {
+                l["message"] == "credentials checked" && l["rotated"] == true
+            })
+            .await;
+        assert!(agent.credentials_requests() > before);
+        assert_eq!(
+            line["access_key_id"],
+            format!(
+                "{}...{}",
+                &issued.access_key_id[..4],
+                &issued.access_key_id[issued.access_key_id.len() - 4..]
+            ),
+            "{line}"
+        );
+
+        // The token file disappears (the volume is gone): named, with where it comes from.
+        std::fs::remove_file(&token_file).unwrap();
+        let mark = daemon.mark();
+        let failed = daemon
+            .wait_for_line_after(mark, |l| l["message"] == "credentials check failed")
+            .await;
+        let error = failed["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!(
+                "authorization token file {} cannot be read",
+                token_file.display()
+            )) && error.contains("eks-pod-identity-token"),
+            "{failed}"
+        );
+
+        // The agent stops answering (its DaemonSet pod is gone from the node).
+        write_token(&token_file, "pod-token-2");
+        drop(agent);
+        let mark = daemon.mark();
+        let failed = daemon
+            .wait_for_line_after(mark, |l| {
+                l["message"] == "credentials check failed"
+                    && l["error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("eks-pod-identity-agent"))
+            })
+            .await;
+        assert!(
+            failed["error"]
+                .as_str()
+                .unwrap()
+                .contains("nothing answered at http://169.254.170.23/v1/credentials"),
+            "{failed}"
+        );
+        // The last good session still has most of its 20 minutes: still ready, as on ECS.
+        assert_eq!(daemon.get("/readyz").0, 200);
+        assert!(
+            !daemon.output().contains("pod-token-"),
+            "a token was logged"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
+/// A pod on Kubernetes with neither Pod Identity nor IRSA variables: the failure says the pod was
+/// given no role and how to give it one, and no empty pod label appears anywhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_without_a_role_is_told_why() {
+    let mut env = base_env();
+    set(&mut env, "KUBERNETES_SERVICE_HOST", "10.100.0.1");
+    let daemon = Daemon::start(&env, &["run", "--interval", "1s", "--check-timeout", "3s"]).await;
+    let failed = daemon
+        .wait_for_line(|l| l["message"] == "credentials check failed")
+        .await;
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("was given no AWS role") && error.contains("eks.amazonaws.com/role-arn"),
+        "{failed}"
+    );
+    for line in daemon.lines() {
+        let keys: Vec<&String> = line.as_object().unwrap().keys().collect();
+        assert!(
+            keys.iter().all(|k| !k.starts_with("k8s_")),
+            "no pod label was given: {line}"
+        );
+    }
+    let (_, metrics) = daemon.get("/metrics");
+    assert!(!metrics.contains("sessionguard_pod_info"), "{metrics}");
+    assert_eq!(daemon.get("/readyz").0, 503);
+}
+
+/// IRSA as the monitored session: aws-config's web identity provider exchanges the token file at
+/// STS (moto), and the check line, identity and gauges are those of the web identity session.
+#[tokio::test(flavor = "multi_thread")]
+async fn irsa_is_the_monitored_session() {
+    let moto = MotoServer::start(false);
+    let dir = scratch("irsa-monitored");
+    let token_file = dir.join("token");
+    write_token(&token_file, "irsa-token-1");
+    let mut env = base_env();
+    set(&mut env, "AWS_ENDPOINT_URL_STS", &moto.url);
+    set(
+        &mut env,
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        token_file.to_str().unwrap(),
+    );
+    set(
+        &mut env,
+        "AWS_ROLE_ARN",
+        "arn:aws:iam::123456789012:role/shop-api",
+    );
+    set(&mut env, "AWS_ROLE_SESSION_NAME", "shop-api");
+    pod_env(&mut env);
+    let daemon = Daemon::start(&env, &["run", "--interval", "1s"]).await;
+    let line: Value = daemon
+        .wait_for_line(|l| l["message"] == "credentials checked")
+        .await;
+    assert_eq!(line["source"], "WebIdentityToken", "{line}");
+    assert_eq!(line["k8s_namespace_name"], "shop", "{line}");
+    assert!(
+        line["role_arn"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":assumed-role/shop-api/shop-api")),
+        "{line}"
+    );
+    // The SDKs ask web identity for 1 hour; nothing asks longer for the monitored session.
+    let remaining = line["remaining_seconds"].as_i64().unwrap();
+    assert!((3590..=3600).contains(&remaining), "{line}");
+    daemon.wait_for_status("/readyz", 200).await;
+    let (_, metrics) = daemon.get("/metrics");
+    assert!(
+        sample(&metrics, "sessionguard_credentials_remaining_seconds").is_some(),
+        "{metrics}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
