@@ -82,6 +82,18 @@ pub struct IamPolicyConfig {
     pub trust_policy: bool,
     pub account_id: Option<String>,
     pub task_role_arn: Option<String>,
+    /// `--oidc-provider`: the EKS cluster's OIDC provider (ARN or issuer host), for the
+    /// web-identity signing role's trust policy.
+    pub oidc_provider: Option<String>,
+    /// `--service-account NAMESPACE:NAME`: the pod's service account that trust policy admits.
+    pub service_account: Option<ServiceAccount>,
+}
+
+/// A Kubernetes service account, `NAMESPACE:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub namespace: String,
+    pub name: String,
 }
 
 /// Default `--session` of `demo`: the shortest session AssumeRole allows, so rotation shows up

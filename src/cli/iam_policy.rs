@@ -2,7 +2,7 @@
 
 use super::IamPolicyArgs;
 use super::problems::{ConfigError, Problems, given};
-use crate::config::IamPolicyConfig;
+use crate::config::{IamPolicyConfig, ServiceAccount};
 use crate::presign::iam::Principal;
 
 impl TryFrom<&IamPolicyArgs> for IamPolicyConfig {
@@ -34,6 +34,17 @@ impl TryFrom<&IamPolicyArgs> for IamPolicyConfig {
         {
             p.push("account-id", account, "expected a 12-digit account id");
         }
+        let service_account = given(&args.service_account).and_then(|sa| {
+            let parsed = service_account(sa);
+            if parsed.is_none() {
+                p.push(
+                    "service-account",
+                    sa,
+                    "expected NAMESPACE:NAME, each a Kubernetes name (lowercase letters, digits, - and .)",
+                );
+            }
+            parsed
+        });
         let given = |v| given(v).map(str::to_string);
         p.finish(IamPolicyConfig {
             rules,
@@ -44,6 +55,31 @@ impl TryFrom<&IamPolicyArgs> for IamPolicyConfig {
             trust_policy: args.trust_policy,
             account_id: given(&args.account_id),
             task_role_arn: given(&args.task_role_arn),
+            oidc_provider: given(&args.oidc_provider),
+            service_account,
         })
     }
+}
+
+/// `NAMESPACE:NAME`, each a DNS subdomain name as Kubernetes requires (at most 253 characters).
+fn service_account(text: &str) -> Option<ServiceAccount> {
+    let (namespace, name) = text.split_once(':')?;
+    let valid = |part: &str| {
+        (1..=253).contains(&part.len())
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && part
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+            && part
+                .bytes()
+                .last()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+    };
+    (valid(namespace) && valid(name)).then(|| ServiceAccount {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    })
 }

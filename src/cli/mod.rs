@@ -98,6 +98,14 @@ pub struct IamPolicyArgs {
     /// allowed to assume the signing role.
     #[arg(long, env = "SESSIONGUARD_TASK_ROLE_ARN")]
     pub task_role_arn: Option<String>,
+    /// With `--signing-source web-identity --trust-policy`: the EKS cluster's OIDC provider, its
+    /// ARN or its issuer host (oidc.eks.REGION.amazonaws.com/id/ID, with --account-id).
+    #[arg(long, env = "SESSIONGUARD_OIDC_PROVIDER")]
+    pub oidc_provider: Option<String>,
+    /// With `--signing-source web-identity --trust-policy`: the pod's service account,
+    /// NAMESPACE:NAME.
+    #[arg(long, env = "SESSIONGUARD_SERVICE_ACCOUNT")]
+    pub service_account: Option<String>,
 }
 
 /// Flags of `healthcheck`.
@@ -162,7 +170,8 @@ pub struct RunArgs {
 /// Which credentials the daemon signs with (`run` and `demo` only).
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
-    /// Credentials URLs are signed with: task (the task role's), assume-role or secrets-manager.
+    /// Credentials URLs are signed with: task (the task role's), assume-role, secrets-manager or
+    /// web-identity.
     #[arg(long, env = "SESSIONGUARD_SIGNING_SOURCE", default_value = "task")]
     pub signing_source: String,
     /// assume-role: the role to assume with the task credentials.
@@ -171,12 +180,24 @@ pub struct SourceArgs {
     /// assume-role: session length asked of STS (15m to 12h; role chaining caps it at 1h).
     #[arg(long, env = "SESSIONGUARD_ASSUME_ROLE_DURATION", default_value = crate::tracked::assume_role::DEFAULT_DURATION)]
     pub assume_role_duration: String,
-    /// assume-role: RoleSessionName, seen in CloudTrail and in the assumed-role ARN.
+    /// assume-role and web-identity: RoleSessionName, seen in CloudTrail and in the assumed-role ARN.
     #[arg(long, env = "SESSIONGUARD_ASSUME_ROLE_SESSION_NAME", default_value = crate::tracked::assume_role::DEFAULT_SESSION_NAME)]
     pub assume_role_session_name: String,
     /// assume-role: ExternalId, when the role's trust policy requires one.
     #[arg(long, env = "SESSIONGUARD_ASSUME_ROLE_EXTERNAL_ID")]
     pub assume_role_external_id: Option<Secret>,
+    /// web-identity: the role to assume with the pod's web identity token (default: AWS_ROLE_ARN,
+    /// which IRSA sets).
+    #[arg(long, env = "SESSIONGUARD_WEB_IDENTITY_ROLE_ARN")]
+    pub web_identity_role_arn: Option<String>,
+    /// web-identity: the token file, read for every call (default: AWS_WEB_IDENTITY_TOKEN_FILE,
+    /// which IRSA sets).
+    #[arg(long, env = "SESSIONGUARD_WEB_IDENTITY_TOKEN_FILE")]
+    pub web_identity_token_file: Option<String>,
+    /// web-identity: session length asked of STS (15m to 12h; at most the role's
+    /// MaxSessionDuration, clamped to 1h when STS refuses it).
+    #[arg(long, env = "SESSIONGUARD_SIGNING_SESSION_DURATION", default_value = crate::tracked::web_identity::DEFAULT_DURATION)]
+    pub signing_session_duration: String,
     /// secrets-manager: the secret (ARN or name) holding {"AccessKeyId", "SecretAccessKey"}.
     #[arg(long, env = "SESSIONGUARD_SIGNING_SECRET_ID")]
     pub signing_secret_id: Option<String>,

@@ -8,7 +8,8 @@ use super::problems::{Problems, given};
 use crate::tracked::assume_role::{self, MAX_DURATION, MIN_DURATION};
 use crate::tracked::schedule::MAX_ROTATION_PERIOD;
 use crate::tracked::secrets;
-use crate::tracked::{AssumeRoleConfig, Overlap, SecretConfig, SigningSource};
+use crate::tracked::web_identity::{self, ENV_ROLE_ARN, ENV_TOKEN_FILE};
+use crate::tracked::{AssumeRoleConfig, Overlap, SecretConfig, SigningSource, WebIdentityConfig};
 
 /// What `--assume-role-external-id` shows in a problem: a shared secret of the role's trust
 /// policy is named, never echoed.
@@ -30,6 +31,11 @@ impl SourceArgs {
             Duration::from_secs(1),
         );
         let overlap = self.overlap(p);
+        let session_duration = p.duration_min(
+            "signing-session-duration",
+            &self.signing_session_duration,
+            MIN_DURATION,
+        );
         match source {
             "task" => SigningSource::Task,
             assume_role::NAME => SigningSource::AssumeRole(self.assume_role(duration, p)),
@@ -38,11 +44,14 @@ impl SourceArgs {
                 refresh,
                 overlap,
             }),
+            web_identity::NAME => {
+                SigningSource::WebIdentity(self.web_identity(session_duration, p))
+            }
             other => {
                 p.push(
                     "signing-source",
                     other,
-                    "expected one of task, assume-role, secrets-manager",
+                    "expected one of task, assume-role, secrets-manager, web-identity",
                 );
                 SigningSource::Task
             }
@@ -63,6 +72,16 @@ impl SourceArgs {
                 "signing-secret-id",
                 given(&self.signing_secret_id),
                 secrets::NAME,
+            ),
+            (
+                "web-identity-role-arn",
+                given(&self.web_identity_role_arn),
+                web_identity::NAME,
+            ),
+            (
+                "web-identity-token-file",
+                given(&self.web_identity_token_file),
+                web_identity::NAME,
             ),
         ] {
             if let Some(v) = value
@@ -128,6 +147,72 @@ impl SourceArgs {
             duration,
             session_name: session_name.to_string(),
             external_id: external_id.map(str::to_string),
+        }
+    }
+
+    /// The `--web-identity-*` flags, falling back to the variables IRSA sets, and
+    /// `--signing-session-duration` within what STS accepts.
+    fn web_identity(&self, duration: Duration, p: &mut Problems) -> WebIdentityConfig {
+        if duration > MAX_DURATION || duration.subsec_nanos() != 0 {
+            p.push(
+                "signing-session-duration",
+                &self.signing_session_duration,
+                "must be whole seconds from 15m to 12h (STS AssumeRoleWithWebIdentity's DurationSeconds range)",
+            );
+        }
+        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let role_arn = given(&self.web_identity_role_arn)
+            .map(str::to_string)
+            .or_else(|| from_env(ENV_ROLE_ARN));
+        let flag = "web-identity-role-arn";
+        match &role_arn {
+            None => p.push(
+                flag,
+                "",
+                &format!(
+                    "is required with --signing-source web-identity when {ENV_ROLE_ARN} is not set (IRSA sets it when the service account has the eks.amazonaws.com/role-arn annotation)"
+                ),
+            ),
+            Some(a) if !is_role_arn(a) => p.push(
+                flag,
+                a,
+                "expected a role ARN like arn:aws:iam::123456789012:role/presigner",
+            ),
+            Some(_) => {}
+        }
+        // Required by `run` only (see `require_token_file`): `iam-policy` runs off the cluster.
+        let token_file = given(&self.web_identity_token_file)
+            .map(str::to_string)
+            .or_else(|| from_env(ENV_TOKEN_FILE));
+        let session_name = self.assume_role_session_name.trim();
+        if !sts_text(session_name, 64, "_+=,.@-") {
+            p.push(
+                "assume-role-session-name",
+                session_name,
+                "must be 2 to 64 characters of letters, digits and _+=,.@-",
+            );
+        }
+        WebIdentityConfig {
+            role_arn: role_arn.unwrap_or_default(),
+            token_file: token_file.unwrap_or_default().into(),
+            duration,
+            session_name: session_name.to_string(),
+        }
+    }
+
+    /// `run` reads the web identity token file: with `--signing-source web-identity` it must be
+    /// named, by the flag or by the variable IRSA sets.
+    pub(super) fn require_token_file(source: &SigningSource, p: &mut Problems) {
+        if let SigningSource::WebIdentity(c) = source
+            && c.token_file.as_os_str().is_empty()
+        {
+            p.push(
+                "web-identity-token-file",
+                "",
+                &format!(
+                    "is required with --signing-source web-identity when {ENV_TOKEN_FILE} is not set (IRSA sets it)"
+                ),
+            );
         }
     }
 

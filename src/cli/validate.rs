@@ -31,6 +31,7 @@ impl RunArgs {
         let presign_allow = p.rules(&self.presign_allow);
         let signing = self.signing.validate(p);
         let source = self.source.validate(p);
+        super::SourceArgs::require_token_file(&source, p);
         let uppy = self.uppy(p);
         let listen = listen?;
         let metrics_listen = match metrics_listen {

@@ -31,6 +31,8 @@ pub enum IamPolicyError {
         "the signing role's trust policy names the task role that assumes it: give --task-role-arn"
     )]
     NoTaskRoleArn,
+    #[error(transparent)]
+    WebIdentity(#[from] super::oidc_trust::OidcTrustError),
 }
 
 /// The document, and one line per action saying why it is there (for stderr).
@@ -59,6 +61,9 @@ pub fn policy(config: &IamPolicyConfig) -> Result<Printed, IamPolicyError> {
             "Action": "sts:AssumeRole",
             "Resource": role.role_arn,
         }),
+        SigningSource::WebIdentity(_) => {
+            return Err(super::oidc_trust::OidcTrustError::TaskRoleNeedsNothing.into());
+        }
         SigningSource::SecretsManager(secret) => json!({
             "Sid": "ReadSigningKey",
             "Effect": "Allow",
@@ -119,6 +124,19 @@ fn trust(
 ) -> Result<Printed, IamPolicyError> {
     let statement = match (&config.source, for_signer) {
         (SigningSource::SecretsManager(_), true) => return Err(IamPolicyError::UserHasNoTrust),
+        (SigningSource::WebIdentity(role), true) => {
+            let (statement, reasons) = super::oidc_trust::trust(
+                role,
+                config.oidc_provider.as_deref(),
+                config.service_account.as_ref(),
+                partition,
+                config.account_id.as_deref(),
+            )?;
+            return Ok(Printed {
+                document: iam::document(vec![statement]),
+                reasons,
+            });
+        }
         (SigningSource::AssumeRole(role), true) => {
             let task_role = config
                 .task_role_arn
@@ -195,6 +213,8 @@ mod tests {
             trust_policy: false,
             account_id: Some("123456789012".into()),
             task_role_arn: None,
+            oidc_provider: None,
+            service_account: None,
         }
     }
 

@@ -61,6 +61,13 @@ pub fn examples(sessions: Sessions, limits: &Limits, source: &SigningSource) -> 
             ),
             ..Examples::default()
         },
+        SigningSource::WebIdentity(_) => Examples {
+            note: Some(
+                "the demo's endpoint serves no web identity sessions: --signing-source web-identity needs STS (IRSA on EKS)"
+                    .into(),
+            ),
+            ..Examples::default()
+        },
     }
 }
 

@@ -200,19 +200,8 @@ impl Source for AssumeRoleSource {
         Box::pin(self.assume())
     }
 
-    /// When less than half the session is left, or the last attempt failed.
     fn due(&self, state: &State, now: SystemTime) -> bool {
-        let (Some(current), Some(obtained)) = (&state.current, state.obtained_at) else {
-            return true;
-        };
-        if state.last_error.is_some() {
-            return true;
-        }
-        let Some(expiry) = current.expiry() else {
-            return true;
-        };
-        let lifetime = clock::seconds_until(expiry, obtained);
-        clock::seconds_until(expiry, now) < lifetime / 2.0
+        half_gone(state, now)
     }
 
     fn spacing(&self) -> Duration {
@@ -263,6 +252,22 @@ impl Source for AssumeRoleSource {
             secret: None,
         }
     }
+}
+
+/// Whether an STS session is due for renewal: less than half of it is left, or the last attempt
+/// failed (or there is none yet).
+pub(super) fn half_gone(state: &State, now: SystemTime) -> bool {
+    let (Some(current), Some(obtained)) = (&state.current, state.obtained_at) else {
+        return true;
+    };
+    if state.last_error.is_some() {
+        return true;
+    }
+    let Some(expiry) = current.expiry() else {
+        return true;
+    };
+    let lifetime = clock::seconds_until(expiry, obtained);
+    clock::seconds_until(expiry, now) < lifetime / 2.0
 }
 
 /// Why STS refused the duration, and what was done about it.

@@ -1,7 +1,8 @@
 //! Credentials we track: one mechanism, one instance per set of credentials.
 //!
 //! The task credentials (the container endpoint, [`task`]) and the signing credentials of
-//! `--signing-source assume-role` ([`assume_role`]) or `secrets-manager` ([`secrets`]) are each a
+//! `--signing-source assume-role` ([`assume_role`]), `secrets-manager` ([`secrets`]) or
+//! `web-identity` ([`web_identity`]) are each a
 //! [`Tracked`]: the last good [`Snapshot`] (its expiry is the moment it may stop working), when it
 //! was obtained, the last error, and one single-flight refresh. A [`Source`] only knows how to
 //! fetch and how to describe what it fetched; everything else is here, once:
@@ -31,6 +32,7 @@ pub mod secrets;
 mod signing;
 pub mod task;
 mod view;
+pub mod web_identity;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -48,6 +50,7 @@ use crate::credentials::diagnose::Diagnosis;
 pub use assume_role::AssumeRoleConfig;
 pub use secrets::{Overlap, SecretConfig, SecretFacts};
 pub use view::{Details, View};
+pub use web_identity::WebIdentityConfig;
 
 /// A boxed future, so that [`Source`] can be used as `dyn Source`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -59,6 +62,7 @@ pub enum SigningSource {
     Task,
     AssumeRole(AssumeRoleConfig),
     SecretsManager(SecretConfig),
+    WebIdentity(WebIdentityConfig),
 }
 
 impl SigningSource {
@@ -68,6 +72,7 @@ impl SigningSource {
             SigningSource::Task => "task",
             SigningSource::AssumeRole(_) => assume_role::NAME,
             SigningSource::SecretsManager(_) => secrets::NAME,
+            SigningSource::WebIdentity(_) => web_identity::NAME,
         }
     }
 }
@@ -508,7 +513,7 @@ impl Tracked {
 pub fn signing_counters() -> Counters {
     Counters::new(
         "sessionguard_signing_credentials_refreshes_total",
-        "Refreshes of the signing credentials (--signing-source assume-role or secrets-manager), by result (success or failure).",
+        "Refreshes of the signing credentials (--signing-source assume-role, secrets-manager or web-identity), by result (success or failure).",
         None,
     )
 }
@@ -537,6 +542,12 @@ pub fn signing(
             clock.clone(),
             timeout,
             task.clone(),
+        )),
+        SigningSource::WebIdentity(config) => Arc::new(web_identity::WebIdentitySource::new(
+            config.clone(),
+            sdk,
+            clock.clone(),
+            timeout,
         )),
     };
     Tracked::new(source, clock, signing_counters())

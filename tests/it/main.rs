@@ -22,3 +22,4 @@ mod secrets;
 mod ship;
 mod signing;
 mod support;
+mod web_identity;

@@ -27,6 +27,9 @@ It also lists each assumed role's Expiration in /moto-api/data.json (sts.Assumed
 as `expiration_rfc3339`, written exactly as the AssumeRole answer wrote it: that listing
 keeps only JSON values, and moto's `expiration` is a datetime, so it is left out. Tests
 hold every URL signed with an assumed role to this, what STS actually issued.
+
+AssumeRoleWithWebIdentity gets the MaxSessionDuration check too (never the chaining one),
+and each session it issues keeps the `web_identity_token` it was asked with.
 """
 
 import os
@@ -97,6 +100,32 @@ def assume_role(self):
 
 
 TokenResponse.assume_role = assume_role
+
+moto_assume_role_with_web_identity = TokenResponse.assume_role_with_web_identity
+
+
+def assume_role_with_web_identity(self):
+    """TokenResponse.assume_role_with_web_identity, after real STS's MaxSessionDuration check.
+
+    A web identity session is never role chaining: only the role's MaxSessionDuration (when
+    moto's IAM knows the role) limits DurationSeconds, with the same 400 ValidationError as
+    AssumeRole. The token moto otherwise ignores is kept on the assumed role as
+    `web_identity_token`, so /moto-api/data.json shows which token each session was asked with
+    (tests rotate the token file and check the next call sent the new one; test tokens only).
+    """
+    duration = self._get_int_param("DurationSeconds", 3600)
+    limit = role_max_session_duration(self._get_param("RoleArn"), self.partition)
+    if limit is not None and duration > limit:
+        raise STSValidationError(
+            "The requested DurationSeconds exceeds the MaxSessionDuration"
+            " set for this role."
+        )
+    answer = moto_assume_role_with_web_identity(self)
+    answer.result["Credentials"].web_identity_token = self._get_param("WebIdentityToken")
+    return answer
+
+
+TokenResponse.assume_role_with_web_identity = assume_role_with_web_identity
 
 # moto's query serializer writes a timestamp with microseconds when it has any
 # (moto/core/serialize.py TimestampSerializer._timestamp_iso8601).

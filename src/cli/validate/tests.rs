@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::cli::{Cli, Command};
-use crate::tracked::{AssumeRoleConfig, Overlap, SecretConfig, SigningSource};
+use crate::tracked::{AssumeRoleConfig, Overlap, SecretConfig, SigningSource, WebIdentityConfig};
 use clap::Parser;
 
 fn run_args(extra: &[&str]) -> RunArgs {
@@ -185,6 +185,62 @@ fn secrets_manager_flags() {
             refresh: Duration::from_secs(300),
             overlap: Overlap::Fixed(Duration::ZERO),
         })
+    );
+}
+
+/// `web-identity` takes the role and token file by flag (the variables IRSA sets are the
+/// fallback) and asks for 12 hours unless told otherwise; a duration STS never grants, a flag of
+/// another source and a missing token file are named together.
+#[test]
+fn web_identity_flags() {
+    let c = Config::try_from(&run_args(&[
+        "--signing-source",
+        "web-identity",
+        "--web-identity-role-arn",
+        "arn:aws:iam::123456789012:role/presigner",
+        "--web-identity-token-file",
+        "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+    ]))
+    .unwrap();
+    assert_eq!(
+        c.source,
+        SigningSource::WebIdentity(WebIdentityConfig {
+            role_arn: "arn:aws:iam::123456789012:role/presigner".into(),
+            token_file: "/var/run/secrets/eks.amazonaws.com/serviceaccount/token".into(),
+            duration: Duration::from_secs(43_200),
+            session_name: "sessionguard".into(),
+        })
+    );
+    let err = Config::try_from(&run_args(&[
+        "--signing-source",
+        "web-identity",
+        "--web-identity-role-arn",
+        "arn:aws:iam::123456789012:role/presigner",
+        "--signing-session-duration",
+        "13h",
+        "--assume-role-arn",
+        "arn:aws:iam::123456789012:role/other",
+    ]))
+    .unwrap_err()
+    .to_string();
+    for flag in [
+        "--signing-session-duration",
+        "--assume-role-arn",
+        // Unless the test runner itself has IRSA's variable.
+        if std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE").is_some() {
+            "--signing-session-duration"
+        } else {
+            "--web-identity-token-file"
+        },
+    ] {
+        assert!(err.contains(flag), "{flag} not named: {err}");
+    }
+    let wrong = Config::try_from(&run_args(&["--web-identity-token-file", "/tmp/token"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        wrong.contains("only applies with --signing-source web-identity"),
+        "{wrong}"
     );
 }
 

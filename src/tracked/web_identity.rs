@@ -1,0 +1,282 @@
+//! `--signing-source web-identity`: an STS AssumeRoleWithWebIdentity session, from the token file
+//! and role IRSA gives the pod (`AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_ROLE_ARN`).
+//!
+//! The SDKs ask web identity for the default hour and offer no way to ask longer, yet STS allows up
+//! to the role's `MaxSessionDuration` (12 hours at most), since it is not role chaining: this source
+//! asks for `--signing-session-duration` (12 hours by default). The kubelet rotates the projected
+//! token, so the file is read again for every call; the call itself is unsigned (the token is the
+//! proof), so it needs no task credentials. When STS refuses the duration (more than the role's
+//! `MaxSessionDuration`, which is 1 hour unless raised), the duration is clamped to 1 hour, which
+//! every role allows, logged once with what to change on the role, and given as the reason in 409
+//! answers. Like an assumed role, a request that needs more than the current session has left may
+//! ask for a fresh one (see [`Tracked::refresh_for`]).
+//!
+//! [`Tracked::refresh_for`]: super::Tracked::refresh_for
+
+use std::path::PathBuf;
+use std::sync::RwLock;
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tracing::warn;
+
+use super::assume_role::{FRESH_SESSION_SLACK, ON_DEMAND_SPACING, ROLE_CHAINING_CAP, half_gone};
+use super::signing::{log_refresh_failed, log_refreshed, sdk_failure};
+use super::{
+    Attempt, BoxFuture, Details, Failed, Failure, Fetched, Fresh, Limit, Source, State, Success,
+    expiry_text,
+};
+use crate::clock::Clock;
+use crate::credentials::Snapshot;
+
+/// The value of `--signing-source`.
+pub const NAME: &str = "web-identity";
+/// Default `--signing-session-duration`: the longest session STS issues (a role's
+/// MaxSessionDuration is at most 12 hours).
+pub const DEFAULT_DURATION: &str = "12h";
+/// What every role allows: its MaxSessionDuration is at least 1 hour.
+pub const SAFE_DURATION: Duration = ROLE_CHAINING_CAP;
+/// The variables IRSA's webhook sets in every container of a pod whose service account carries
+/// the `eks.amazonaws.com/role-arn` annotation.
+pub const ENV_TOKEN_FILE: &str = "AWS_WEB_IDENTITY_TOKEN_FILE";
+pub const ENV_ROLE_ARN: &str = "AWS_ROLE_ARN";
+
+/// `--signing-source web-identity` and its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebIdentityConfig {
+    pub role_arn: String,
+    /// Read for every call: the kubelet replaces it before the token expires.
+    pub token_file: PathBuf,
+    pub duration: Duration,
+    /// `RoleSessionName` (CloudTrail, the assumed-role ARN).
+    pub session_name: String,
+}
+
+/// What STS told us besides the credentials.
+#[derive(Debug, Clone)]
+struct Facts {
+    /// The duration asked for now (clamped after a refusal) and why it was clamped.
+    duration: Duration,
+    duration_cap: Option<String>,
+    session_arn: Option<String>,
+}
+
+/// Exchanges the pod's web identity token for a session of the role.
+pub struct WebIdentitySource {
+    config: WebIdentityConfig,
+    sdk: SdkConfig,
+    timeout: Duration,
+    facts: RwLock<Facts>,
+}
+
+impl WebIdentitySource {
+    pub fn new(
+        config: WebIdentityConfig,
+        sdk: &SdkConfig,
+        clock: Clock,
+        timeout: Duration,
+    ) -> Self {
+        WebIdentitySource {
+            facts: RwLock::new(Facts {
+                duration: config.duration,
+                duration_cap: None,
+                session_arn: None,
+            }),
+            config,
+            sdk: sdk.to_builder().time_source(clock).build(),
+            timeout,
+        }
+    }
+
+    fn facts(&self) -> Facts {
+        self.facts.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Facts)) {
+        f(&mut self.facts.write().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The token as the kubelet last wrote it; never part of an error.
+    fn token(&self) -> Result<String, Failure> {
+        let path = self.config.token_file.display();
+        let text = std::fs::read_to_string(&self.config.token_file).map_err(|e| {
+            format!(
+                "web identity token file {path} cannot be read ({e}); IRSA mounts it at /var/run/secrets/eks.amazonaws.com/serviceaccount/token when the pod's service account has the eks.amazonaws.com/role-arn annotation"
+            )
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(format!("web identity token file {path} is empty").into());
+        }
+        Ok(token.to_string())
+    }
+
+    /// STS AssumeRoleWithWebIdentity; a duration STS refuses is clamped to 1 hour once.
+    async fn assume(&self) -> Result<Fetched, Failure> {
+        let cfg = &self.config;
+        let client = aws_sdk_sts::Client::new(&self.sdk);
+        loop {
+            let token = self.token()?;
+            let duration = self.facts().duration;
+            let call = client
+                .assume_role_with_web_identity()
+                .role_arn(&cfg.role_arn)
+                .role_session_name(&cfg.session_name)
+                .web_identity_token(token)
+                .duration_seconds(i32::try_from(duration.as_secs()).unwrap_or(i32::MAX))
+                .send();
+            let output = match tokio::time::timeout(self.timeout, call).await {
+                Err(_) => {
+                    return Err(format!(
+                        "sts AssumeRoleWithWebIdentity did not answer within {}",
+                        humantime::format_duration(self.timeout)
+                    )
+                    .into());
+                }
+                Ok(Err(e)) => {
+                    let code = e.code().unwrap_or_default().to_string();
+                    let message = e.message().unwrap_or_default().to_string();
+                    if code == "ValidationError"
+                        && message.contains("DurationSeconds")
+                        && duration > SAFE_DURATION
+                    {
+                        let reason = duration_cap_reason(&cfg.role_arn, duration);
+                        warn!(
+                            signing_source = NAME,
+                            requested_duration = %humantime::format_duration(duration),
+                            clamped_to = %humantime::format_duration(SAFE_DURATION),
+                            reason = reason.as_str(),
+                            sts_message = message.as_str(),
+                            "web-identity duration clamped"
+                        );
+                        self.update(|f| {
+                            f.duration = SAFE_DURATION;
+                            f.duration_cap = Some(reason);
+                        });
+                        continue;
+                    }
+                    return Err(sdk_failure("sts AssumeRoleWithWebIdentity", &e).into());
+                }
+                Ok(Ok(output)) => output,
+            };
+            let Some(c) = output.credentials else {
+                return Err("sts AssumeRoleWithWebIdentity answered without Credentials"
+                    .to_string()
+                    .into());
+            };
+            let expiry = SystemTime::try_from(c.expiration).map_err(|e| {
+                format!("sts AssumeRoleWithWebIdentity answered an unusable Expiration: {e}")
+            })?;
+            if let Some(arn) = output.assumed_role_user.map(|u| u.arn) {
+                self.update(|f| f.session_arn = Some(arn));
+            }
+            return Ok(Fetched {
+                credentials: Credentials::new(
+                    c.access_key_id,
+                    c.secret_access_key,
+                    Some(c.session_token),
+                    Some(expiry),
+                    "AssumeRoleWithWebIdentity",
+                ),
+                warning: None,
+            });
+        }
+    }
+}
+
+impl Source for WebIdentitySource {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn fetch<'a>(&'a self, _attempt: Attempt<'a>) -> BoxFuture<'a, Result<Fetched, Failure>> {
+        Box::pin(self.assume())
+    }
+
+    fn due(&self, state: &State, now: SystemTime) -> bool {
+        half_gone(state, now)
+    }
+
+    fn spacing(&self) -> Duration {
+        ON_DEMAND_SPACING
+    }
+
+    fn fresh(&self) -> Fresh {
+        Fresh::Lasts(self.facts().duration.saturating_sub(FRESH_SESSION_SLACK))
+    }
+
+    fn log_success(&self, s: &Success<'_>) {
+        log_refreshed(NAME, s, self.facts().session_arn.as_deref(), None);
+    }
+
+    fn log_failure(&self, f: &Failed<'_>) {
+        log_refresh_failed(NAME, f);
+    }
+
+    fn limit(&self, current: Option<&Snapshot>, fresh: Option<u64>, cap: u64) -> Limit {
+        let facts = self.facts();
+        let expires = expiry_text(current);
+        let fresh = fresh.unwrap_or(0);
+        let mut reason = if fresh == cap {
+            format!(
+                "the web identity session expires at {expires} and --presign-max-expires-in caps every URL at {fresh}s"
+            )
+        } else {
+            format!(
+                "the web identity session expires at {expires} and a fresh {} session would allow about {fresh}s",
+                humantime::format_duration(facts.duration)
+            )
+        };
+        if let Some(cap) = &facts.duration_cap {
+            reason.push_str(&format!(" ({cap})"));
+        }
+        Limit {
+            reason,
+            advice: "ask for less",
+        }
+    }
+
+    fn details(&self) -> Details {
+        let facts = self.facts();
+        Details {
+            assumed_role_arn: facts.session_arn,
+            session_duration_seconds: Some(facts.duration.as_secs()),
+            duration_cap: facts.duration_cap,
+            secret: None,
+        }
+    }
+}
+
+/// Why STS refused the duration, and what to change on the role.
+fn duration_cap_reason(role_arn: &str, asked: Duration) -> String {
+    let role_name = role_arn.rsplit('/').next().unwrap_or(role_arn);
+    format!(
+        "STS refused --signing-session-duration {}: more than the role's MaxSessionDuration (1h unless raised); clamped to 1h, which every role allows. Raise it on the role (aws iam update-role --role-name {role_name} --max-session-duration {}) or lower --signing-session-duration",
+        humantime::format_duration(asked),
+        asked.as_secs()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The refusal names the role's setting and the command that raises it.
+    #[test]
+    fn cap_reason_names_the_role_setting() {
+        let reason = duration_cap_reason(
+            "arn:aws:iam::123456789012:role/eks/shop-presigner",
+            Duration::from_secs(43_200),
+        );
+        assert!(
+            reason.contains("--signing-session-duration 12h")
+                && reason.contains("MaxSessionDuration")
+                && reason.contains(
+                    "aws iam update-role --role-name shop-presigner --max-session-duration 43200"
+                ),
+            "{reason}"
+        );
+    }
+}
