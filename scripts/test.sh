@@ -3,7 +3,8 @@
 # (promtool from Debian's prometheus package, the s3s-fs S3 server; scripts/test-deploy.sh adds a
 # Python venv with botocore, moto and hadolint; scripts/test-image.sh adds podman and builds the
 # image; scripts/test-browser.sh adds Debian's chromium,
-# the pinned npm packages and a venv with Playwright), checks formatting and lints, runs every test.
+# the pinned npm packages and a venv with Playwright; scripts/test-kubernetes.sh the pinned
+# kubernetes-models packages), checks formatting and lints, runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -40,6 +41,8 @@ echo "--- cargo test"
 cargo test --locked --all-targets
 echo "--- deploy artifacts (Dockerfile, task-definition.json, Prometheus rules)"
 bash scripts/test-deploy.sh
+echo "--- Kubernetes manifests against the Kubernetes and prometheus-operator schemas (tests/kubernetes)"
+bash scripts/test-kubernetes.sh
 echo "--- the image, built with podman and run as ECS and Lambda run it (tests/image, tests/it/image.rs)"
 bash scripts/test-image.sh
 echo "--- browser: Uppy 6 in Chromium (tests/browser)"
