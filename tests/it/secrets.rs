@@ -1,5 +1,5 @@
-//! Secret hygiene: whole runs with canary secrets, one per signing source (`task`, `assume-role`
-//! and `secrets-manager` against moto) at the default log level and at `RUST_LOG=trace`, each
+//! Secret hygiene: whole runs with canary secrets, one per signing source (`task`, `assume-role`,
+//! `secrets-manager` and `web-identity` against moto) at the default log level and at `RUST_LOG=trace`, each
 //! through every presign route, and not one secret in any output.
 //!
 //! The canaries are the secret keys and session tokens the daemon holds (the task session's, and
@@ -22,6 +22,8 @@ const CANARY_SECRET: &str = "CANARYsecretKEYdoNOTlog0123456789abcdefgh";
 const CANARY_SIGNING_KEY_ID: &str = "AKIACANARYSIGNING001";
 const CANARY_SIGNING_SECRET: &str = "CANARYsigningSECRETdoNOTlog0123456789abc";
 const ROLE: &str = "arn:aws:iam::123456789012:role/presigner";
+/// The pod's web identity token (a bearer credential for STS).
+const CANARY_WEB_IDENTITY_TOKEN: &str = "eyJCANARYwebIdentityTOKENdoNOTlog.0123456789abcdef.sig";
 const SECRET: &str = "sessionguard/canary-presigner";
 /// A multipart upload id; the URLs are only signed, never sent, so no upload needs to exist.
 const UPLOAD_ID: &str = "2~sessionguardCanaryUploadId";
@@ -31,6 +33,7 @@ enum Source {
     Task,
     AssumeRole,
     SecretsManager,
+    WebIdentity,
 }
 
 /// `RUST_LOG` for a run: unset (the daemon's default filter), or everything at TRACE.
@@ -92,6 +95,20 @@ async fn secrets_manager_source_writes_no_secret_at_trace() {
     canary_run(Source::SecretsManager, LogLevel::Trace).await;
 }
 
+/// `--signing-source web-identity` against moto at the default log level: neither the web
+/// identity token, nor the task session's or the web identity session's secrets, nor any URL,
+/// reach an output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_identity_source_writes_no_secret() {
+    canary_run(Source::WebIdentity, LogLevel::Default).await;
+}
+
+/// `--signing-source web-identity` with `RUST_LOG=trace`: none of them either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_identity_source_writes_no_secret_at_trace() {
+    canary_run(Source::WebIdentity, LogLevel::Trace).await;
+}
+
 /// One daemon signing with `source`, logging at `level`, through the whole scenario; then every
 /// canary is looked for in all it wrote.
 async fn canary_run(source: Source, level: LogLevel) {
@@ -110,6 +127,7 @@ async fn canary_run(source: Source, level: LogLevel) {
     if level == LogLevel::Trace {
         set(&mut env, "RUST_LOG", "trace");
     }
+    let mut token_file = None;
     let mut args = vec![
         "run",
         "--interval",
@@ -142,7 +160,32 @@ async fn canary_run(source: Source, level: LogLevel) {
                 SECRET,
             ]);
         }
+        (Source::WebIdentity, Some(moto)) => {
+            set(&mut env, "AWS_ENDPOINT_URL_STS", &moto.url);
+            let token = std::env::temp_dir().join(format!(
+                "sessionguard-canary-web-identity-{}-{}",
+                std::process::id(),
+                level == LogLevel::Trace
+            ));
+            std::fs::write(&token, CANARY_WEB_IDENTITY_TOKEN).unwrap();
+            token_file = Some(token);
+            args.extend([
+                "--signing-source",
+                "web-identity",
+                "--web-identity-role-arn",
+                ROLE,
+                "--signing-session-duration",
+                "1h",
+            ]);
+        }
         (_, None) => unreachable!("moto runs for every source but the task's"),
+    }
+    if let Some(token) = &token_file {
+        set(
+            &mut env,
+            "SESSIONGUARD_WEB_IDENTITY_TOKEN_FILE",
+            token.to_str().unwrap(),
+        );
     }
 
     let mut daemon = Daemon::start(&env, &args).await;
@@ -181,7 +224,7 @@ async fn canary_run(source: Source, level: LogLevel) {
 
     let mut key_ids = vec![CANARY_KEY_ID.to_string()];
     match (source, &moto) {
-        (Source::AssumeRole, Some(moto)) => {
+        (Source::AssumeRole | Source::WebIdentity, Some(moto)) => {
             let roles = moto.assumed_roles();
             assert!(!roles.is_empty(), "no AssumeRole reached moto");
             for role in roles {
@@ -198,6 +241,10 @@ async fn canary_run(source: Source, level: LogLevel) {
         _ => {}
     }
 
+    if let Some(token) = &token_file {
+        secrets.push(CANARY_WEB_IDENTITY_TOKEN.into());
+        let _ = std::fs::remove_file(token);
+    }
     let output = daemon.output();
     if source == Source::Task {
         assert!(
