@@ -13,7 +13,7 @@
 //!   failure, and STS `GetCallerIdentity`.
 //! - [`tracked`]: one mechanism for credentials we track (state, single-flight refresh with
 //!   spacing, one line and one counter per attempt), with its sources: the task, an assumed role,
-//!   a Secrets Manager key.
+//!   a Secrets Manager key, a web identity session.
 //! - [`presign`]: each request field declared once and every body read against its table, the
 //!   allow-list, the decision (a plain function), the signer (aws-sdk-s3 rules + aws-sigv4) and
 //!   the guard that ties them together.
