@@ -5,6 +5,11 @@
 //! The environment is pointed at it before any thread starts ([`prepare_environment`]), and every
 //! other credential source is switched off so nothing on this machine (a profile, IMDS) answers
 //! instead and nothing leaves loopback.
+//!
+//! Given the Downward API variables of a pod (`SESSIONGUARD_POD_NAME`, ...), the demo plays a pod
+//! on EKS instead of an ECS task: the endpoint is read at the Pod Identity agent's path
+//! (`/v1/credentials`) and no ECS task metadata is offered, so the log lines and metrics carry the
+//! pod's labels alone, as on EKS.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -16,8 +21,16 @@ pub mod examples;
 
 use crate::clock;
 use crate::config::DemoConfig;
+use crate::telemetry::pod::PodLabels;
 use crate::{Listeners, RunError};
-use endpoint::{CREDENTIALS_PATH, EcsEndpoint, METADATA_PATH, Options, STS_PATH};
+use endpoint::{
+    CREDENTIALS_PATH, EcsEndpoint, METADATA_PATH, Options, POD_IDENTITY_PATH, STS_PATH,
+};
+
+/// Whether the demo plays a pod on EKS: the Downward API variables are given.
+fn as_pod() -> bool {
+    !PodLabels::from_env().is_empty()
+}
 
 /// Variables that would make another credential source answer before the container endpoint.
 const CLEARED: &[&str] = &[
@@ -42,16 +55,25 @@ pub unsafe fn prepare_environment(addr: SocketAddr) -> String {
         for name in CLEARED {
             std::env::remove_var(name);
         }
+        let path = if as_pod() {
+            POD_IDENTITY_PATH
+        } else {
+            CREDENTIALS_PATH
+        };
         std::env::set_var(
             "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            format!("http://{addr}{CREDENTIALS_PATH}"),
+            format!("http://{addr}{path}"),
         );
         std::env::set_var("AWS_CONTAINER_AUTHORIZATION_TOKEN", &token);
         std::env::set_var("AWS_ENDPOINT_URL_STS", format!("http://{addr}{STS_PATH}"));
-        std::env::set_var(
-            "ECS_CONTAINER_METADATA_URI_V4",
-            format!("http://{addr}{METADATA_PATH}"),
-        );
+        if as_pod() {
+            std::env::remove_var("ECS_CONTAINER_METADATA_URI_V4");
+        } else {
+            std::env::set_var(
+                "ECS_CONTAINER_METADATA_URI_V4",
+                format!("http://{addr}{METADATA_PATH}"),
+            );
+        }
         // No instance metadata lookups (169.254.169.254) and no profile files.
         std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
         std::env::set_var("AWS_CONFIG_FILE", "/dev/null");
@@ -89,14 +111,20 @@ pub async fn run(
     };
     let presign = presign_text(config, sessions, api);
     eprintln!(
-        "sessionguard demo: an ECS container credentials endpoint at {uri}\n\
+        "sessionguard demo: {kind} at {uri}\n\
          issues {session} sessions and rotates them {rotate} before they expire; the daemon checks every {interval}.\n\
          Look:  curl -s http://{api}/metrics | grep '^sessionguard_'\n       \
          curl -s http://{api}/v1/credentials\n       \
          curl -s http://{api}/readyz\n\
          {presign}\
          Stop with Ctrl-C.",
-        uri = endpoint.credentials_uri(),
+        kind = if as_pod() {
+            "a pod's EKS Pod Identity endpoint (Downward API labels given, no ECS task metadata)"
+        } else {
+            "an ECS container credentials endpoint"
+        },
+        uri = std::env::var("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+            .unwrap_or_else(|_| endpoint.credentials_uri()),
         session = humantime::format_duration(config.session),
         rotate = humantime::format_duration(rotate_before),
         interval = humantime::format_duration(config.run.interval),
