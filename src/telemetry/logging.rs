@@ -196,14 +196,14 @@ impl FormatTime for TextTimestamp {
 }
 
 /// Makes a line an EMF record when it carries a metric: a successful check's remaining time, or a
-/// presign refusal. Dimensions are the task family when known (low cardinality: never the task id),
-/// else the credentials source, plus the refusal reason.
+/// presign refusal. Dimensions are the ECS task family or the Kubernetes namespace when known (low
+/// cardinality: never the task id or the pod), else the credentials source, plus the refusal
+/// reason.
 fn add_emf(fields: &mut Map<String, Value>, namespace: &str, timestamp_ms: i64) {
-    let base = if fields.contains_key("task_family") {
-        "task_family"
-    } else {
-        "source"
-    };
+    let base = ["task_family", "k8s_namespace_name"]
+        .into_iter()
+        .find(|k| fields.contains_key(*k))
+        .unwrap_or("source");
     let (metric, unit, value, dimensions) = match fields.get("message").and_then(Value::as_str) {
         Some("credentials checked") => match fields.get("remaining_seconds") {
             Some(remaining) => (
@@ -216,7 +216,7 @@ fn add_emf(fields: &mut Map<String, Value>, namespace: &str, timestamp_ms: i64) 
         },
         Some("presign refused") if fields.contains_key("reason") => {
             let mut dims = vec!["reason"];
-            if base == "task_family" {
+            if base != "source" {
                 dims.insert(0, base);
             }
             ("PresignRefusals", "Count", Value::from(1), dims)
@@ -392,6 +392,17 @@ mod tests {
         assert_eq!(
             refusal["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             serde_json::json!([["task_family", "reason"]])
+        );
+        // On Kubernetes the namespace is the dimension, never the pod.
+        let mut pod: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "message": "presign refused", "reason": "forbidden",
+            "k8s_namespace_name": "shop", "k8s_pod_name": "shop-api-1"
+        }))
+        .unwrap();
+        add_emf(&mut pod, "Sessionguard", 0);
+        assert_eq!(
+            pod["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["k8s_namespace_name", "reason"]])
         );
         let mut other: Map<String, Value> =
             serde_json::from_value(serde_json::json!({"message": "sessionguard started"})).unwrap();

@@ -297,6 +297,12 @@ async fn irsa_is_the_monitored_session() {
     let remaining = line["remaining_seconds"].as_i64().unwrap();
     assert!((3590..=3600).contains(&remaining), "{line}");
     daemon.wait_for_status("/readyz", 200).await;
+    // aws-config's web identity provider has no cache: every check is a fresh session, so the
+    // remaining time stays near an hour and each check after the first counts as a rotation.
+    let second = daemon
+        .wait_for_nth(2, |l| l["message"] == "credentials checked")
+        .await;
+    assert_eq!(second["rotated"], true, "{second}");
     let (_, metrics) = daemon.get("/metrics");
     assert!(
         sample(&metrics, "sessionguard_credentials_remaining_seconds").is_some(),
