@@ -18,6 +18,15 @@ if ! command -v promtool >/dev/null 2>&1; then
 fi
 promtool --version | head -1
 
+# ip (iproute2): tests/it/eks.rs gives a network namespace of its own the Pod Identity agent's
+# address, 169.254.170.23.
+if ! command -v ip >/dev/null 2>&1; then
+  echo "--- installing iproute2 (Debian)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends iproute2 >/dev/null
+fi
+
 # s3s-fs: the real S3-compatible server that verifies the presigned URLs' SigV4 signatures.
 # Installed outside the checkout so later runs on this machine reuse it (~3 min to build).
 tools="${SESSIONGUARD_TOOLS:-$HOME/.cache/sessionguard/tools}"
