@@ -61,6 +61,33 @@ where
     }
 }
 
+/// `promtool check metrics` (Debian's `prometheus` package) finds nothing to say about `metrics`.
+fn promtool_accepts(metrics: &str) {
+    use std::io::Write;
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect(
+            "promtool not found: run scripts/test.sh, which installs Debian's prometheus package",
+        );
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n{metrics}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A fresh directory for one test's files.
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sessionguard-{name}-{}", std::process::id()));
@@ -147,6 +174,7 @@ fn pod_identity_agent_with_a_rotated_token_file() {
             "{metrics}"
         );
         assert!(!metrics.contains("sessionguard_task_info{"), "{metrics}");
+        promtool_accepts(&metrics);
         let left = sample(&metrics, "sessionguard_credentials_remaining_seconds").unwrap();
         assert!((1100.0..=1200.0).contains(&left), "{left}");
         daemon.wait_for_status("/readyz", 200).await;
