@@ -93,6 +93,24 @@ impl fmt::Display for Diagnosis {
     }
 }
 
+/// The provider name aws-config gives credentials from EC2 instance metadata.
+const IMDS_PROVIDER: &str = "IMDSv2";
+/// Why credentials from instance metadata are wrong for a pod.
+const NODE_ROLE: &str = "these credentials come from the node's instance metadata: the node's role, shared by every pod on the node, not a role of this pod; give the pod its own (a Pod Identity association, or an IRSA annotation on its service account), and limit pods' access to instance metadata (IMDSv2 hop limit 1)";
+
+/// On Kubernetes, credentials from instance metadata are the node's role, not the pod's: a
+/// warning for the check line, whose `source` names the provider that answered.
+pub fn node_role_warning(source: &str) -> Option<&'static str> {
+    node_role(
+        source,
+        std::env::var_os(ENV_KUBERNETES).is_some_and(|v| !v.is_empty()),
+    )
+}
+
+fn node_role(source: &str, on_kubernetes: bool) -> Option<&'static str> {
+    (on_kubernetes && source == IMDS_PROVIDER).then_some(NODE_ROLE)
+}
+
 /// Asks the container credentials endpoint named by the environment, if any, why it failed.
 /// `None` when no container endpoint is configured, it is not plain HTTP, or it cannot be reached
 /// (aws-config's own error already says so).
@@ -381,6 +399,15 @@ mod tests {
                 .to_string()
                 .contains("eks.amazonaws.com/role-arn")
         );
+    }
+
+    /// Only instance-metadata credentials on Kubernetes are the node's role.
+    #[test]
+    fn node_role_on_kubernetes_only() {
+        assert!(node_role("IMDSv2", true).is_some_and(|w| w.contains("node's role")));
+        assert_eq!(node_role("IMDSv2", false), None);
+        assert_eq!(node_role("EcsContainer", true), None);
+        assert_eq!(node_role("WebIdentityToken", true), None);
     }
 
     /// A diagnosis never repeats a credential value from the body.

@@ -129,7 +129,9 @@ impl Source for TaskSource {
         let expires_at = OrNull(snapshot.expiry().map(clock::rfc3339));
         let rotated = s.rotated();
         let identity_error = s.warning;
+        let role_warning = crate::credentials::diagnose::node_role_warning(&snapshot.source);
         let at_warn = identity_error.is_some()
+            || role_warning.is_some()
             || s.remaining
                 .is_some_and(|r| r < self.warn_below.as_secs_f64());
         let message = if s.remaining.is_some() {
@@ -149,6 +151,7 @@ impl Source for TaskSource {
                     account = identity.map(|i| i.account.as_str()),
                     rotated,
                     identity_error,
+                    role_warning,
                     "{message}"
                 )
             };

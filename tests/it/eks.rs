@@ -1,13 +1,16 @@
 //! The sidecar on EKS: the Pod Identity agent's production path (`http://169.254.170.23/v1/credentials`
 //! with a token file the test rotates) in a network namespace the test makes, and IRSA's web
 //! identity session as the monitored one (moto's STS `AssumeRoleWithWebIdentity`); the pod's
-//! Downward API labels on every line and in `sessionguard_pod_info`, absent when not given.
+//! Downward API labels on every line and in `sessionguard_pod_info`, absent when not given; and
+//! the EKS failures named: no role at all, and the node's instance role instead of the pod's.
 //!
 //! The Pod Identity test runs on a thread that has moved into a network namespace of its own
 //! (`unshare(CLONE_NEWNET)`, we are root): loopback there also carries `169.254.170.23`, the test's
 //! endpoint listens on its port 80, and the daemon, spawned from that thread, inherits the
 //! namespace. Nothing of it is visible outside the test.
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -63,7 +66,6 @@ where
 
 /// `promtool check metrics` (Debian's `prometheus` package) finds nothing to say about `metrics`.
 fn promtool_accepts(metrics: &str) {
-    use std::io::Write;
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
@@ -337,4 +339,84 @@ async fn irsa_is_the_monitored_session() {
         "{metrics}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An EC2 instance metadata service on `127.0.0.1:0` as aws-config's IMDSv2 client reads it (a
+/// session token, the instance profile's role name, its credentials), one connection at a time,
+/// until the test process ends. Returns its base URL.
+fn instance_metadata(expiration: &str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let credentials = serde_json::json!({
+        "Code": "Success", "LastUpdated": "2026-12-06T10:00:00Z", "Type": "AWS-HMAC",
+        "AccessKeyId": "ASIANODEROLEEXAMPLE1", "SecretAccessKey": "node-role-secret",
+        "Token": "node-role-token", "Expiration": expiration,
+    })
+    .to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+            }
+            let path = request_line.split_whitespace().nth(1).unwrap_or_default();
+            let (extra, body) = match path {
+                "/latest/api/token" => (
+                    "x-aws-ec2-metadata-token-ttl-seconds: 21600\r\n",
+                    "imds-session-token".to_string(),
+                ),
+                "/latest/meta-data/iam/security-credentials/" => ("", "eks-node-role".to_string()),
+                "/latest/meta-data/iam/security-credentials/eks-node-role" => {
+                    ("", credentials.clone())
+                }
+                _ => ("", String::new()),
+            };
+            let status = if body.is_empty() {
+                "404 Not Found"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\n{extra}connection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// On Kubernetes, credentials that come from the node's instance metadata are the node's role,
+/// shared by every pod there: the check line is a WARN that says so and how to give the pod its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_node_role_is_not_the_pod_role() {
+    let expiration = sessionguard::clock::rfc3339(
+        sessionguard::clock::system().now() + Duration::from_secs(6 * 3600),
+    );
+    let mut env = base_env();
+    env.retain(|(k, _)| k != "AWS_EC2_METADATA_DISABLED");
+    set(
+        &mut env,
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        &instance_metadata(&expiration),
+    );
+    set(&mut env, "KUBERNETES_SERVICE_HOST", "10.100.0.1");
+    let daemon = Daemon::start(&env, &["run", "--no-identity"]).await;
+    let line = daemon
+        .wait_for_line(|l| l["message"] == "credentials checked")
+        .await;
+    assert_eq!(line["source"], "IMDSv2", "{line}");
+    assert_eq!(line["level"], "WARN", "{line}");
+    let warning = line["role_warning"].as_str().unwrap();
+    assert!(
+        warning.contains("the node's role") && warning.contains("Pod Identity association"),
+        "{line}"
+    );
+    assert!(!daemon.output().contains("node-role-secret"));
 }
