@@ -124,14 +124,7 @@ impl SourceArgs {
                 "must be whole seconds from 15m to 12h (STS AssumeRole's DurationSeconds range)",
             );
         }
-        let session_name = self.assume_role_session_name.trim();
-        if !sts_text(session_name, 64, "_+=,.@-") {
-            p.push(
-                "assume-role-session-name",
-                session_name,
-                "must be 2 to 64 characters of letters, digits and _+=,.@-",
-            );
-        }
+        let session_name = self.session_name(p);
         let external_id = given(&self.assume_role_external_id);
         if let Some(id) = external_id
             && !sts_text(id, 1224, "_+=,.@:/-")
@@ -184,6 +177,17 @@ impl SourceArgs {
         let token_file = given(&self.web_identity_token_file)
             .map(str::to_string)
             .or_else(|| from_env(ENV_TOKEN_FILE));
+        let session_name = self.session_name(p);
+        WebIdentityConfig {
+            role_arn: role_arn.unwrap_or_default(),
+            token_file: token_file.unwrap_or_default().into(),
+            duration,
+            session_name: session_name.to_string(),
+        }
+    }
+
+    /// `--assume-role-session-name` (assume-role and web-identity): STS's `RoleSessionName`.
+    fn session_name(&self, p: &mut Problems) -> &str {
         let session_name = self.assume_role_session_name.trim();
         if !sts_text(session_name, 64, "_+=,.@-") {
             p.push(
@@ -192,12 +196,7 @@ impl SourceArgs {
                 "must be 2 to 64 characters of letters, digits and _+=,.@-",
             );
         }
-        WebIdentityConfig {
-            role_arn: role_arn.unwrap_or_default(),
-            token_file: token_file.unwrap_or_default().into(),
-            duration,
-            session_name: session_name.to_string(),
-        }
+        session_name
     }
 
     /// `run` reads the web identity token file: with `--signing-source web-identity` it must be
