@@ -10,20 +10,19 @@
 //! [`Tracked::refresh_for`]: super::Tracked::refresh_for
 
 use std::fmt;
-use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
-use aws_credential_types::Credentials;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tracing::warn;
 
 use super::signing::{log_refresh_failed, log_refreshed, sdk_failure, with_task_credentials};
+use super::sts_session::{SessionFacts, duration_refused, half_gone};
 use super::{
     Attempt, BoxFuture, Details, Failed, Failure, Fetched, Fresh, Limit, Source, State, Success,
-    Tracked, expiry_text,
+    Tracked,
 };
-use crate::clock::{self, Clock};
+use crate::clock::Clock;
 use crate::credentials::Snapshot;
 
 /// The value of `--signing-source`.
@@ -37,9 +36,7 @@ pub const ROLE_CHAINING_CAP: Duration = Duration::from_secs(3_600);
 /// Least time between two AssumeRole calls made for presign requests: clients asking for the
 /// longest URL a fresh session allows would otherwise cost one STS call each.
 pub const ON_DEMAND_SPACING: Duration = Duration::from_secs(10);
-/// Kept off what a fresh session is expected to allow: STS's `Expiration` carries its own clock and
-/// the call's latency, and signing starts at a whole second.
-pub const FRESH_SESSION_SLACK: Duration = Duration::from_secs(5);
+pub use super::sts_session::FRESH_SESSION_SLACK;
 /// Default `--assume-role-duration`: what role chaining allows.
 pub const DEFAULT_DURATION: &str = "1h";
 /// Default `--assume-role-session-name`, seen in CloudTrail and in the assumed-role ARN.
@@ -69,16 +66,6 @@ impl fmt::Debug for AssumeRoleConfig {
     }
 }
 
-/// What STS told us besides the credentials.
-#[derive(Debug, Clone)]
-struct Facts {
-    /// The duration asked for now (clamped after a refusal) and why it was clamped.
-    duration: Duration,
-    duration_cap: Option<String>,
-    /// The ARN of the assumed session.
-    session_arn: Option<String>,
-}
-
 /// Assumes the role with the task credentials.
 pub struct AssumeRoleSource {
     config: AssumeRoleConfig,
@@ -86,7 +73,7 @@ pub struct AssumeRoleSource {
     clock: Clock,
     timeout: Duration,
     task: Tracked,
-    facts: RwLock<Facts>,
+    facts: SessionFacts,
 }
 
 impl AssumeRoleSource {
@@ -98,11 +85,7 @@ impl AssumeRoleSource {
         task: Tracked,
     ) -> Self {
         AssumeRoleSource {
-            facts: RwLock::new(Facts {
-                duration: config.duration,
-                duration_cap: None,
-                session_arn: None,
-            }),
+            facts: SessionFacts::new(config.duration),
             config,
             sdk: sdk.clone(),
             clock,
@@ -111,21 +94,13 @@ impl AssumeRoleSource {
         }
     }
 
-    fn facts(&self) -> Facts {
-        self.facts.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn update(&self, f: impl FnOnce(&mut Facts)) {
-        f(&mut self.facts.write().unwrap_or_else(|e| e.into_inner()))
-    }
-
     /// STS AssumeRole with the task credentials; a duration STS refuses is clamped to 1 hour once.
     async fn assume(&self) -> Result<Fetched, Failure> {
         let cfg = &self.config;
         let client =
             aws_sdk_sts::Client::new(&with_task_credentials(&self.sdk, &self.task, &self.clock)?);
         loop {
-            let duration = self.facts().duration;
+            let duration = self.facts.duration();
             let call = client
                 .assume_role()
                 .role_arn(&cfg.role_arn)
@@ -144,10 +119,7 @@ impl AssumeRoleSource {
                 Ok(Err(e)) => {
                     let code = e.code().unwrap_or_default().to_string();
                     let message = e.message().unwrap_or_default().to_string();
-                    if code == "ValidationError"
-                        && message.contains("DurationSeconds")
-                        && duration > ROLE_CHAINING_CAP
-                    {
+                    if duration_refused(&code, &message, duration, ROLE_CHAINING_CAP) {
                         let reason = duration_cap_reason(&message, duration);
                         warn!(
                             signing_source = NAME,
@@ -157,36 +129,19 @@ impl AssumeRoleSource {
                             sts_message = message.as_str(),
                             "assume-role duration clamped"
                         );
-                        self.update(|f| {
-                            f.duration = ROLE_CHAINING_CAP;
-                            f.duration_cap = Some(reason);
-                        });
+                        self.facts.clamp(ROLE_CHAINING_CAP, reason);
                         continue;
                     }
                     return Err(sdk_failure("sts AssumeRole", &e).into());
                 }
                 Ok(Ok(output)) => output,
             };
-            let Some(c) = output.credentials else {
-                return Err("sts AssumeRole answered without Credentials"
-                    .to_string()
-                    .into());
-            };
-            let expiry = SystemTime::try_from(c.expiration)
-                .map_err(|e| format!("sts AssumeRole answered an unusable Expiration: {e}"))?;
-            if let Some(arn) = output.assumed_role_user.map(|u| u.arn) {
-                self.update(|f| f.session_arn = Some(arn));
-            }
-            return Ok(Fetched {
-                credentials: Credentials::new(
-                    c.access_key_id,
-                    c.secret_access_key,
-                    Some(c.session_token),
-                    Some(expiry),
-                    "AssumeRole",
-                ),
-                warning: None,
-            });
+            return self.facts.fetched(
+                "AssumeRole",
+                output.credentials,
+                output.assumed_role_user.map(|u| u.arn),
+                "AssumeRole",
+            );
         }
     }
 }
@@ -209,11 +164,11 @@ impl Source for AssumeRoleSource {
     }
 
     fn fresh(&self) -> Fresh {
-        Fresh::Lasts(self.facts().duration.saturating_sub(FRESH_SESSION_SLACK))
+        Fresh::Lasts(self.facts.fresh())
     }
 
     fn log_success(&self, s: &Success<'_>) {
-        log_refreshed(NAME, s, self.facts().session_arn.as_deref(), None);
+        log_refreshed(NAME, s, self.facts.session_arn().as_deref(), None);
     }
 
     fn log_failure(&self, f: &Failed<'_>) {
@@ -221,53 +176,12 @@ impl Source for AssumeRoleSource {
     }
 
     fn limit(&self, current: Option<&Snapshot>, fresh: Option<u64>, cap: u64) -> Limit {
-        let facts = self.facts();
-        let expires = expiry_text(current);
-        let fresh = fresh.unwrap_or(0);
-        let mut reason = if fresh == cap {
-            format!(
-                "the assumed-role session expires at {expires} and --presign-max-expires-in caps every URL at {fresh}s"
-            )
-        } else {
-            format!(
-                "the assumed-role session expires at {expires} and a fresh {} session would allow about {fresh}s",
-                humantime::format_duration(facts.duration)
-            )
-        };
-        if let Some(cap) = &facts.duration_cap {
-            reason.push_str(&format!(" ({cap})"));
-        }
-        Limit {
-            reason,
-            advice: "ask for less",
-        }
+        self.facts.limit("assumed-role", current, fresh, cap)
     }
 
     fn details(&self) -> Details {
-        let facts = self.facts();
-        Details {
-            assumed_role_arn: facts.session_arn,
-            session_duration_seconds: Some(facts.duration.as_secs()),
-            duration_cap: facts.duration_cap,
-            secret: None,
-        }
+        self.facts.details()
     }
-}
-
-/// Whether an STS session is due for renewal: less than half of it is left, or the last attempt
-/// failed (or there is none yet).
-pub(super) fn half_gone(state: &State, now: SystemTime) -> bool {
-    let (Some(current), Some(obtained)) = (&state.current, state.obtained_at) else {
-        return true;
-    };
-    if state.last_error.is_some() {
-        return true;
-    }
-    let Some(expiry) = current.expiry() else {
-        return true;
-    };
-    let lifetime = clock::seconds_until(expiry, obtained);
-    clock::seconds_until(expiry, now) < lifetime / 2.0
 }
 
 /// Why STS refused the duration, and what was done about it.

@@ -21,7 +21,9 @@
 //!
 //! Beside the sources: [`readiness`] decides whether the task credentials have enough time left,
 //! [`View`] is what `/v1/credentials` shows of any instance, [`schedule`] and [`secret_value`] are
-//! what the Secrets Manager source shares with the rotation function (`rotate-keys`).
+//! what the Secrets Manager source shares with the rotation function (`rotate-keys`), and
+//! `sts_session` what the two STS session sources share (the duration and its clamp, the 409
+//! reason, the details).
 
 pub mod assume_role;
 mod fixed;
@@ -30,6 +32,7 @@ pub mod schedule;
 pub mod secret_value;
 pub mod secrets;
 mod signing;
+mod sts_session;
 pub mod task;
 mod view;
 pub mod web_identity;

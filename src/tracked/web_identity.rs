@@ -14,19 +14,17 @@
 //! [`Tracked::refresh_for`]: super::Tracked::refresh_for
 
 use std::path::PathBuf;
-use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
-use aws_credential_types::Credentials;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tracing::warn;
 
-use super::assume_role::{FRESH_SESSION_SLACK, ON_DEMAND_SPACING, ROLE_CHAINING_CAP, half_gone};
+use super::assume_role::{ON_DEMAND_SPACING, ROLE_CHAINING_CAP};
 use super::signing::{log_refresh_failed, log_refreshed, sdk_failure};
+use super::sts_session::{SessionFacts, duration_refused, half_gone};
 use super::{
     Attempt, BoxFuture, Details, Failed, Failure, Fetched, Fresh, Limit, Source, State, Success,
-    expiry_text,
 };
 use crate::clock::Clock;
 use crate::credentials::Snapshot;
@@ -54,21 +52,12 @@ pub struct WebIdentityConfig {
     pub session_name: String,
 }
 
-/// What STS told us besides the credentials.
-#[derive(Debug, Clone)]
-struct Facts {
-    /// The duration asked for now (clamped after a refusal) and why it was clamped.
-    duration: Duration,
-    duration_cap: Option<String>,
-    session_arn: Option<String>,
-}
-
 /// Exchanges the pod's web identity token for a session of the role.
 pub struct WebIdentitySource {
     config: WebIdentityConfig,
     sdk: SdkConfig,
     timeout: Duration,
-    facts: RwLock<Facts>,
+    facts: SessionFacts,
 }
 
 impl WebIdentitySource {
@@ -79,23 +68,11 @@ impl WebIdentitySource {
         timeout: Duration,
     ) -> Self {
         WebIdentitySource {
-            facts: RwLock::new(Facts {
-                duration: config.duration,
-                duration_cap: None,
-                session_arn: None,
-            }),
+            facts: SessionFacts::new(config.duration),
             config,
             sdk: sdk.to_builder().time_source(clock).build(),
             timeout,
         }
-    }
-
-    fn facts(&self) -> Facts {
-        self.facts.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn update(&self, f: impl FnOnce(&mut Facts)) {
-        f(&mut self.facts.write().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The token as the kubelet last wrote it; never part of an error.
@@ -119,7 +96,7 @@ impl WebIdentitySource {
         let client = aws_sdk_sts::Client::new(&self.sdk);
         loop {
             let token = self.token()?;
-            let duration = self.facts().duration;
+            let duration = self.facts.duration();
             let call = client
                 .assume_role_with_web_identity()
                 .role_arn(&cfg.role_arn)
@@ -138,10 +115,7 @@ impl WebIdentitySource {
                 Ok(Err(e)) => {
                     let code = e.code().unwrap_or_default().to_string();
                     let message = e.message().unwrap_or_default().to_string();
-                    if code == "ValidationError"
-                        && message.contains("DurationSeconds")
-                        && duration > SAFE_DURATION
-                    {
+                    if duration_refused(&code, &message, duration, SAFE_DURATION) {
                         let reason = duration_cap_reason(&cfg.role_arn, duration);
                         warn!(
                             signing_source = NAME,
@@ -151,37 +125,19 @@ impl WebIdentitySource {
                             sts_message = message.as_str(),
                             "web-identity duration clamped"
                         );
-                        self.update(|f| {
-                            f.duration = SAFE_DURATION;
-                            f.duration_cap = Some(reason);
-                        });
+                        self.facts.clamp(SAFE_DURATION, reason);
                         continue;
                     }
                     return Err(sdk_failure("sts AssumeRoleWithWebIdentity", &e).into());
                 }
                 Ok(Ok(output)) => output,
             };
-            let Some(c) = output.credentials else {
-                return Err("sts AssumeRoleWithWebIdentity answered without Credentials"
-                    .to_string()
-                    .into());
-            };
-            let expiry = SystemTime::try_from(c.expiration).map_err(|e| {
-                format!("sts AssumeRoleWithWebIdentity answered an unusable Expiration: {e}")
-            })?;
-            if let Some(arn) = output.assumed_role_user.map(|u| u.arn) {
-                self.update(|f| f.session_arn = Some(arn));
-            }
-            return Ok(Fetched {
-                credentials: Credentials::new(
-                    c.access_key_id,
-                    c.secret_access_key,
-                    Some(c.session_token),
-                    Some(expiry),
-                    "AssumeRoleWithWebIdentity",
-                ),
-                warning: None,
-            });
+            return self.facts.fetched(
+                "AssumeRoleWithWebIdentity",
+                output.credentials,
+                output.assumed_role_user.map(|u| u.arn),
+                "AssumeRoleWithWebIdentity",
+            );
         }
     }
 }
@@ -204,11 +160,11 @@ impl Source for WebIdentitySource {
     }
 
     fn fresh(&self) -> Fresh {
-        Fresh::Lasts(self.facts().duration.saturating_sub(FRESH_SESSION_SLACK))
+        Fresh::Lasts(self.facts.fresh())
     }
 
     fn log_success(&self, s: &Success<'_>) {
-        log_refreshed(NAME, s, self.facts().session_arn.as_deref(), None);
+        log_refreshed(NAME, s, self.facts.session_arn().as_deref(), None);
     }
 
     fn log_failure(&self, f: &Failed<'_>) {
@@ -216,36 +172,11 @@ impl Source for WebIdentitySource {
     }
 
     fn limit(&self, current: Option<&Snapshot>, fresh: Option<u64>, cap: u64) -> Limit {
-        let facts = self.facts();
-        let expires = expiry_text(current);
-        let fresh = fresh.unwrap_or(0);
-        let mut reason = if fresh == cap {
-            format!(
-                "the web identity session expires at {expires} and --presign-max-expires-in caps every URL at {fresh}s"
-            )
-        } else {
-            format!(
-                "the web identity session expires at {expires} and a fresh {} session would allow about {fresh}s",
-                humantime::format_duration(facts.duration)
-            )
-        };
-        if let Some(cap) = &facts.duration_cap {
-            reason.push_str(&format!(" ({cap})"));
-        }
-        Limit {
-            reason,
-            advice: "ask for less",
-        }
+        self.facts.limit("web identity", current, fresh, cap)
     }
 
     fn details(&self) -> Details {
-        let facts = self.facts();
-        Details {
-            assumed_role_arn: facts.session_arn,
-            session_duration_seconds: Some(facts.duration.as_secs()),
-            duration_cap: facts.duration_cap,
-            secret: None,
-        }
+        self.facts.details()
     }
 }
 
