@@ -22,6 +22,9 @@ use crate::clock;
 use crate::presign::SIGV4_MAX_EXPIRES_IN;
 use crate::tracked::schedule::{Overlap, promised_after_replacement};
 
+/// The stage Secrets Manager gives the version `AWSCURRENT` was moved from.
+const PREVIOUS: &str = "AWSPREVIOUS";
+
 /// One of the user's access keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
@@ -91,6 +94,8 @@ pub struct Rules {
     /// How long before its date a rotation may come.
     pub window: Duration,
     pub overlap: Overlap,
+    /// `NextRotationDate` as `DescribeSecret` tells it now (the end of the next window).
+    pub next_rotation: Option<SystemTime>,
 }
 
 /// The decision. `current` is the `AWSCURRENT` version.
@@ -102,7 +107,7 @@ pub fn retire(
     now: SystemTime,
     rules: Rules,
 ) -> Result<Retire, Refusal> {
-    let current_key = current_key(user, keys, current, now, rules.overlap)?;
+    let current_key = current_key(user, keys, current, now, rules)?;
     // IAM allows two keys: with one, there is room.
     match keys.iter().find(|k| k.id != current_key) {
         None => Ok(Retire::Nothing),
@@ -116,7 +121,7 @@ fn current_key<'a>(
     keys: &[Key],
     current: &'a Version,
     now: SystemTime,
-    overlap: Overlap,
+    rules: Rules,
 ) -> Result<&'a str, Refusal> {
     let current_key = current.key_id.as_deref().unwrap_or_default();
     if !keys.iter().any(|k| k.id == current_key) {
@@ -130,9 +135,16 @@ fn current_key<'a>(
                 .join(", "),
         });
     }
-    // Without overlap the current key is deactivated when this rotation finishes.
-    if overlap.is_zero()
-        && let Some(until) = current.active_until
+    // Without overlap the current key is deactivated when this rotation finishes. A key from
+    // before the rotator has no ActiveUntil: the sidecar bounded it by the start of the next
+    // rotation's window (NextRotationDate minus the window), so a rotation before that is refused.
+    let promised = current.active_until.or_else(|| {
+        rules
+            .next_rotation
+            .and_then(|n| n.checked_sub(rules.window))
+    });
+    if rules.overlap.is_zero()
+        && let Some(until) = promised
         && now < until
     {
         return Err(Refusal::CurrentPromised {
@@ -153,8 +165,10 @@ fn retire_other(
     now: SystemTime,
     rules: Rules,
 ) -> Result<Retire, Refusal> {
+    // Strictly after: a tie proves nothing, and a key is deleted only when the facts prove no
+    // sidecar signed with it.
     let after_current = |t: Option<SystemTime>| match (t, current.created) {
-        (Some(t), Some(c)) => t >= c,
+        (Some(t), Some(c)) => t > c,
         _ => false,
     };
     let holder = versions
@@ -173,7 +187,9 @@ fn retire_other(
             user: user.to_string(),
         });
     };
-    if after_current(version.created) {
+    // A version labelled AWSPREVIOUS was AWSCURRENT once, whatever its date says.
+    let was_current = version.stages.iter().any(|s| s == PREVIOUS);
+    if !was_current && after_current(version.created) {
         return Ok(Retire::Delete {
             key: other.id.clone(),
             why: format!(
@@ -208,6 +224,7 @@ fn promised_until(version: &Version, current: &Version, rules: Rules) -> SystemT
         period,
         window,
         overlap,
+        ..
     } = rules;
     match (version.active_until, current.created) {
         (Some(until), _) => until,
@@ -243,6 +260,7 @@ mod tests {
             period,
             window: Duration::from_secs(DAY),
             overlap,
+            next_rotation: None,
         }
     }
 
@@ -312,7 +330,7 @@ mod tests {
         ));
         // A key in no version made after the current one: an interrupted createSecret.
         assert!(matches!(
-            run(&[key("K2", 30), key("K9", 30)], &versions, 31),
+            run(&[key("K2", 30), key("K9", 31)], &versions, 31),
             Ok(Retire::Delete { key, .. }) if key == "K9"
         ));
         // A key in no version, older: made outside the rotation, never deleted.
@@ -356,6 +374,79 @@ mod tests {
             }
         }
         assert!(matches!(run(37), Ok(Retire::Delete { key, .. }) if key == "K1"));
+    }
+
+    /// A version labelled `AWSPREVIOUS` was `AWSCURRENT` once: a sidecar may have signed with its
+    /// key, so it is held to its promise even when its `CreatedDate` equals (or follows) the
+    /// current version's; and a key in no version made in the same second as the current version is
+    /// not proven unused either. Both were deleted as "abandoned" before (issue 26, G).
+    #[test]
+    fn a_tie_or_a_previous_stage_is_never_abandoned() {
+        let period = Duration::from_secs(30 * DAY);
+        let current = version("v2", "AWSCURRENT", 30, "K2", Some(88));
+        let run = |keys: &[Key], versions: &[Version], now: u64| {
+            retire(
+                "presigner",
+                keys,
+                &current,
+                versions,
+                at(now).unwrap(),
+                rules(period, Overlap::RotationPeriod),
+            )
+        };
+        let two = [key("K1", 30), key("K2", 30)];
+        for created in [30, 31] {
+            let previous = version("v1", "AWSPREVIOUS", created, "K1", Some(60));
+            assert!(
+                matches!(
+                    run(&two, &[current.clone(), previous], 40),
+                    Err(Refusal::Promised { key, .. }) if key == "K1"
+                ),
+                "AWSPREVIOUS made on day {created}"
+            );
+        }
+        let tie = version("v3", "", 30, "K1", Some(88));
+        assert!(matches!(
+            run(&two, &[current.clone(), tie], 40),
+            Err(Refusal::Promised { .. })
+        ));
+        assert!(matches!(
+            run(&two, std::slice::from_ref(&current), 40),
+            Err(Refusal::Foreign { key, .. }) if key == "K1"
+        ));
+    }
+
+    /// `--signing-key-overlap 0s` with a current key from before the rotator (no `ActiveUntil`):
+    /// the sidecar bounded it by the start of the next window (`NextRotationDate` minus the window),
+    /// so a rotation by hand before then is refused (finishing it would deactivate the key and
+    /// break those URLs); one in the window goes ahead (issue 26, A).
+    #[test]
+    fn without_overlap_a_key_from_before_the_rotator_is_kept_until_the_window() {
+        let period = Duration::from_secs(4 * DAY);
+        let current = version("v1", "AWSCURRENT", 0, "K0", None);
+        let run = |now: u64| {
+            retire(
+                "presigner",
+                &[key("K0", 0)],
+                &current,
+                std::slice::from_ref(&current),
+                at(now).unwrap(),
+                Rules {
+                    next_rotation: at(4),
+                    ..rules(period, Overlap::Fixed(Duration::ZERO))
+                },
+            )
+        };
+        for now in [0, 2] {
+            match run(now) {
+                Err(Refusal::CurrentPromised { key, until, .. }) => {
+                    assert_eq!(key, "K0");
+                    assert_eq!(until, clock::rfc3339(at(3).unwrap()));
+                }
+                other => panic!("day {now}: {other:?}"),
+            }
+        }
+        assert_eq!(run(3), Ok(Retire::Nothing));
     }
 
     /// `--signing-key-overlap 0s`: finishing deactivates the current key, so an early rotation is

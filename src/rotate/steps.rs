@@ -42,6 +42,8 @@ struct Described {
     arn: String,
     period: Duration,
     window: Duration,
+    /// `NextRotationDate`: the end of the next rotation's window.
+    next_rotation: Option<SystemTime>,
     /// The version that is `AWSCURRENT`, and the token's stages.
     current: String,
     token_is_current: bool,
@@ -111,6 +113,9 @@ impl Rotator {
             .ok_or_else(|| RotateError::NoCurrent(arn.clone()))?;
         Ok(Described {
             token_is_current: current == token,
+            next_rotation: d
+                .next_rotation_date()
+                .and_then(|t| SystemTime::try_from(*t).ok()),
             arn,
             period,
             window,
@@ -205,6 +210,7 @@ impl Rotator {
             period: d.period,
             window: d.window,
             overlap: self.config.overlap,
+            next_rotation: d.next_rotation,
         };
         let Retire::Delete { key, why } =
             retire::retire(user, keys, &current, versions, now, rules)
