@@ -11,6 +11,8 @@
 //!   chains and nullable log fields; one plain-HTTP GET.
 //! - [`credentials`]: one bounded check of the task credentials, the endpoint's own diagnosis of a
 //!   failure, and STS `GetCallerIdentity`.
+//! - [`keylife`]: a signing key's life under rotation: the schedule, the secret's value and the
+//!   promise the sidecar and the rotation function both keep.
 //! - [`tracked`]: one mechanism for credentials we track (state, single-flight refresh with
 //!   spacing, one line and one counter per attempt), with its sources: the task, an assumed role,
 //!   a Secrets Manager key.
@@ -36,6 +38,7 @@ pub mod credentials;
 pub mod demo;
 pub mod http;
 pub mod http_client;
+pub mod keylife;
 pub mod presign;
 pub mod rotate;
 pub mod shutdown;

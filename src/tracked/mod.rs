@@ -19,14 +19,12 @@
 //! guard asks a [`Tracked`] and never learns which source answers.
 //!
 //! Beside the sources: [`readiness`] decides whether the task credentials have enough time left,
-//! [`View`] is what `/v1/credentials` shows of any instance, [`schedule`] and [`secret_value`] are
-//! what the Secrets Manager source shares with the rotation function (`rotate-keys`).
+//! [`View`] is what `/v1/credentials` shows of any instance. What the Secrets Manager source shares
+//! with the rotation function (`rotate-keys`) is in [`crate::keylife`].
 
 pub mod assume_role;
 mod fixed;
 pub mod readiness;
-pub mod schedule;
-pub mod secret_value;
 pub mod secrets;
 mod signing;
 pub mod task;
