@@ -267,6 +267,69 @@ mod tests {
         );
     }
 
+    /// README's table of schedules is these functions' output, row by row: the longest URL
+    /// right after a rotation and at the worst moment, and the least share of time in which a
+    /// 1-hour URL (plus the default 1-minute margin) can be signed.
+    #[test]
+    fn readme_table_is_the_derivation() {
+        use crate::keylife::schedule::{rotation_period, rotation_window};
+        use aws_sdk_secretsmanager::types::RotationRulesType;
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let short = |d: Duration| {
+            let s = d.as_secs();
+            let parts = [(s / DAY, "d"), (s % DAY / HOUR, "h"), (s % HOUR / 60, "m")];
+            let text: Vec<String> = parts
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, u)| format!("{n}{u}"))
+                .collect();
+            if text.is_empty() {
+                "0s".to_string()
+            } else {
+                text.join(" ")
+            }
+        };
+        let mut rows = 0;
+        for line in readme
+            .lines()
+            .filter(|l| l.starts_with("| `rate(") || l.starts_with("| `AutomaticallyAfterDays"))
+        {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            let label = cells[0].trim_matches('`');
+            let mut rules = RotationRulesType::builder();
+            for part in label.split(", ") {
+                rules = match part.split_once(' ') {
+                    Some(("AutomaticallyAfterDays", n)) => {
+                        rules.automatically_after_days(n.parse().unwrap())
+                    }
+                    Some(("Duration", d)) => rules.duration(d),
+                    _ => rules.schedule_expression(part),
+                };
+            }
+            let rules = rules.build();
+            let (period, window) = (rotation_period(&rules).unwrap(), rotation_window(&rules));
+            let overlap = match cells[1] {
+                "`rotation-period`" => Overlap::RotationPeriod,
+                "`0s`" => Overlap::Fixed(Duration::ZERO),
+                other => panic!("{other}"),
+            };
+            let (after, worst) = longest_url(period, window, overlap);
+            let share = availability(period, window, overlap, d(HOUR + 60));
+            assert_eq!(
+                [cells[2], cells[3], cells[4]],
+                [
+                    short(after).as_str(),
+                    short(worst).as_str(),
+                    format!("{:.1}%", share * 100.0).as_str()
+                ],
+                "{line}"
+            );
+            rows += 1;
+        }
+        assert!(rows >= 8, "README's table of schedules: {rows} rows");
+    }
+
     /// README's table: the longest URL right after a rotation and at the worst moment, and the
     /// least share of time a 1-hour URL can be signed.
     #[test]

@@ -688,6 +688,12 @@ fn promised_until(message: &str) -> SystemTime {
     humantime::parse_rfc3339(at).unwrap_or_else(|e| panic!("{at}: {e} in {message}"))
 }
 
+/// A version's `ActiveUntil`.
+async fn active_until(aws: &Aws, p: &Presigner, version: &str) -> SystemTime {
+    let value = aws.value(&p.arn, version).await.unwrap();
+    humantime::parse_rfc3339(value["ActiveUntil"].as_str().unwrap()).unwrap()
+}
+
 /// A humantime offset that puts a fresh function's clock `past` `at` (plus an hour), from now.
 fn offset_past(at: SystemTime) -> String {
     let ahead = at.duration_since(now()).unwrap_or_default() + Duration::from_secs(3600);
@@ -759,6 +765,17 @@ async fn a_rotation_before_every_promise_is_refused_and_the_bridge_goes_first() 
         created.contains(&format!("deleted {}", mask(&k1))),
         "{created}"
     );
+    // K0 is still promised past the earliest next rotation: K2 is a bridge too (README's
+    // timeline, day 3–4), committed one step (3 days) after it was made.
+    assert!(created.contains("a bridge"), "{created}");
+    let k2_until = active_until(&aws, &p, &second).await;
+    let k2_made = k1_until + HOUR;
+    assert!(
+        k2_until + Duration::from_secs(60) >= k2_made + 3 * DAY
+            && k2_until <= k2_made + 3 * DAY + Duration::from_secs(60),
+        "{}",
+        sessionguard::clock::rfc3339(k2_until)
+    );
     drop(later);
 
     // Past K0's promise: the next rotation deletes K0.
@@ -768,6 +785,15 @@ async fn a_rotation_before_every_promise_is_refused_and_the_bridge_goes_first() 
     let keys = aws.keys(&p.user).await;
     assert!(!keys.contains_key(&p.first_key), "{keys:?}");
     assert_eq!(keys.len(), 2, "{keys:?}");
+    // Nothing promised past the next rotation stays beside K3: committed the full 6 days.
+    let k3_until = active_until(&aws, &p, &third).await;
+    let k3_made = k0_until + HOUR;
+    assert!(
+        k3_until + Duration::from_secs(60) >= k3_made + 6 * DAY
+            && k3_until <= k3_made + 6 * DAY + Duration::from_secs(60),
+        "{}",
+        sessionguard::clock::rfc3339(k3_until)
+    );
     assert_no_secrets(&last, &aws, &p).await;
 }
 
@@ -958,4 +984,95 @@ async fn outside_lambda_it_exits_64_naming_the_missing_variables() {
         "{}",
         out.stderr
     );
+}
+
+/// A schedule that lets no useful URL be signed (issue 26, F): `rate(1 day)` with its default
+/// window, a day, commits each key for 2 × (1 day − 1 day) = 0s. The function refuses
+/// `createSecret` (`InvalidSecret`, naming the schedule and the fix) and makes nothing; the sidecar
+/// fails its read of the secret with the same reason and signs nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_that_allows_no_useful_url_is_refused_at_start() {
+    let aws = Aws::start();
+    aws.iam
+        .create_user()
+        .user_name("daily")
+        .send()
+        .await
+        .unwrap();
+    let key = aws
+        .iam
+        .create_access_key()
+        .user_name("daily")
+        .send()
+        .await
+        .unwrap();
+    let key = key.access_key().unwrap();
+    let value = json!({"UserName": "daily", "AccessKeyId": key.access_key_id(),
+        "SecretAccessKey": key.secret_access_key()});
+    let arn = aws
+        .sm
+        .create_secret()
+        .name("sessionguard/daily")
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    aws.sm
+        .rotate_secret()
+        .secret_id(&arn)
+        .rotation_rules(
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .schedule_expression("rate(1 day)")
+                .build(),
+        )
+        .rotate_immediately(false)
+        .send()
+        .await
+        .unwrap();
+    let f = function_at(&aws.moto.url, "0s", &[]).await;
+    let token = new_token();
+    let error = f.invoke("createSecret", &arn, &token).await.unwrap_err();
+    assert_eq!(error["errorType"], "InvalidSecret", "{error}");
+    let message = error["errorMessage"].as_str().unwrap();
+    for said in ["commits each key for only 0s", "shorten the window"] {
+        assert!(message.contains(said), "{message}");
+    }
+    assert!(aws.value(&arn, &token).await.is_none());
+    assert_eq!(aws.keys("daily").await.len(), 1);
+
+    let endpoint = endpoint(Duration::from_secs(3600)).await;
+    let sidecar = Daemon::start(
+        &crate::signing::moto_env(&endpoint, &aws.moto),
+        &[
+            "run",
+            "--no-identity",
+            "--presign-allow",
+            "GET:reports/",
+            "--signing-source",
+            "secrets-manager",
+            "--signing-secret-id",
+            &arn,
+        ],
+    )
+    .await;
+    let failed = sidecar
+        .wait_for_line(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("signing credentials refresh failed"))
+        })
+        .await;
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("commits each key for only 0s"), "{failed}");
+    let (status, body) = http(
+        sidecar.addr,
+        "POST",
+        "/v1/presign",
+        &[("content-type", "application/json")],
+        r#"{"bucket":"reports","key":"a.csv","expires_in":"1h"}"#,
+    );
+    assert_eq!(status, 503, "{body}");
 }
