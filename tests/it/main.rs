@@ -14,6 +14,7 @@ mod lambda;
 mod multipart;
 mod openapi;
 mod operations;
+mod permissions;
 mod presign;
 mod resilience;
 mod rotation;
