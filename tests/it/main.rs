@@ -5,6 +5,7 @@ mod abuse;
 mod checks;
 mod commands;
 mod core;
+mod enforced;
 mod faults;
 mod first_run;
 mod forms;
