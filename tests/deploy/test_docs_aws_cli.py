@@ -10,8 +10,15 @@ rejects) is a mistake in the docs. Files the docs create with `sessionguard iam-
 are made by running those lines with the binary; files of the repository are read from it.
 
 `aws logs tail` exists only in AWS CLI v2; v1 must refuse it as an unknown operation, and the docs
-say it is v2 where they use it (V2_ONLY). Not done here (left for later): running the commands in order against moto's server, each using
-what an earlier one created.
+say it is v2 where they use it (V2_ONLY).
+
+Then each doc's commands run in order against moto's server (a fresh one per doc: the docs are
+alternative ways to deploy), a later command using what an earlier one created: the output a doc
+assigns to a variable (`TASK_SG=$(aws ...)`) is what moto answered. What the reader brings (a VPC,
+its subnets and route table, the scraper's security group, the Prometheus server's role) is
+created in moto first and its ids put where the docs' `export` lines tell the reader to. The
+commands moto cannot serve are listed in MOTO_CANNOT with the reason; each is still parsed and
+validated above.
 """
 
 from __future__ import annotations
@@ -21,9 +28,10 @@ import re
 import shutil
 import subprocess
 
+import boto3
 import pytest
 
-from conftest import REPO, run, sessionguard_env, tool
+from conftest import REPO, free_port, run, sessionguard_env, start, tool, wait_for
 
 DOCS = ["README.md", "docs/deploy.md", "docs/cloudformation.md", "docs/scraping.md"]
 
@@ -81,8 +89,9 @@ def cut(text: str) -> str:
     return text.strip()
 
 
-def aws_commands() -> list[tuple[str, str]]:
-    """(doc, command) for every `aws` invocation, in order."""
+def aws_steps() -> list[tuple[str, str, str | None]]:
+    """(doc, command, the variable its output is assigned to or None) for every `aws`
+    invocation, in order."""
     found = []
     for doc in DOCS:
         for block in blocks(doc):
@@ -93,8 +102,14 @@ def aws_commands() -> list[tuple[str, str]]:
                 for placeholder, value in ANGLE.items():
                     line = line.replace(placeholder, value)
                 for m in re.finditer(r"(?:^|[|(;&]\s*|\$\()\s*(aws\s)", line):
-                    found.append((doc, cut(line[m.start(1) :])))
+                    var = re.search(r"([A-Z_]+)=\$\($", line[: m.start(1)].rstrip())
+                    found.append((doc, cut(line[m.start(1) :]), var.group(1) if var else None))
     return found
+
+
+def aws_commands() -> list[tuple[str, str]]:
+    """(doc, command) for every `aws` invocation, in order."""
+    return [(doc, command) for doc, command, _ in aws_steps()]
 
 
 def iam_policy_files(binary, workdir) -> list[str]:
@@ -165,3 +180,86 @@ def test_the_cli_accepts_the_command(workdir, doc, command):
     assert result.returncode != 0 and "Could not connect to the endpoint URL" in result.stderr, (
         f"{doc}: {command}\nexit {result.returncode}\n{result.stderr[-2000:]}"
     )
+
+
+# Commands moto's server cannot serve as AWS would, with why; each still passes the CLI's parse
+# and validation above.
+MOTO_CANNOT = {
+    "aws secretsmanager rotate-secret": "names the rotation function the reader deployed from the image; moto's Lambda runs functions in Docker, absent here",
+    "aws logs tail": "AWS CLI v2 only (V2_ONLY)",
+    "aws cloudformation describe-stacks --region \"$AWS_REGION\" --stack-name my-app-presigner":
+        "moto's CloudFormation creates the stack but leaves out its SecretArn output (`!Ref Secret`), so the query prints None",
+    "aws secretsmanager describe-secret --region \"$AWS_REGION\" --secret-id \"$SECRET_ARN\"":
+        "needs the SecretArn output moto leaves out (above)",
+}
+
+
+def moto_for(tmp, name):
+    """A fresh moto server with AWS's managed policies loaded (the docs attach two)."""
+    port = free_port()
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    proc = start(f"moto-{name}", [tool("moto_server"), "-H", "127.0.0.1", "-p", str(port)], tmp / f"moto-{name}.log", env=env)
+    url = f"http://127.0.0.1:{port}"
+    return proc, url
+
+
+def readers_resources(url: str) -> dict[str, str]:
+    """What the docs expect the reader to have, made in moto: {variable: id}. (docs/deploy.md
+    creates `my-cluster` itself: a second create-cluster of the same name is a no-op in ECS.)"""
+    session = dict(region_name="us-east-1", endpoint_url=url, aws_access_key_id="t", aws_secret_access_key="t")
+    ec2 = boto3.client("ec2", **session)
+    wait_for("moto", lambda: ec2.describe_vpcs() is not None, timeout=30)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24")["Subnet"]["SubnetId"] for i in (1, 2)]
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    scraper = ec2.create_security_group(VpcId=vpc, GroupName="scraper", Description="scraper")["GroupId"]
+    tasks = ec2.create_security_group(VpcId=vpc, GroupName="tasks", Description="tasks")["GroupId"]
+    trust = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+    boto3.client("iam", **session).create_role(RoleName="prometheus", AssumeRolePolicyDocument=trust)
+    boto3.client("ecs", **session).create_cluster(clusterName="my-cluster")  # docs/scraping.md: your cluster
+    return {"VPC": vpc, "SUBNETS": ",".join(subnets), "ROUTE_TABLE": table, "SCRAPER_SG": scraper, "TASK_SG": tasks}
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_the_docs_commands_run_in_order_against_moto(workdir, tmp_path, doc):
+    """Each doc's `aws` commands, in order, against moto: every one succeeds but those in
+    MOTO_CANNOT, and a doc variable assigned from a command holds what moto answered."""
+    proc, url = moto_for(tmp_path, "docs")
+    try:
+        env = {
+            "PATH": f"{os.path.dirname(shutil.which('aws', path=os.path.dirname(tool('pytest'))))}:/usr/bin:/bin",
+            "HOME": str(workdir),
+            "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+            "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": url,
+            "AWS_MAX_ATTEMPTS": "1",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            **exports(),
+            "service": CAPTURED["service"],
+            "TRUST": CAPTURED["TRUST"],
+            **readers_resources(url),
+        }
+        failures, ran = [], 0
+        for where, command, assigned in aws_steps():
+            if where != doc:
+                continue
+            result = subprocess.run(
+                ["bash", "-c", command], cwd=workdir, env=env, capture_output=True, text=True, timeout=120,
+                input='{"UserName": "my-app-presigner", "AccessKeyId": "AKIA...", "SecretAccessKey": "..."}',
+            )  # fmt: skip
+            cannot = [why for prefix, why in MOTO_CANNOT.items() if command.startswith(prefix)]
+            if cannot:
+                continue
+            ran += 1
+            if result.returncode != 0:
+                failures.append(f"{command}\n  {result.stderr.strip()[-400:]}")
+            elif assigned:
+                env[assigned] = result.stdout.strip()
+                assert env[assigned] and env[assigned] != "None", (command, result.stdout)
+        assert ran >= 2, (doc, ran)
+        assert failures == [], "\n".join(failures)
+    finally:
+        proc.stop()
