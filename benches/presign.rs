@@ -25,7 +25,7 @@ fn guard(runtime: &tokio::runtime::Runtime) -> Guard {
     Guard {
         signing,
         signer: Signer::new("us-east-1".into(), None, false),
-        allow_list: AllowList::Rules(vec![Rule::parse("GET,PUT:reports/exports/").unwrap()]),
+        allow_list: AllowList::rules(vec![Rule::parse("GET,PUT:reports/exports/").unwrap()]),
         limits: Limits {
             margin: Duration::from_secs(60),
             max_expires_in: Duration::from_secs(43_200),

@@ -105,18 +105,23 @@ pub enum RunError {
 /// The signer for the configured region and S3 endpoint: the flags first, then the SDK's
 /// configuration (`AWS_REGION`, `AWS_ENDPOINT_URL_S3`).
 pub fn signer(sdk: &SdkConfig, signing: &config::SigningConfig) -> Result<Signer, RunError> {
-    let region = match &signing.region {
-        Some(r) => r.clone(),
-        None => sdk
-            .region()
-            .map(|r| r.to_string())
-            .ok_or(RunError::NoRegion)?,
-    };
+    let region = region(sdk, signing.region.as_deref()).ok_or(RunError::NoRegion)?;
     Ok(Signer::new(
         region,
         Signer::endpoint_url_from(sdk),
         signing.force_path_style,
     ))
+}
+
+/// The region URLs are signed for, and so the partition of every ARN `iam-policy` prints: the
+/// `--region` flag (env `SESSIONGUARD_REGION`) first, then the SDK's region chain (`AWS_REGION`,
+/// `AWS_DEFAULT_REGION`, the profile, instance metadata). `run`, `presign` and `iam-policy` all
+/// resolve it here.
+pub fn region(sdk: &SdkConfig, flag: Option<&str>) -> Option<String> {
+    match flag {
+        Some(r) => Some(r.to_string()),
+        None => sdk.region().map(|r| r.to_string()),
+    }
 }
 
 /// Loads aws-config's defaults (region, endpoints, the default credentials chain).
@@ -224,7 +229,10 @@ fn router(
     let guard = Arc::new(Guard {
         signing: signing.clone(),
         signer,
-        allow_list: AllowList::Rules(config.presign_allow.clone()),
+        allow_list: AllowList::Rules {
+            rules: config.presign_allow.clone(),
+            kms_keys: config.kms_keys.clone(),
+        },
         limits: config.signing.limits,
         first_wait: config.check_timeout,
     });
