@@ -11,6 +11,9 @@ use sessionguard::clock;
 use sessionguard::presign::{AllowList, Guard, Limits, PresignRequest, Rule, Signer};
 use sessionguard::tracked::Tracked;
 
+/// The `--kms-key-arn` the SSE-KMS upload names (an upload may name only a configured key).
+const KMS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/0b5f3e4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
+
 fn guard(runtime: &tokio::runtime::Runtime) -> Guard {
     let clock = clock::system();
     let creds = Credentials::new(
@@ -25,7 +28,10 @@ fn guard(runtime: &tokio::runtime::Runtime) -> Guard {
     Guard {
         signing,
         signer: Signer::new("us-east-1".into(), None, false),
-        allow_list: AllowList::Rules(vec![Rule::parse("GET,PUT:reports/exports/").unwrap()]),
+        allow_list: AllowList::Rules {
+            rules: vec![Rule::parse("GET,PUT:reports/exports/").unwrap()],
+            kms_keys: vec![KMS_KEY.to_string()],
+        },
         limits: Limits {
             margin: Duration::from_secs(60),
             max_expires_in: Duration::from_secs(43_200),
@@ -61,7 +67,7 @@ fn bench(c: &mut Criterion) {
     });
     // Five signed headers: what a bucket policy demanding SSE-KMS and an exact size asks for.
     let put_headers = PresignRequest::from_json(
-        br#"{"bucket":"reports","key":"exports/in.csv","method":"PUT","expires_in":600,"content_type":"text/csv","content_length":1048576,"checksum_sha256":"My7h7CZvuNnOUtfHEn0CUKoF7ltJGKe5URmULlaIzQs=","server_side_encryption":"aws:kms","sse_kms_key_id":"alias/uploads"}"#,
+        br#"{"bucket":"reports","key":"exports/in.csv","method":"PUT","expires_in":600,"content_type":"text/csv","content_length":1048576,"checksum_sha256":"My7h7CZvuNnOUtfHEn0CUKoF7ltJGKe5URmULlaIzQs=","server_side_encryption":"aws:kms","sse_kms_key_id":"arn:aws:kms:us-east-1:123456789012:key/0b5f3e4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b"}"#,
     )
     .unwrap();
     c.bench_function("presign_put_five_headers", |b| {

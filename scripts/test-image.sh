@@ -56,6 +56,16 @@ export S3S_FS="${S3S_FS:-$tools/bin/s3s-fs}"
 export MOTO_PYTHON="${MOTO_PYTHON:-$PWD/.venv-deploy/bin/python}"
 export PYTHONDONTWRITEBYTECODE=1
 
+# The host's crate downloads seed the builder's registry cache mount (buildah keeps a cache mount
+# without an id under /var/tmp/buildah-cache/<its target>), so a cold machine downloads each crate
+# once, not once for the tests and again for the image.
+registry="${CARGO_HOME:-$HOME/.cargo}/registry"
+mount=/var/tmp/buildah-cache/usr/local/cargo/registry
+if [ -d "$registry/cache" ]; then
+  mkdir -p "$mount"
+  cp -rn "$registry/index" "$registry/cache" "$mount/" 2>/dev/null || true
+fi
+
 echo "--- the image, built by docs/deploy.md's commands (tests/image/test_build.py)"
 .venv-deploy/bin/python -m pytest -q -p no:cacheprovider -rs tests/image/test_build.py "$@"
 

@@ -52,6 +52,8 @@ echo "--- deploy artifacts (Dockerfile, task-definition.json, Prometheus rules)"
 bash scripts/test-deploy.sh
 echo "--- Kubernetes manifests against the Kubernetes and prometheus-operator schemas (tests/kubernetes)"
 bash scripts/test-kubernetes.sh
+echo "--- the rotation's promise on one virtual clock (tests/clock)"
+bash scripts/test-clock.sh
 echo "--- the image, built with podman and run as ECS and Lambda run it (tests/image, tests/it/image.rs)"
 bash scripts/test-image.sh
 echo "--- browser: Uppy 6 in Chromium (tests/browser)"

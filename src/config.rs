@@ -39,6 +39,9 @@ pub struct Config {
     pub identity: bool,
     /// `--presign-allow`: empty means presigning is off.
     pub presign_allow: Vec<Rule>,
+    /// `--kms-key-arn`: the KMS key ARNs an SSE-KMS upload may name (none: uploads may name no
+    /// key), the same list `iam-policy` grants KMS on.
+    pub kms_keys: Vec<String>,
     pub signing: SigningConfig,
     /// `--uppy-expires-in`, `--uppy-min-expires-in`.
     pub uppy: UppyDefaults,

@@ -11,6 +11,8 @@
 //!   chains and nullable log fields; one plain-HTTP GET.
 //! - [`credentials`]: one bounded check of the task credentials, the endpoint's own diagnosis of a
 //!   failure, and STS `GetCallerIdentity`.
+//! - [`keylife`]: a signing key's life under rotation: the schedule, the secret's value and the
+//!   promise the sidecar and the rotation function both keep.
 //! - [`tracked`]: one mechanism for credentials we track (state, single-flight refresh with
 //!   spacing, one line and one counter per attempt), with its sources: the task, an assumed role,
 //!   a Secrets Manager key, a web identity session.
@@ -37,6 +39,7 @@ pub mod credentials;
 pub mod demo;
 pub mod http;
 pub mod http_client;
+pub mod keylife;
 pub mod presign;
 pub mod rotate;
 pub mod shutdown;
@@ -103,18 +106,23 @@ pub enum RunError {
 /// The signer for the configured region and S3 endpoint: the flags first, then the SDK's
 /// configuration (`AWS_REGION`, `AWS_ENDPOINT_URL_S3`).
 pub fn signer(sdk: &SdkConfig, signing: &config::SigningConfig) -> Result<Signer, RunError> {
-    let region = match &signing.region {
-        Some(r) => r.clone(),
-        None => sdk
-            .region()
-            .map(|r| r.to_string())
-            .ok_or(RunError::NoRegion)?,
-    };
+    let region = region(sdk, signing.region.as_deref()).ok_or(RunError::NoRegion)?;
     Ok(Signer::new(
         region,
         Signer::endpoint_url_from(sdk),
         signing.force_path_style,
     ))
+}
+
+/// The region URLs are signed for, and so the partition of every ARN `iam-policy` prints: the
+/// `--region` flag (env `SESSIONGUARD_REGION`) first, then the SDK's region chain (`AWS_REGION`,
+/// `AWS_DEFAULT_REGION`, the profile, instance metadata). `run`, `presign` and `iam-policy` all
+/// resolve it here.
+pub fn region(sdk: &SdkConfig, flag: Option<&str>) -> Option<String> {
+    match flag {
+        Some(r) => Some(r.to_string()),
+        None => sdk.region().map(|r| r.to_string()),
+    }
 }
 
 /// Loads aws-config's defaults (region, endpoints, the default credentials chain).
@@ -233,7 +241,10 @@ fn router(
     let guard = Arc::new(Guard {
         signing: signing.clone(),
         signer,
-        allow_list: AllowList::Rules(config.presign_allow.clone()),
+        allow_list: AllowList::Rules {
+            rules: config.presign_allow.clone(),
+            kms_keys: config.kms_keys.clone(),
+        },
         limits: config.signing.limits,
         first_wait: config.check_timeout,
     });

@@ -100,7 +100,12 @@ fn healthcheck(url: String) -> anyhow::Result<i32> {
     Ok(runtime.block_on(commands::healthcheck::healthcheck(&url)))
 }
 
-fn iam_policy(config: IamPolicyConfig) -> anyhow::Result<i32> {
+fn iam_policy(mut config: IamPolicyConfig) -> anyhow::Result<i32> {
+    // The region, and so the partition, as `run` resolves it: the flag, else the SDK's chain.
+    if config.region.is_none() {
+        let sdk = runtime()?.block_on(sessionguard::load_aws());
+        config.region = sessionguard::region(&sdk, None);
+    }
     match commands::iam_policy::policy(&config) {
         Ok(printed) => {
             for reason in &printed.reasons {

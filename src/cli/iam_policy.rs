@@ -20,15 +20,7 @@ impl TryFrom<&IamPolicyArgs> for IamPolicyConfig {
                 Principal::Signer
             }
         };
-        for key in &args.kms_key_arn {
-            if !key.starts_with("arn:") || !key.contains(":kms:") {
-                p.push(
-                    "kms-key-arn",
-                    key,
-                    "expected a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID): a policy's Resource names the key by ARN, never by alias",
-                );
-            }
-        }
+        let kms_keys = p.kms_keys(&args.kms_key_arn);
         if let Some(account) = &args.account_id
             && (account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()))
         {
@@ -50,7 +42,7 @@ impl TryFrom<&IamPolicyArgs> for IamPolicyConfig {
             rules,
             source,
             region: given(&args.region),
-            kms_keys: args.kms_key_arn.clone(),
+            kms_keys,
             principal,
             trust_policy: args.trust_policy,
             account_id: given(&args.account_id),

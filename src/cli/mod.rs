@@ -80,7 +80,7 @@ pub struct IamPolicyArgs {
     #[arg(long, env = "SESSIONGUARD_REGION")]
     pub region: Option<String>,
     /// A KMS key (ARN) that uploads or downloads use (SSE-KMS, or the bucket's default
-    /// encryption); repeatable, comma-separated in the env var.
+    /// encryption), as `run` takes them; repeatable, comma-separated in the env var.
     #[arg(long, env = "SESSIONGUARD_KMS_KEY_ARN", value_delimiter = ',')]
     pub kms_key_arn: Vec<String>,
     /// Whose policy: `signer` (the principal URLs are signed as: the task role, the assumed role or
@@ -155,6 +155,10 @@ pub struct RunArgs {
     /// Allow presigning for `[METHODS:]BUCKET[/PREFIX]`, METHODS of GET, HEAD, PUT, DELETE, POST (no method: all but DELETE; repeatable; env comma-separated). None: off.
     #[arg(long, env = "SESSIONGUARD_PRESIGN_ALLOW")]
     pub presign_allow: Vec<String>,
+    /// A KMS key (ARN) an SSE-KMS upload may name in `sse_kms_key_id` (by that ARN exactly);
+    /// repeatable, comma-separated in the env var. None: an upload naming a key is refused.
+    #[arg(long, env = "SESSIONGUARD_KMS_KEY_ARN", value_delimiter = ',')]
+    pub kms_key_arn: Vec<String>,
     /// /v1/presign/uppy: how long a URL lasts when Uppy's request names no expiresIn.
     #[arg(long, env = "SESSIONGUARD_UPPY_EXPIRES_IN", default_value = crate::presign::uppy::DEFAULT_EXPIRES_IN)]
     pub uppy_expires_in: String,

@@ -79,6 +79,31 @@ impl Problems {
             .collect()
     }
 
+    /// `--kms-key-arn` values, trimmed, blanks dropped, each one that is not a KMS key ARN a
+    /// problem: a policy's `Resource` names a key by its ARN, never by alias, and uploads may name
+    /// only these ARNs.
+    pub(super) fn kms_keys(&mut self, values: &[String]) -> Vec<String> {
+        let mut keys = Vec::new();
+        for key in values.iter().map(|k| k.trim()).filter(|k| !k.is_empty()) {
+            let parts: Vec<&str> = key.splitn(6, ':').collect();
+            let is_key_arn = parts.len() == 6
+                && parts[0] == "arn"
+                && parts[2] == "kms"
+                && parts[5].starts_with("key/")
+                && parts[5].len() > "key/".len();
+            if is_key_arn {
+                keys.push(key.to_string());
+            } else {
+                self.push(
+                    "kms-key-arn",
+                    key,
+                    "expected a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID): a policy's Resource names the key by ARN, never by alias",
+                );
+            }
+        }
+        keys
+    }
+
     pub(super) fn finish<T>(self, value: T) -> Result<T, ConfigError> {
         if self.0.is_empty() {
             Ok(value)

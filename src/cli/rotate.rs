@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use super::RotateKeysArgs;
 use super::problems::{ConfigError, Problems};
+use crate::keylife::schedule::Overlap;
 use crate::rotate::RotateConfig;
-use crate::tracked::schedule::Overlap;
 
 impl TryFrom<&RotateKeysArgs> for RotateConfig {
     type Error = ConfigError;

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::SourceArgs;
 use super::problems::{Problems, given};
+use crate::keylife::schedule::MAX_ROTATION_PERIOD;
 use crate::tracked::assume_role::{self, MAX_DURATION, MIN_DURATION};
-use crate::tracked::schedule::MAX_ROTATION_PERIOD;
 use crate::tracked::secrets;
 use crate::tracked::web_identity::{self, ENV_ROLE_ARN, ENV_TOKEN_FILE};
 use crate::tracked::{AssumeRoleConfig, Overlap, SecretConfig, SigningSource, WebIdentityConfig};

@@ -29,6 +29,7 @@ impl RunArgs {
         let ready_min_remaining = p.duration("ready-min-remaining", &self.ready_min_remaining);
         let log_format = self.log_format(p);
         let presign_allow = p.rules(&self.presign_allow);
+        let kms_keys = p.kms_keys(&self.kms_key_arn);
         let signing = self.signing.validate(p);
         let source = self.source.validate(p);
         super::SourceArgs::require_token_file(&source, p);
@@ -41,6 +42,7 @@ impl RunArgs {
         Some(Config {
             uppy,
             presign_allow,
+            kms_keys,
             signing,
             source,
             listen,

@@ -24,6 +24,10 @@ pub enum IamPolicyError {
     )]
     SecretName(String),
     #[error(
+        "--kms-key-arn: the KMS statement holds only through S3 of the buckets' region (kms:ViaService): give --region (env SESSIONGUARD_REGION) or AWS_REGION"
+    )]
+    KmsNeedsRegion,
+    #[error(
         "the signer of --signing-source secrets-manager is an IAM user, which has no trust policy"
     )]
     UserHasNoTrust,
@@ -103,12 +107,21 @@ fn signer(config: &IamPolicyConfig, partition: &str) -> Result<Printed, IamPolic
     }
     if !config.kms_keys.is_empty() {
         for need in iam::kms_needs(&config.rules) {
-            reasons.push(format!("{} on the KMS keys: {}", need.action, need.reason));
+            reasons.push(format!(
+                "{} on the KMS keys, through S3 only (kms:ViaService): {}",
+                need.action, need.reason
+            ));
         }
     }
+    let region = match (&config.region, config.kms_keys.is_empty()) {
+        (Some(region), _) => region.as_str(),
+        (None, true) => "",
+        (None, false) => return Err(IamPolicyError::KmsNeedsRegion),
+    };
     Ok(Printed {
         document: iam::document(iam::signer_statements(
             partition,
+            region,
             &config.rules,
             &config.kms_keys,
         )),
@@ -178,21 +191,42 @@ fn trust(
     })
 }
 
-/// The secret's ARN: as given, or built from its name (Secrets Manager appends six random
-/// characters to the name, which the policy matches with `-??????`).
+/// The secret's ARN: as given, or built from its name. Secrets Manager appends `-` and six random
+/// characters to the name in the ARN, and IAM authorises on that full ARN, so a name, or an ARN
+/// without the suffix (a partial ARN, which Secrets Manager resolves for the sidecar), is matched
+/// with `-??????`.
 fn secret_arn(
     config: &IamPolicyConfig,
     partition: &str,
     id: &str,
 ) -> Result<String, IamPolicyError> {
     if id.starts_with("arn:") {
-        return Ok(id.to_string());
+        return Ok(if has_random_suffix(id) {
+            id.to_string()
+        } else {
+            format!("{id}-??????")
+        });
     }
     match (&config.region, &config.account_id) {
         (Some(region), Some(account)) => Ok(format!(
             "arn:{partition}:secretsmanager:{region}:{account}:secret:{id}-??????"
         )),
         _ => Err(IamPolicyError::SecretName(id.to_string())),
+    }
+}
+
+/// Whether a secret ARN ends in Secrets Manager's `-` and six random letters or digits. A name
+/// that itself ends so (`my-app/presigner-backup`) reads as a full ARN: Secrets Manager's own
+/// partial-ARN lookup has the same ambiguity, and its documentation advises against such names.
+fn has_random_suffix(arn: &str) -> bool {
+    let name = arn.rsplit_once(":secret:").map_or(arn, |(_, name)| name);
+    match name.rsplit_once('-') {
+        Some((head, suffix)) => {
+            !head.is_empty()
+                && suffix.len() == 6
+                && suffix.bytes().all(|b| b.is_ascii_alphanumeric())
+        }
+        None => false,
     }
 }
 
@@ -301,5 +335,34 @@ mod tests {
         let mut c = config(SigningSource::Task, Principal::Signer);
         c.rules.clear();
         assert!(matches!(policy(&c), Err(IamPolicyError::NoRules)));
+    }
+
+    /// A secret ARN without its random suffix is matched as `-??????`, as for a name: IAM
+    /// authorises on the full ARN, which Secrets Manager resolves the partial one to.
+    #[test]
+    fn partial_secret_arn() {
+        let partial = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:my-app/presigner";
+        let printed = policy(&config(secrets(partial), Principal::TaskRole)).unwrap();
+        assert_eq!(
+            printed.document["Statement"][0]["Resource"],
+            format!("{partial}-??????")
+        );
+        let full = format!("{partial}-AbCdEf");
+        let printed = policy(&config(secrets(&full), Principal::TaskRole)).unwrap();
+        assert_eq!(printed.document["Statement"][0]["Resource"], full);
+    }
+
+    /// KMS keys need a region (kms:ViaService names S3's regional endpoint).
+    #[test]
+    fn kms_needs_a_region() {
+        let mut c = config(SigningSource::Task, Principal::Signer);
+        c.kms_keys = vec!["arn:aws:kms:eu-west-1:123456789012:key/k".into()];
+        let printed = policy(&c).unwrap();
+        assert_eq!(
+            printed.document["Statement"][1]["Condition"]["StringEquals"]["kms:ViaService"],
+            "s3.eu-west-1.amazonaws.com"
+        );
+        c.region = None;
+        assert!(matches!(policy(&c), Err(IamPolicyError::KmsNeedsRegion)));
     }
 }

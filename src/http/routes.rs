@@ -270,7 +270,7 @@ mod tests {
             guard: Arc::new(Guard {
                 signing: task.tracked.clone(),
                 signer: crate::presign::Signer::new("us-east-1".into(), None, false),
-                allow_list: crate::presign::AllowList::Rules(vec![]),
+                allow_list: crate::presign::AllowList::rules(vec![]),
                 limits,
                 first_wait: Duration::ZERO,
             }),

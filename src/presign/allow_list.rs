@@ -114,6 +114,12 @@ impl Rule {
         if let Err(why) = validate_bucket(bucket) {
             return Err(format!("bucket {bucket:?} {why}"));
         }
+        if let Some(c) = prefix.chars().find(|c| !in_policy_charset(*c)) {
+            return Err(format!(
+                "prefix {prefix:?} holds {c:?} (U+{:04X}): IAM policy documents accept only tab, newline, carriage return and U+0020 to U+00FF, so no policy can grant it and S3 would refuse every URL signed for it",
+                c as u32
+            ));
+        }
         Ok(Rule {
             methods,
             bucket: bucket.to_string(),
@@ -149,24 +155,65 @@ impl fmt::Display for Rule {
     }
 }
 
-/// What may be presigned: the `--presign-allow` rules, or no restriction at all for the one-shot
-/// `presign` command (the operator is the user there).
+/// Whether IAM accepts `c` in a policy document (`\u0009 \u000A \u000D \u0020-\u00FF`): a prefix
+/// outside it can be in no signer's policy.
+pub fn in_policy_charset(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FF}')
+}
+
+/// What may be presigned: the `--presign-allow` rules and the `--kms-key-arn` keys uploads may
+/// name, or no restriction at all for the one-shot `presign` command (the operator is the user
+/// there).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowList {
-    Rules(Vec<Rule>),
+    Rules {
+        rules: Vec<Rule>,
+        /// KMS key ARNs an SSE-KMS upload may name: the signer's policy grants KMS on these only.
+        kms_keys: Vec<String>,
+    },
     Unrestricted,
 }
 
 impl AllowList {
+    /// The rules, with no KMS key an upload may name.
+    pub fn rules(rules: Vec<Rule>) -> AllowList {
+        AllowList::Rules {
+            rules,
+            kms_keys: Vec::new(),
+        }
+    }
+
+    /// Whether an upload may name `key` as its SSE-KMS key (`None`: names none, so S3 uses the
+    /// bucket's default or the AWS managed key). The signer's policy grants `kms:GenerateDataKey`
+    /// only on the `--kms-key-arn` keys, and IAM authorises on the key's ARN, so only those ARNs,
+    /// exactly, are keys S3 would accept the upload with: an alias or a bare key ID is refused
+    /// (the sidecar cannot know which key it resolves to). `Err` carries the message a 403 shows.
+    pub fn permits_kms_key(&self, key: Option<&str>) -> Result<(), String> {
+        let (AllowList::Rules { kms_keys, .. }, Some(key)) = (self, key) else {
+            return Ok(());
+        };
+        if kms_keys.iter().any(|k| k == key) {
+            return Ok(());
+        }
+        let known = if kms_keys.is_empty() {
+            "none is set".to_string()
+        } else {
+            kms_keys.join(", ")
+        };
+        Err(format!(
+            "the KMS key {key:?} is not one of --kms-key-arn (env SESSIONGUARD_KMS_KEY_ARN; {known}): the signer's policy grants KMS only on those keys, so S3 would refuse the upload; name one of them by its ARN"
+        ))
+    }
+
     /// `Err` carries the message a 403 shows.
     pub fn permits(&self, method: Method, bucket: &str, key: &str) -> Result<(), String> {
         match self {
             AllowList::Unrestricted => Ok(()),
-            AllowList::Rules(rules) if rules.is_empty() => Err(
+            AllowList::Rules { rules, .. } if rules.is_empty() => Err(
                 "presigning is off: no --presign-allow rule (env SESSIONGUARD_PRESIGN_ALLOW) is set"
                     .to_string(),
             ),
-            AllowList::Rules(rules) => {
+            AllowList::Rules { rules, .. } => {
                 if rules.iter().any(|r| r.allows(method, bucket, key)) {
                     Ok(())
                 } else {
@@ -261,7 +308,7 @@ mod tests {
     #[test]
     fn matching() {
         use Method::*;
-        let policy = AllowList::Rules(vec![
+        let policy = AllowList::rules(vec![
             Rule::parse("GET:reports/exports/").unwrap(),
             Rule::parse("PUT:uploads/incoming/").unwrap(),
             Rule::parse("scratch").unwrap(),
@@ -308,7 +355,7 @@ mod tests {
         }
         let refused = policy.permits(Delete, "scratch", "x").unwrap_err();
         assert!(refused.contains("DELETE s3://scratch/x"), "{refused}");
-        let off = AllowList::Rules(vec![])
+        let off = AllowList::rules(vec![])
             .permits(Get, "reports", "x")
             .unwrap_err();
         assert!(off.contains("--presign-allow"), "{off}");
@@ -319,5 +366,51 @@ mod tests {
                     .is_ok()
             );
         }
+    }
+
+    /// A prefix IAM cannot hold in a policy document is refused with the reason, so the sidecar
+    /// never signs what no policy can grant; Latin-1 (up to U+00FF) is fine.
+    #[test]
+    fn prefix_outside_the_policy_charset() {
+        let refused = Rule::parse("GET:odd/日本/").unwrap_err();
+        assert!(
+            refused.contains("U+65E5") && refused.contains("IAM policy documents"),
+            "{refused}"
+        );
+        assert!(Rule::parse("GET:odd/emoji-\u{1F600}/").is_err());
+        assert!(Rule::parse("GET:odd/bell\u{7}/").is_err());
+        assert_eq!(Rule::parse("GET:odd/café ÿ/").unwrap().prefix, "café ÿ/");
+    }
+
+    /// An upload may name only a `--kms-key-arn` key, by that ARN; naming none is fine; the
+    /// one-shot `presign` signs any key.
+    #[test]
+    fn kms_keys() {
+        let arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let list = AllowList::Rules {
+            rules: vec![Rule::parse("PUT:uploads").unwrap()],
+            kms_keys: vec![arn.to_string()],
+        };
+        assert!(list.permits_kms_key(Some(arn)).is_ok());
+        assert!(list.permits_kms_key(None).is_ok());
+        for other in [
+            "alias/uploads",
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:eu-west-1:123456789012:key/other",
+        ] {
+            let why = list.permits_kms_key(Some(other)).unwrap_err();
+            assert!(
+                why.contains(other) && why.contains("--kms-key-arn"),
+                "{why}"
+            );
+        }
+        let none = AllowList::rules(vec![Rule::parse("PUT:uploads").unwrap()]);
+        let why = none.permits_kms_key(Some(arn)).unwrap_err();
+        assert!(why.contains("none is set"), "{why}");
+        assert!(
+            AllowList::Unrestricted
+                .permits_kms_key(Some("alias/x"))
+                .is_ok()
+        );
     }
 }

@@ -22,6 +22,9 @@ use crate::clock;
 use crate::credentials::Snapshot;
 use crate::tracked::Tracked;
 
+/// The signed header naming an SSE-KMS upload's key (PUT and a multipart upload's create).
+const KMS_KEY_HEADER: &str = "x-amz-server-side-encryption-aws-kms-key-id";
+
 /// The 200 body.
 #[derive(Debug, Clone, Serialize)]
 pub struct Presigned {
@@ -78,6 +81,10 @@ impl Guard {
         };
         self.allow_list
             .permits(Method::Post, &request.bucket, request.key_for_allow_list())
+            .and_then(|()| {
+                self.allow_list
+                    .permits_kms_key(request.sse_kms_key_id.as_deref())
+            })
             .map_err(PresignError::Forbidden)?;
         let grant = self.grant(ask).await?;
         post::sign(
@@ -127,6 +134,10 @@ impl Guard {
                 &request.bucket,
                 &request.key,
             )
+            .and_then(|()| {
+                self.allow_list
+                    .permits_kms_key(request.header(KMS_KEY_HEADER))
+            })
             .map_err(PresignError::Forbidden)
     }
 

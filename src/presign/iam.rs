@@ -155,6 +155,22 @@ pub fn partition_of(region: Option<&str>) -> &'static str {
     }
 }
 
+/// The DNS suffix of a partition's service endpoints: `amazonaws.com.cn` in China.
+pub fn dns_suffix(partition: &str) -> &'static str {
+    match partition {
+        "aws-cn" => "amazonaws.com.cn",
+        _ => "amazonaws.com",
+    }
+}
+
+/// The `kms:ViaService` value of S3 in `region`: `s3.eu-west-1.amazonaws.com`,
+/// `s3.cn-north-1.amazonaws.com.cn`. KMS sets it when S3 calls it for a request to that region's
+/// S3, so a statement conditioned on it lets the signer use the key through S3 only.
+pub fn s3_via_service(region: &str) -> String {
+    let partition = partition_of(Some(region));
+    format!("s3.{region}.{}", dns_suffix(partition))
+}
+
 /// A statement id from a rule: IAM allows only ASCII letters and digits.
 fn sid(prefix: &str, rule: &Rule) -> String {
     let text = format!("{prefix} {} {}", rule.bucket, rule.prefix);
@@ -171,8 +187,14 @@ fn sid(prefix: &str, rule: &Rule) -> String {
 /// The statements the signing principal needs for `rules` (and `kms_keys`, when uploads or
 /// downloads use SSE-KMS): one per object resource, with the union of its rules' actions, sorted.
 /// Statement ids are unique within the policy, as IAM requires: rules whose bucket and prefix
-/// differ only in punctuation get `2`, `3`, ... appended.
-pub fn signer_statements(partition: &str, rules: &[Rule], kms_keys: &[String]) -> Vec<Value> {
+/// differ only in punctuation get `2`, `3`, ... appended. The KMS statement holds only through
+/// S3 in `region` (`kms:ViaService`), so the signer cannot call KMS itself.
+pub fn signer_statements(
+    partition: &str,
+    region: &str,
+    rules: &[Rule],
+    kms_keys: &[String],
+) -> Vec<Value> {
     let mut by_resource: Vec<(String, &Rule, Vec<&'static str>)> = Vec::new();
     for rule in rules {
         let resource = object_arn(partition, rule);
@@ -211,6 +233,7 @@ pub fn signer_statements(partition: &str, rules: &[Rule], kms_keys: &[String]) -
             "Effect": "Allow",
             "Action": actions,
             "Resource": kms_keys,
+            "Condition": {"StringEquals": {"kms:ViaService": s3_via_service(region)}},
         }));
     }
     statements
@@ -347,7 +370,7 @@ mod tests {
             Rule::parse("GET:reads/a/").unwrap(),
             Rule::parse("GET:reads/a/").unwrap(),
         ];
-        assert_eq!(signer_statements("aws", &rules, &[]).len(), 1);
+        assert_eq!(signer_statements("aws", "us-east-1", &rules, &[]).len(), 1);
     }
 
     /// Two rules on one prefix make one statement with both rules' actions; prefixes that differ
@@ -364,7 +387,7 @@ mod tests {
         .iter()
         .map(|r| Rule::parse(r).unwrap())
         .collect();
-        let statements = signer_statements("aws", &rules, &[]);
+        let statements = signer_statements("aws", "us-east-1", &rules, &[]);
         assert_eq!(statements.len(), 3, "{statements:?}");
         assert_eq!(
             statements[0]["Action"],
@@ -380,5 +403,22 @@ mod tests {
             .map(|s| s["Sid"].as_str().unwrap())
             .collect();
         assert_eq!(ids, ["PresignReadsA", "PresignReadsAB", "PresignReadsAB2"]);
+    }
+
+    /// The KMS statement is limited to S3 of the region, with the partition's DNS suffix.
+    #[test]
+    fn kms_through_s3_only() {
+        let rules = vec![Rule::parse("PUT:uploads/").unwrap()];
+        let key = "arn:aws-cn:kms:cn-north-1:123456789012:key/k".to_string();
+        let statements = signer_statements("aws-cn", "cn-north-1", &rules, &[key]);
+        assert_eq!(
+            statements[1]["Condition"],
+            json!({"StringEquals": {"kms:ViaService": "s3.cn-north-1.amazonaws.com.cn"}})
+        );
+        assert_eq!(s3_via_service("eu-west-1"), "s3.eu-west-1.amazonaws.com");
+        assert_eq!(
+            s3_via_service("us-gov-west-1"),
+            "s3.us-gov-west-1.amazonaws.com"
+        );
     }
 }

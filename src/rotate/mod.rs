@@ -1,18 +1,17 @@
 //! `sessionguard rotate-keys`: the Secrets Manager rotation function of the presigner's IAM access
 //! keys, served through the Lambda runtime API (`lambda_runtime`) from the sidecar's own image.
 //!
-//! The sidecar (`--signing-source secrets-manager`) signs URLs with the `AWSCURRENT` key and bounds
-//! each by when that key may be deactivated. This function keeps the same promise from the other
-//! side: it never deactivates or deletes a key before the latest moment a sidecar may have promised
-//! URLs signed with it ([`retire`]), and it writes into each version it makes the moment it
-//! commits to (`ActiveUntil`, from [`crate::tracked::schedule::active_until`]), which the sidecar
-//! honours too. A rotation that would break a promise fails, naming the key and the moment, and
-//! leaves the secret as it was.
+//! The sidecar (`--signing-source secrets-manager`) signs URLs with the `AWSCURRENT` key and ends
+//! each before that key's promise. This function keeps the same promise from the other side
+//! ([`crate::keylife::promise`]): it writes into each version it makes the moment it commits to
+//! (`ActiveUntil`) and, for a key from before it, the commitment for that key (`ReplacedKey`), and
+//! it never deactivates or deletes a key before its promise ([`retire`]). A rotation that would
+//! break a promise fails, naming the key and the moment, and leaves the secret as it was.
 //!
 //! [`KeyValue`] is the value (one declaration with the sidecar's reading), [`retire`] the decision
 //! of what may be deleted, [`steps`] the four steps against IAM, Secrets Manager and STS.
 //!
-//! [`KeyValue`]: crate::tracked::secret_value::KeyValue
+//! [`KeyValue`]: crate::keylife::value::KeyValue
 
 pub mod retire;
 pub mod steps;
@@ -24,7 +23,7 @@ use serde::Deserialize;
 use tracing::{error, info};
 
 use crate::clock::Clock;
-use crate::tracked::schedule::Overlap;
+use crate::keylife::schedule::Overlap;
 
 /// Default `--test-timeout`: new IAM keys usually work within seconds.
 pub const DEFAULT_TEST_TIMEOUT: &str = "30s";
@@ -91,6 +90,12 @@ pub enum RotateError {
         "secret {0}: no rotation period the rotator can keep a promise by (set RotationRules to AutomaticallyAfterDays or rate(); cron() schedules have none)"
     )]
     Schedule(String),
+    #[error("secret {secret}: {why}")]
+    Useless {
+        secret: String,
+        #[source]
+        why: crate::keylife::promise::Useless,
+    },
     #[error("secret {0} has no readable AWSCURRENT version")]
     NoCurrent(String),
     #[error("version {0} has no value: createSecret did not finish")]
@@ -98,7 +103,7 @@ pub enum RotateError {
     #[error("version {version}: {why}")]
     Value {
         version: String,
-        why: crate::tracked::secret_value::ValueError,
+        why: crate::keylife::value::ValueError,
     },
     #[error("the IAM user {0} named by the secret's UserName does not exist")]
     NoSuchUser(String),
@@ -115,9 +120,10 @@ impl RotateError {
     fn kind(&self) -> &'static str {
         match self {
             RotateError::Refused(_) => "RotationRefused",
-            RotateError::Schedule(_) | RotateError::Value { .. } | RotateError::NoSuchUser(_) => {
-                "InvalidSecret"
-            }
+            RotateError::Schedule(_)
+            | RotateError::Useless { .. }
+            | RotateError::Value { .. }
+            | RotateError::NoSuchUser(_) => "InvalidSecret",
             RotateError::NoCurrent(_) | RotateError::NoPending(_) => "InvalidState",
             RotateError::WrongUser { .. } | RotateError::KeyNotWorking { .. } => "TestFailed",
             RotateError::Aws { .. } => "AwsError",

@@ -18,12 +18,13 @@ use aws_sdk_secretsmanager::Client as Secrets;
 use aws_smithy_runtime_api::client::result::SdkError;
 use tracing::info;
 
-use super::retire::{self, Key, Retire, Version};
+use super::retire::{self, Key, Room, Version};
 use super::{Event, RotateConfig, RotateError, Step};
 use crate::clock::{self, Clock};
 use crate::credentials::mask;
-use crate::tracked::schedule::{active_until, rotation_period, rotation_window};
-use crate::tracked::secret_value::{KeyPair, KeyValue};
+use crate::keylife::promise::{active_until, usable};
+use crate::keylife::schedule::Schedule;
+use crate::keylife::value::{KeyPair, KeyValue, ReplacedKey};
 
 const CURRENT: &str = "AWSCURRENT";
 const PENDING: &str = "AWSPENDING";
@@ -96,11 +97,11 @@ impl Rotator {
             .await
             .map_err(aws("secretsmanager DescribeSecret"))?;
         let arn = d.arn().unwrap_or(secret_id).to_string();
-        let rules = d.rotation_rules();
-        let period = rules
-            .and_then(rotation_period)
+        let schedule = Schedule::of(&d);
+        let period = schedule
+            .period
             .ok_or_else(|| RotateError::Schedule(arn.clone()))?;
-        let window = rules.map(rotation_window).unwrap_or(Duration::ZERO);
+        let window = schedule.window;
         let stages = d.version_ids_to_stages();
         let current = stages
             .and_then(|s| {
@@ -146,7 +147,8 @@ impl Rotator {
     }
 
     /// `createSecret`: make room for a key, create it and store it as `AWSPENDING` with the
-    /// moment the rotator commits to (`ActiveUntil`).
+    /// moment the rotator commits to (`ActiveUntil`), and, when the key it replaces is from before
+    /// the rotator, the commitment for that key (`ReplacedKey`).
     async fn create(&self, event: &Event, d: &Described) -> Result<String, RotateError> {
         if let Some(pending) = self.value(&d.arn, &event.token).await? {
             return Ok(format!(
@@ -155,6 +157,10 @@ impl Rotator {
                 mask(&pending.keys.access_key_id)
             ));
         }
+        usable(d.period, d.window, self.config.overlap).map_err(|why| RotateError::Useless {
+            secret: d.arn.clone(),
+            why,
+        })?;
         let current_value = self
             .value(&d.arn, &d.current)
             .await?
@@ -163,24 +169,40 @@ impl Rotator {
         let keys = self.keys(&user).await?;
         let versions = self.versions(&d.arn).await?;
         let now = self.clock.now();
-        let deleted = self
+        let room = self
             .make_room(d, &current_value, &keys, &versions, now)
             .await?;
-        let until = active_until(now, d.period, d.window, self.config.overlap)
-            .ok_or_else(|| RotateError::Schedule(d.arn.clone()))?;
-        let value = self.store_pending(event, d, &user, until).await?;
+        let commitment = active_until(now, d.period, d.window, self.config.overlap, room.stays);
+        let replaced = room.record.map(|(key, until)| ReplacedKey {
+            access_key_id: key,
+            active_until: clock::rfc3339(until),
+        });
+        let value = self
+            .store_pending(event, d, &user, commitment.until, replaced.clone())
+            .await?;
         Ok(format!(
-            "created key {} for {user} as AWSPENDING, active until at least {}{}",
+            "created key {} for {user} as AWSPENDING, active until at least {}{}{}{}",
             mask(&value.keys.access_key_id),
-            clock::rfc3339(until),
-            deleted
-                .map(|k| format!("; deleted {}", mask(&k)))
+            clock::rfc3339(commitment.until),
+            if commitment.bridge {
+                " (a bridge: the key beside it is promised past the next rotation)"
+            } else {
+                ""
+            },
+            replaced
+                .map(|r| format!(
+                    "; the replaced key {} stays active until {}",
+                    mask(&r.access_key_id),
+                    r.active_until
+                ))
+                .unwrap_or_default(),
+            room.delete
+                .map(|(k, _)| format!("; deleted {}", mask(&k)))
                 .unwrap_or_default()
         ))
     }
 
-    /// Deletes the user's other key when [`retire::retire`] says it may go, so IAM has room for a
-    /// new one; the key deleted, if any.
+    /// Deletes the key [`retire::make_room`] says may go, so IAM has room for a new one.
     async fn make_room(
         &self,
         d: &Described,
@@ -188,7 +210,7 @@ impl Rotator {
         keys: &[Key],
         versions: &[Version],
         now: SystemTime,
-    ) -> Result<Option<String>, RotateError> {
+    ) -> Result<Room, RotateError> {
         let user = &current_value.user_name;
         let current = versions
             .iter()
@@ -200,33 +222,27 @@ impl Rotator {
                 created: None,
                 key_id: Some(current_value.keys.access_key_id.clone()),
                 active_until: current_value.keys.active_until(),
+                replaced: None,
             });
-        let rules = retire::Rules {
-            period: d.period,
-            window: d.window,
-            overlap: self.config.overlap,
-        };
-        let Retire::Delete { key, why } =
-            retire::retire(user, keys, &current, versions, now, rules)
-                .map_err(RotateError::Refused)?
-        else {
-            return Ok(None);
-        };
-        self.iam
-            .delete_access_key()
-            .user_name(user)
-            .access_key_id(&key)
-            .send()
-            .await
-            .map_err(aws("iam DeleteAccessKey"))?;
-        info!(
-            secret_id = %d.arn,
-            user = %user,
-            deleted_access_key_id = %mask(&key),
-            why = %why,
-            "rotation deleted a key to make room"
-        );
-        Ok(Some(key))
+        let room =
+            retire::make_room(user, keys, &current, versions, now).map_err(RotateError::Refused)?;
+        if let Some((key, why)) = &room.delete {
+            self.iam
+                .delete_access_key()
+                .user_name(user)
+                .access_key_id(key)
+                .send()
+                .await
+                .map_err(aws("iam DeleteAccessKey"))?;
+            info!(
+                secret_id = %d.arn,
+                user = %user,
+                deleted_access_key_id = %mask(key),
+                why = %why,
+                "rotation deleted a key to make room"
+            );
+        }
+        Ok(room)
     }
 
     /// A new key for `user`, stored as the token's `AWSPENDING` version, active until `until`.
@@ -236,6 +252,7 @@ impl Rotator {
         d: &Described,
         user: &str,
         until: SystemTime,
+        replaced: Option<ReplacedKey>,
     ) -> Result<KeyValue, RotateError> {
         let created = self
             .iam
@@ -255,6 +272,7 @@ impl Rotator {
                 secret_access_key: key.secret_access_key().to_string(),
                 active_until: Some(clock::rfc3339(until)),
             },
+            replaced,
         };
         self.secrets
             .put_secret_value()
@@ -338,13 +356,31 @@ impl Rotator {
             && let Some(old) = replaced
             && old.keys.access_key_id != pending.keys.access_key_id
         {
-            self.deactivate(&old).await?;
-            said.push_str(&format!(
-                "; deactivated the replaced key {} (--signing-key-overlap 0s)",
-                mask(&old.keys.access_key_id)
-            ));
+            said.push_str(&self.deactivate_if_over(&old).await?);
         }
         Ok(said)
+    }
+
+    /// `--signing-key-overlap 0s`: the replaced key goes inactive when its promise is over (on
+    /// schedule, at once). A key still promised (a rotation by hand, a key from before the rotator)
+    /// stays active, and a later rotation deletes it once its promise has passed.
+    async fn deactivate_if_over(&self, old: &KeyValue) -> Result<String, RotateError> {
+        let key = mask(&old.keys.access_key_id);
+        match old.keys.active_until() {
+            Some(until) if until <= self.clock.now() => {
+                self.deactivate(old).await?;
+                Ok(format!(
+                    "; deactivated the replaced key {key} (--signing-key-overlap 0s)"
+                ))
+            }
+            Some(until) => Ok(format!(
+                "; the replaced key {key} stays active until {}, its promise (--signing-key-overlap 0s)",
+                clock::rfc3339(until)
+            )),
+            None => Ok(format!(
+                "; the replaced key {key}, from before the rotation function, stays active until its recorded promise"
+            )),
+        }
     }
 
     /// `--signing-key-overlap 0s`: the `AWSPREVIOUS` key, inactive.
@@ -358,13 +394,10 @@ impl Rotator {
             return Ok("already AWSCURRENT; no AWSPREVIOUS key to deactivate".into());
         };
         match self.value(&d.arn, &previous.id).await? {
-            Some(old) => {
-                self.deactivate(&old).await?;
-                Ok(format!(
-                    "already AWSCURRENT; the replaced key {} is inactive (--signing-key-overlap 0s)",
-                    mask(&old.keys.access_key_id)
-                ))
-            }
+            Some(old) => Ok(format!(
+                "already AWSCURRENT{}",
+                self.deactivate_if_over(&old).await?
+            )),
             None => Ok("already AWSCURRENT".into()),
         }
     }
@@ -441,6 +474,10 @@ impl Rotator {
                 created: v.created_date().and_then(|d| SystemTime::try_from(*d).ok()),
                 key_id: value.as_ref().map(|k| k.keys.access_key_id.clone()),
                 active_until: value.as_ref().and_then(|v| v.keys.active_until()),
+                replaced: value.as_ref().and_then(|v| {
+                    let r = v.replaced.as_ref()?;
+                    Some((r.access_key_id.clone(), r.active_until()?))
+                }),
             });
         }
         Ok(versions)

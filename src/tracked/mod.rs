@@ -20,16 +20,14 @@
 //! guard asks a [`Tracked`] and never learns which source answers.
 //!
 //! Beside the sources: [`readiness`] decides whether the task credentials have enough time left,
-//! [`View`] is what `/v1/credentials` shows of any instance, [`schedule`] and [`secret_value`] are
-//! what the Secrets Manager source shares with the rotation function (`rotate-keys`), and
-//! `sts_session` what the two STS session sources share (the duration and its clamp, the 409
-//! reason, the details).
+//! [`View`] is what `/v1/credentials` shows of any instance, and `sts_session` what the two STS
+//! session sources share (the duration and its clamp, the 409 reason, the details). What the
+//! Secrets Manager source shares with the rotation function (`rotate-keys`) is in
+//! [`crate::keylife`].
 
 pub mod assume_role;
 mod fixed;
 pub mod readiness;
-pub mod schedule;
-pub mod secret_value;
 pub mod secrets;
 mod signing;
 mod sts_session;

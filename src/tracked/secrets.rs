@@ -2,12 +2,14 @@
 //! credentials, `{"AccessKeyId": "...", "SecretAccessKey": "..."}`, and the rotation function's
 //! `ActiveUntil` when it wrote one (`sessionguard rotate-keys`).
 //!
-//! The key's expiry is when it may be deactivated under rotation ([`schedule`]); without rotation
-//! it is unbounded (the 7-day SigV4 limit and `--presign-max-expires-in` still apply). Asking again
-//! does not make a key last longer, so presign requests never trigger a read: the secret is read
-//! every `--signing-secret-refresh`.
+//! The key's expiry is the latest end of a URL signed with it, as [`promise`] says: its
+//! `ActiveUntil`; for a key from before the rotation function, 7 days and an hour after the last
+//! read that saw it current with no rotation in progress. Asking again does not make a key last
+//! longer, so presign requests never trigger a read: the secret is read every
+//! `--signing-secret-refresh`. A schedule that lets no useful URL be signed fails the read, with the
+//! reason.
 //!
-//! [`schedule`]: super::schedule
+//! [`promise`]: crate::keylife::promise
 
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
@@ -17,8 +19,6 @@ use aws_credential_types::Credentials;
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
 
-use super::schedule::{DAY, Schedule, rotation_period, rotation_window};
-use super::secret_value::KeyPair;
 use super::signing::{log_refresh_failed, log_refreshed, sdk_failure, with_task_credentials};
 use super::{
     Attempt, BoxFuture, Details, Failed, Failure, Fetched, Fresh, Limit, Source, Success, Tracked,
@@ -26,8 +26,27 @@ use super::{
 };
 use crate::clock::{self, Clock};
 use crate::credentials::Snapshot;
+use crate::keylife::promise::{UNCOMMITTED_GRACE, sidecar_bound, usable};
+use crate::keylife::schedule::Schedule;
+use crate::keylife::value::KeyPair;
+use serde::Serialize;
 
-pub use super::schedule::{Overlap, SecretFacts};
+pub use crate::keylife::schedule::Overlap;
+
+/// The secret's version and rotation schedule, as last read, and why the key lasts as long as it
+/// does: what `/v1/credentials` and the refresh line show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretFacts {
+    pub version_id: Option<String>,
+    pub rotation_enabled: bool,
+    pub next_rotation_date: Option<String>,
+    /// Seconds a replaced key stays active; `None` without rotation.
+    pub key_overlap_seconds: Option<u64>,
+    /// How long the rotation window is; `None` without rotation.
+    pub rotation_window_seconds: Option<u64>,
+    /// How the key's usable lifetime was computed, for people.
+    pub usable_until_reason: String,
+}
 
 /// The value of `--signing-source`.
 pub const NAME: &str = "secrets-manager";
@@ -55,6 +74,8 @@ pub struct SecretsSource {
     task: Tracked,
     /// The rotation facts that bound the key in use, as last read.
     facts: RwLock<Option<SecretFacts>>,
+    /// The current version, and when the last read that saw no other version `AWSPENDING` began.
+    quiet: RwLock<Option<(String, SystemTime)>>,
 }
 
 impl SecretsSource {
@@ -72,6 +93,7 @@ impl SecretsSource {
             timeout,
             task,
             facts: RwLock::new(None),
+            quiet: RwLock::new(None),
         }
     }
 
@@ -79,29 +101,100 @@ impl SecretsSource {
         self.facts.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The `AWSCURRENT` key pair, bounded by when it may be deactivated.
+    /// The `AWSCURRENT` key pair, bounded by the latest end of a URL signed with it.
     async fn load(&self) -> Result<Fetched, Failure> {
         let client = aws_sdk_secretsmanager::Client::new(&with_task_credentials(
             &self.sdk,
             &self.task,
             &self.clock,
         )?);
+        let started = self.clock.now();
         let (value, described) = self.read(&client).await?;
         let keys = KeyPair::parse(value.secret_string())
             .map_err(|why| format!("secret {}: {why}", self.config.secret_id))?;
-        let (usable_until, mut facts) = self.usable_until(&keys, &described);
-        facts.version_id = value.version_id().map(str::to_string);
+        let schedule = Schedule::of(&described);
+        if schedule.rotation_enabled
+            && let Some(period) = schedule.period
+            && let Err(useless) = usable(period, schedule.window, self.config.overlap)
+        {
+            return Err(format!("secret {}: {useless}", self.config.secret_id).into());
+        }
+        let version = value.version_id().unwrap_or_default().to_string();
+        let last_quiet = self.note_quiet(&version, &described, started);
+        let usable_until = sidecar_bound(keys.active_until(), last_quiet);
+        let mut facts = self.facts_of(&schedule, &keys, last_quiet);
+        facts.version_id = Some(version).filter(|v| !v.is_empty());
         *self.facts.write().unwrap_or_else(|e| e.into_inner()) = Some(facts);
         Ok(Fetched {
             credentials: Credentials::new(
                 keys.access_key_id,
                 keys.secret_access_key,
                 None,
-                usable_until,
+                // No quiet read yet of a key without a commitment: nothing can be promised.
+                Some(usable_until.unwrap_or(SystemTime::UNIX_EPOCH)),
                 "SecretsManager",
             ),
             warning: None,
         })
+    }
+
+    /// Remembers when a read that began at `started` saw `version` current with no other version
+    /// `AWSPENDING` (no rotation in progress), and returns the latest such moment for it.
+    fn note_quiet(
+        &self,
+        version: &str,
+        described: &DescribeSecretOutput,
+        started: SystemTime,
+    ) -> Option<SystemTime> {
+        let pending_elsewhere = described.version_ids_to_stages().is_some_and(|stages| {
+            stages
+                .iter()
+                .any(|(v, st)| v != version && st.iter().any(|s| s == "AWSPENDING"))
+        });
+        let mut quiet = self.quiet.write().unwrap_or_else(|e| e.into_inner());
+        if quiet.as_ref().is_some_and(|(v, _)| v != version) {
+            *quiet = None;
+        }
+        if !pending_elsewhere {
+            *quiet = Some((version.to_string(), started));
+        }
+        quiet.as_ref().map(|(_, t)| *t)
+    }
+
+    /// What `/v1/credentials` and the refresh line say of the schedule and the key's bound.
+    fn facts_of(
+        &self,
+        schedule: &Schedule,
+        keys: &KeyPair,
+        last_quiet: Option<SystemTime>,
+    ) -> SecretFacts {
+        let rotating = schedule.rotation_enabled;
+        let overlap = match (self.config.overlap, schedule.period) {
+            (Overlap::Fixed(d), _) => Some(d.as_secs()),
+            (Overlap::RotationPeriod, period) => period.map(|p| p.as_secs()),
+        };
+        let grace = humantime::format_duration(UNCOMMITTED_GRACE);
+        let usable_until_reason = match (keys.active_until(), last_quiet) {
+            (Some(until), _) => format!(
+                "the rotation function committed to keep the key active until {} (ActiveUntil)",
+                clock::rfc3339(until)
+            ),
+            (None, Some(quiet)) => format!(
+                "a key from before the rotation function: URLs end within {grace} of the last read that saw it current with no rotation in progress ({})",
+                clock::rfc3339(quiet)
+            ),
+            (None, None) => format!(
+                "a key from before the rotation function, read while a rotation is in progress: no URL until the rotated key is read (URLs signed with it end within {grace} of the last read before the rotation began)"
+            ),
+        };
+        SecretFacts {
+            version_id: None,
+            rotation_enabled: rotating,
+            next_rotation_date: schedule.next_rotation.map(clock::rfc3339),
+            key_overlap_seconds: overlap.filter(|_| rotating),
+            rotation_window_seconds: Some(schedule.window.as_secs()).filter(|_| rotating),
+            usable_until_reason,
+        }
     }
 
     /// GetSecretValue (`AWSCURRENT`) and DescribeSecret, describing the same version: a rotation
@@ -145,44 +238,6 @@ impl SecretsSource {
             "secret {secret_id}: GetSecretValue's version is not AWSCURRENT in DescribeSecret (a rotation in progress); keeping the last good keys"
         )
         .into())
-    }
-
-    /// When `keys` may be deactivated: the schedule's bound, or the rotator's `ActiveUntil` when
-    /// it is earlier; and the facts behind it.
-    fn usable_until(
-        &self,
-        keys: &KeyPair,
-        described: &DescribeSecretOutput,
-    ) -> (Option<SystemTime>, SecretFacts) {
-        let (mut usable_until, mut facts) =
-            schedule_of(described).usable_until(self.config.overlap, self.clock.now());
-        if let Some(committed) = keys.active_until()
-            && usable_until.is_none_or(|u| committed < u)
-        {
-            usable_until = Some(committed);
-            facts.usable_until_reason = format!(
-                "the rotation function committed to keep the key active until {} (ActiveUntil), before the schedule's bound ({})",
-                clock::rfc3339(committed),
-                facts.usable_until_reason
-            );
-        }
-        (usable_until, facts)
-    }
-}
-
-/// The rotation schedule DescribeSecret tells.
-fn schedule_of(described: &DescribeSecretOutput) -> Schedule {
-    let rules = described.rotation_rules();
-    Schedule {
-        rotation_enabled: described.rotation_enabled().unwrap_or(false),
-        next_rotation: described
-            .next_rotation_date()
-            .and_then(|d| SystemTime::try_from(*d).ok()),
-        last_rotated: described
-            .last_rotated_date()
-            .and_then(|d| SystemTime::try_from(*d).ok()),
-        period: rules.and_then(rotation_period),
-        window: rules.map(rotation_window).unwrap_or(DAY),
     }
 }
 

@@ -105,6 +105,38 @@ def replaced(value, old, new):
     return value
 
 
+# A region of each partition, and the partition CloudFormation gives `${AWS::Partition}` there.
+PARTITIONS = {"us-east-1": "aws", "cn-north-1": "aws-cn", "us-gov-west-1": "aws-us-gov"}
+
+
+def in_partition(value, partition: str):
+    """`value` as CloudFormation resolves it in `partition`: each `Fn::Sub` whose only variable is
+    `${AWS::Partition}` becomes its string; anything else is left as it is."""
+    if isinstance(value, dict):
+        sub = value.get("Fn::Sub")
+        if len(value) == 1 and isinstance(sub, str):
+            text = sub.replace("${AWS::Partition}", partition)
+            if "${" not in text:
+                return text
+        return {k: in_partition(v, partition) for k, v in value.items()}
+    if isinstance(value, list):
+        return [in_partition(v, partition) for v in value]
+    return value
+
+
+def strings(value):
+    """Every string in a template value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings(v)
+
+
 def policy_documents(value, where="") -> list[tuple[str, dict]]:
     """Every IAM policy document in a template: a mapping with `Statement`, at any depth."""
     found = []
@@ -205,11 +237,13 @@ def test_presigner_policy_is_what_iam_policy_prints(sessionguard_bin):
     name, user = the_resource(tpl, "AWS::IAM::User")
     props = user["Properties"]
     assert [p["PolicyName"] for p in props["Policies"]] == ["presign-s3"]
-    printed = iam_policy(
-        sessionguard_bin, "--presign-allow", presign_allow(tpl),
-        "--signing-source", "secrets-manager", "--signing-secret-id", SECRET,
-    )  # fmt: skip
-    assert props["Policies"][0]["PolicyDocument"] == printed, json.dumps(printed, indent=2)
+    for region, partition in PARTITIONS.items():
+        printed = iam_policy(
+            sessionguard_bin, "--presign-allow", presign_allow(tpl), "--region", region,
+            "--signing-source", "secrets-manager", "--signing-secret-id", SECRET,
+        )  # fmt: skip
+        shipped = in_partition(props["Policies"][0]["PolicyDocument"], partition)
+        assert shipped == printed, (region, json.dumps(printed, indent=2))
     # Nothing else: no managed policy, group, console password or other attached policy.
     assert set(props) == {"UserName", "Policies"}, sorted(props)
     attaching = [
@@ -437,10 +471,20 @@ def test_data_events_are_optional_and_cover_the_rules_prefixes():
     fields = {f["Field"]: f for f in selector["FieldSelectors"]}
     assert fields["eventCategory"]["Equals"] == ["Data"]
     assert fields["resources.type"]["Equals"] == ["AWS::S3::Object"]
-    prefixes = [
-        f"arn:aws:s3:::{rule.split(':', 1)[1]}" for rule in presign_allow(tpl).split(",")
-    ]
-    assert fields["resources.ARN"]["StartsWith"] == prefixes
+    for partition in PARTITIONS.values():
+        prefixes = [
+            f"arn:{partition}:s3:::{rule.split(':', 1)[1]}"
+            for rule in presign_allow(tpl).split(",")
+        ]
+        assert in_partition(fields["resources.ARN"]["StartsWith"], partition) == prefixes
+
+
+@pytest.mark.parametrize("path", [PRESIGNER, SERVICE], ids=lambda p: p.name)
+def test_every_arn_names_the_stacks_partition(path):
+    """No ARN is written for one partition: each is built with `${AWS::Partition}` (a stack in
+    AWS China or GovCloud gets `aws-cn`/`aws-us-gov`); an `AllowedPattern` accepts any partition."""
+    hard_coded = [s for s in strings(template(path)) if re.search(r"arn:aws(-[a-z]+)*:", s)]
+    assert hard_coded == []
 
 
 def test_outputs():

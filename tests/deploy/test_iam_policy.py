@@ -142,3 +142,22 @@ def test_each_task_definition_has_its_policy_in_the_docs(sessionguard_bin, path)
     printed, _ = iam_policy(sessionguard_bin, [], env)
     shown = [policy for _, _, policy in documented_policies()]
     assert printed in shown, f"no doc shows the policy for {path.name}:\n{json.dumps(printed, indent=2)}"
+
+
+def test_readme_head_says_403_without_list_bucket(sessionguard_bin):
+    """The policy never grants s3:ListBucket, and without it S3 answers a HEAD (or GET) of a
+    missing key with 403, not 404: README's HEAD section says so, and shows how to get 404 (a
+    listing statement on the rule's prefix, parliament-clean) with its cost."""
+    for args in CASES.values():
+        policy, _ = iam_policy(sessionguard_bin, args)
+        assert "s3:ListBucket" not in json.dumps(policy), args
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### HEAD: does it exist"):]
+    section = section[: section.index("\n### ", 1)]
+    assert "404 when it does not exist" not in section
+    assert "403, not a 404" in section and "s3:ListBucket" in section and "cost" in section.lower()
+    [listing] = [b for lang, b in re.findall(r"```(\w*)\n(.*?)```", section, re.S) if "ListBucket" in b]
+    statement = json.loads(listing)
+    assert statement["Condition"]["StringLike"]["s3:prefix"].endswith("*")
+    document = {"Version": "2012-10-17", "Statement": [statement]}
+    assert analyze_policy_string(json.dumps(document)).findings == []

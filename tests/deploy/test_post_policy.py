@@ -33,6 +33,8 @@ ALLOW = ("PUT:uploads/u/", "POST:drop/", "POST:drop.example.com/")
 @pytest.fixture(scope="module")
 def form_demo(sessionguard_bin, tmp_path_factory):
     args = [arg for rule in ALLOW for arg in ("--presign-allow", rule)]
+    # The one key uploads may name (by ARN): the signer's policy grants KMS on it alone.
+    args += ["--kms-key-arn", KMS_KEY_ARN]
     proc = start_demo(
         sessionguard_bin, tmp_path_factory.mktemp("post") / "demo.log", *args, session="2h"
     )
@@ -228,7 +230,7 @@ CASES = {
     },
     "SSE-KMS with a key": {
         "bucket": "uploads", "key": "u/3/c.bin", "expires_in": 120,
-        "server_side_encryption": "aws:kms", "sse_kms_key_id": "alias/uploads",
+        "server_side_encryption": "aws:kms", "sse_kms_key_id": KMS_KEY_ARN,
     },
     "DSSE-KMS with a key ARN": {
         "bucket": "uploads", "key": "u/3/c.bin", "expires_in": 120,
@@ -242,7 +244,7 @@ CASES = {
         "bucket": "uploads", "key_prefix": "u/9/", "expires_in": "1h", "min_expires_in": 60,
         "content_length_range": {"min": 1, "max": 10485760}, "content_type_prefix": "image/",
         "metadata": {"project": "q3"}, "server_side_encryption": "aws:kms",
-        "sse_kms_key_id": "alias/uploads", "success_action_status": 204,
+        "sse_kms_key_id": KMS_KEY_ARN, "success_action_status": 204,
     },
 }  # fmt: skip
 

@@ -14,11 +14,10 @@ use serde_json::{Value, json};
 use sessionguard::credentials::mask;
 
 use crate::lambda::Function;
-use crate::presign::{amz_date, presign, query_param};
-use crate::signing::moto_env;
 use crate::support::*;
 
 const DAY: Duration = Duration::from_secs(86_400);
+const HOUR: Duration = Duration::from_secs(3_600);
 /// The schedule of every secret here: `AutomaticallyAfterDays` 4, so a window of a day (Secrets
 /// Manager's default for day schedules) and a new key's `ActiveUntil` 2 × (4 − 1) = 6 days after
 /// it was made.
@@ -215,20 +214,15 @@ impl Aws {
             .send()
             .await
             .unwrap();
+        // As AWS (tests/moto/moto_server.py): the rules recorded, no new version.
         let stages = self.stages(name).await;
-        let copy = stages
-            .iter()
-            .find(|(_, s)| s.contains(&"AWSCURRENT".to_string()))
-            .map(|(v, _)| v.clone())
-            .unwrap();
-        assert_ne!(Some(copy.as_str()), created.version_id(), "{stages:?}");
+        assert_eq!(stages.len(), 1, "{stages:?}");
         Presigner {
             user: value["UserName"].as_str().unwrap_or_default().to_string(),
             arn: created.arn().unwrap().to_string(),
             first_key: key_id,
             first_secret: key_secret,
             created_version: created.version_id().unwrap().to_string(),
-            copied_version: copy,
         }
     }
 }
@@ -239,9 +233,8 @@ pub(crate) struct Presigner {
     pub(crate) arn: String,
     pub(crate) first_key: String,
     first_secret: String,
-    /// The version `CreateSecret` made, and moto's `AWSCURRENT` copy of it.
+    /// The version `CreateSecret` made: `AWSCURRENT` until the first rotation.
     created_version: String,
-    copied_version: String,
 }
 
 /// The environment Lambda gives the function, with IAM, Secrets Manager and STS at `endpoint`:
@@ -290,19 +283,6 @@ async fn key_of(aws: &Aws, p: &Presigner, version: &str) -> String {
         .as_str()
         .unwrap()
         .to_string()
-}
-
-/// When a version was made, as Secrets Manager says (`CreatedDate`).
-async fn created_at(aws: &Aws, p: &Presigner, version: &str) -> SystemTime {
-    let v = aws
-        .sm
-        .get_secret_value()
-        .secret_id(&p.arn)
-        .version_id(version)
-        .send()
-        .await
-        .unwrap();
-    SystemTime::try_from(*v.created_date().unwrap()).unwrap()
 }
 
 /// No secret access key (nor the role's secret) anywhere in the function's output.
@@ -358,8 +338,6 @@ async fn shape(
                 "token".to_string()
             } else if id == p.created_version {
                 "created".to_string()
-            } else if id == p.copied_version {
-                "copied".to_string()
             } else {
                 format!("unexpected {id}")
             };
@@ -397,15 +375,20 @@ async fn the_four_steps_rotate_the_key() {
     assert_eq!(keys[&p.first_key], "Active");
     assert_eq!(pending["UserName"], "presigner");
     let until = humantime::parse_rfc3339(pending["ActiveUntil"].as_str().unwrap()).unwrap();
-    // 2 × (4 days − a day's window) after the step ran; the value is to the second.
-    let keep = 6 * DAY;
-    assert!(
-        until + Duration::from_secs(1) >= before + keep && until <= after + keep,
-        "{pending:#}"
-    );
+    // The key it replaces is from before the function: promised 7 days and an hour from now
+    // (recorded as ReplacedKey), past the earliest next rotation (4 days − a day's window), so
+    // the new key is a bridge the next rotation can delete: 3 days. Values are to the second.
+    let within = |t: SystemTime, keep: Duration| {
+        t + Duration::from_secs(1) >= before + keep && t <= after + keep
+    };
+    assert!(within(until, 3 * DAY), "{pending:#}");
+    assert_eq!(pending["ReplacedKey"]["AccessKeyId"], p.first_key.as_str());
+    let recorded =
+        humantime::parse_rfc3339(pending["ReplacedKey"]["ActiveUntil"].as_str().unwrap()).unwrap();
+    assert!(within(recorded, 7 * DAY + HOUR), "{pending:#}");
     let stages = aws.stages(&p.arn).await;
     assert_eq!(stages[&token], ["AWSPENDING"], "{stages:?}");
-    assert_eq!(stages[&p.copied_version], ["AWSCURRENT"], "{stages:?}");
+    assert_eq!(stages[&p.created_version], ["AWSCURRENT"], "{stages:?}");
 
     run_steps(&f, &p, &token, &["setSecret", "testSecret", "finishSecret"]).await;
     let stages = aws.stages(&p.arn).await;
@@ -413,7 +396,7 @@ async fn the_four_steps_rotate_the_key() {
         stages[&token].contains(&"AWSCURRENT".to_string()),
         "{stages:?}"
     );
-    assert_eq!(stages[&p.copied_version], ["AWSPREVIOUS"], "{stages:?}");
+    assert_eq!(stages[&p.created_version], ["AWSPREVIOUS"], "{stages:?}");
     let current_holders: Vec<_> = stages
         .iter()
         .filter(|(_, s)| s.contains(&"AWSCURRENT".to_string()))
@@ -506,7 +489,7 @@ async fn every_step_repeated_changes_nothing_more() {
         stages[&token].contains(&"AWSCURRENT".to_string()),
         "{stages:?}"
     );
-    assert_eq!(stages.len(), 3, "created, copied, the token's: {stages:?}");
+    assert_eq!(stages.len(), 2, "created, the token's: {stages:?}");
 
     let lines = f.step_lines(12).await;
     assert_eq!(lines.len(), 12, "{lines:#?}");
@@ -705,17 +688,25 @@ fn promised_until(message: &str) -> SystemTime {
     humantime::parse_rfc3339(at).unwrap_or_else(|e| panic!("{at}: {e} in {message}"))
 }
 
+/// A version's `ActiveUntil`.
+async fn active_until(aws: &Aws, p: &Presigner, version: &str) -> SystemTime {
+    let value = aws.value(&p.arn, version).await.unwrap();
+    humantime::parse_rfc3339(value["ActiveUntil"].as_str().unwrap()).unwrap()
+}
+
 /// A humantime offset that puts a fresh function's clock `past` `at` (plus an hour), from now.
 fn offset_past(at: SystemTime) -> String {
     let ahead = at.duration_since(now()).unwrap_or_default() + Duration::from_secs(3600);
     format!("{}s", ahead.as_secs())
 }
 
-/// A rotation triggered before the previous key's promise is refused (`RotationRefused`, naming
-/// the key and the moment), leaving that key active and the secret's stages as they were; after
-/// the moment, the same rotation succeeds and deletes the oldest key.
+/// After the first rotation of a key from before the function (K0, promised 7 days and an hour)
+/// the new key K1 is a bridge. A rotation while both are promised is refused (`RotationRefused`,
+/// naming K0 and the moment) and changes nothing; once K1's promise has passed the same rotation
+/// goes through and deletes K1, not K0, which still has URLs running; once K0's has passed, the
+/// next deletes K0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_early_rotation_is_refused_until_the_promise_has_passed() {
+async fn a_rotation_before_every_promise_is_refused_and_the_bridge_goes_first() {
     let aws = Aws::start();
     let p = aws.presigner("presigner").await;
     let first = new_token();
@@ -727,12 +718,15 @@ async fn an_early_rotation_is_refused_until_the_promise_has_passed() {
     )
     .await;
     let k1 = key_of(&aws, &p, &first).await;
+    let v1 = aws.value(&p.arn, &first).await.unwrap();
+    let k1_until = humantime::parse_rfc3339(v1["ActiveUntil"].as_str().unwrap()).unwrap();
+    let k0_until =
+        humantime::parse_rfc3339(v1["ReplacedKey"]["ActiveUntil"].as_str().unwrap()).unwrap();
     let before = aws.state(&p).await;
 
-    // Three days on: K0 (the key from before the function) is still promised.
-    let early = function_at(&aws.moto.url, "3d", &[]).await;
+    // A day on: K1 and K0 are both promised.
+    let early = function_at(&aws.moto.url, "1d", &[]).await;
     let second = new_token();
-    let asked = now() + 3 * DAY;
     let error = early
         .invoke("createSecret", &p.arn, &second)
         .await
@@ -740,53 +734,67 @@ async fn an_early_rotation_is_refused_until_the_promise_has_passed() {
     assert_eq!(error["errorType"], "RotationRefused", "{error}");
     let message = error["errorMessage"].as_str().unwrap();
     assert!(message.contains(&p.first_key), "{message}");
-    // A key from before the function, replaced at once on a 4-day schedule: the sidecar read a
-    // next rotation 4 days out and may have signed with it for 4 − 1 + 4 = 7 days.
-    let until = promised_until(message);
-    let replaced = created_at(&aws, &p, &first).await;
     assert_eq!(
-        sessionguard::clock::rfc3339(until),
-        sessionguard::clock::rfc3339(replaced + 7 * DAY),
+        sessionguard::clock::rfc3339(promised_until(message)),
+        sessionguard::clock::rfc3339(k0_until),
         "{message}"
     );
-    assert!(until > asked, "{message}");
     assert_eq!(aws.state(&p).await, before, "nothing changed");
-    assert_eq!(aws.keys(&p.user).await[&p.first_key], "Active");
     assert!(aws.value(&p.arn, &second).await.is_none());
     assert_no_secrets(&early, &aws, &p).await;
     drop(early);
 
-    // Past the promise: the same rotation (Secrets Manager retries with the same token) goes
-    // through and deletes K0.
-    let late = function_at(&aws.moto.url, &offset_past(until), &[]).await;
-    run_steps(&late, &p, &second, &STEPS).await;
+    // Past K1's promise: the same rotation (Secrets Manager retries with the same token) deletes
+    // the bridge K1 and keeps K0.
+    let later = function_at(&aws.moto.url, &offset_past(k1_until), &[]).await;
+    run_steps(&later, &p, &second, &STEPS).await;
     let k2 = key_of(&aws, &p, &second).await;
     let keys = aws.keys(&p.user).await;
     assert_eq!(
-        keys,
-        [
-            (k1.clone(), "Active".to_string()),
-            (k2.clone(), "Active".to_string())
-        ]
-        .into_iter()
-        .collect(),
-        "K0 deleted"
+        keys.keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        [p.first_key.clone(), k2.clone()].into_iter().collect(),
+        "K1 deleted, K0 kept: {keys:?}"
     );
-    let stages = aws.stages(&p.arn).await;
-    assert!(
-        stages[&second].contains(&"AWSCURRENT".to_string()),
-        "{stages:?}"
-    );
-    assert_eq!(stages[&first], ["AWSPREVIOUS"], "{stages:?}");
-    let created = late.step_lines(4).await[0]["outcome"]
+    let created = later.step_lines(4).await[0]["outcome"]
         .as_str()
         .unwrap()
         .to_string();
     assert!(
-        created.contains(&format!("deleted {}", mask(&p.first_key))),
+        created.contains(&format!("deleted {}", mask(&k1))),
         "{created}"
     );
-    assert_no_secrets(&late, &aws, &p).await;
+    // K0 is still promised past the earliest next rotation: K2 is a bridge too (README's
+    // timeline, day 3–4), committed one step (3 days) after it was made.
+    assert!(created.contains("a bridge"), "{created}");
+    let k2_until = active_until(&aws, &p, &second).await;
+    let k2_made = k1_until + HOUR;
+    assert!(
+        k2_until + Duration::from_secs(60) >= k2_made + 3 * DAY
+            && k2_until <= k2_made + 3 * DAY + Duration::from_secs(60),
+        "{}",
+        sessionguard::clock::rfc3339(k2_until)
+    );
+    drop(later);
+
+    // Past K0's promise: the next rotation deletes K0.
+    let third = new_token();
+    let last = function_at(&aws.moto.url, &offset_past(k0_until), &[]).await;
+    run_steps(&last, &p, &third, &STEPS).await;
+    let keys = aws.keys(&p.user).await;
+    assert!(!keys.contains_key(&p.first_key), "{keys:?}");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    // Nothing promised past the next rotation stays beside K3: committed the full 6 days.
+    let k3_until = active_until(&aws, &p, &third).await;
+    let k3_made = k0_until + HOUR;
+    assert!(
+        k3_until + Duration::from_secs(60) >= k3_made + 6 * DAY
+            && k3_until <= k3_made + 6 * DAY + Duration::from_secs(60),
+        "{}",
+        sessionguard::clock::rfc3339(k3_until)
+    );
+    assert_no_secrets(&last, &aws, &p).await;
 }
 
 /// A secret that names no `UserName`, or a user IAM does not know: `InvalidSecret`, saying which,
@@ -856,11 +864,13 @@ async fn a_secret_without_a_known_user_is_invalid() {
     assert!(message.contains("does not exist"), "{message}");
 }
 
-/// With `--signing-key-overlap 0s` (`SESSIONGUARD_SIGNING_KEY_OVERLAP`), `finishSecret` leaves the
-/// replaced key inactive and the new key's `ActiveUntil` is one step (period − window) away; a
-/// second rotation before that moment would deactivate a key still promised, so it is refused.
+/// With `--signing-key-overlap 0s` (`SESSIONGUARD_SIGNING_KEY_OVERLAP`), a key from before the
+/// function is not deactivated by the first rotation (a sidecar may have promised its URLs for up to
+/// a week: issue 26, A): it stays active until the promise recorded for it, and a later rotation
+/// deletes it. A key the function made is deactivated by the rotation that replaces it once its
+/// `ActiveUntil` (one step, period − window, away) has passed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_overlap_finish_deactivates_the_replaced_key() {
+async fn without_overlap_a_replaced_key_goes_inactive_when_its_promise_is_over() {
     let aws = Aws::start();
     let p = aws.presigner("presigner").await;
     let zero = [("SESSIONGUARD_SIGNING_KEY_OVERLAP", "0s")];
@@ -870,59 +880,67 @@ async fn without_overlap_finish_deactivates_the_replaced_key() {
     run_steps(&f, &p, &first, &STEPS).await;
     let k1 = key_of(&aws, &p, &first).await;
     let keys = aws.keys(&p.user).await;
-    assert_eq!(keys[&p.first_key], "Inactive", "{keys:?}");
+    assert_eq!(keys[&p.first_key], "Active", "K0 kept: {keys:?}");
     assert_eq!(keys[&k1], "Active", "{keys:?}");
-    let until = aws.value(&p.arn, &first).await.unwrap()["ActiveUntil"]
-        .as_str()
-        .map(|t| humantime::parse_rfc3339(t).unwrap())
-        .unwrap();
-    assert!(until + Duration::from_secs(1) >= before + 3 * DAY && until < now() + 3 * DAY);
+    let v1 = aws.value(&p.arn, &first).await.unwrap();
+    let k1_until = humantime::parse_rfc3339(v1["ActiveUntil"].as_str().unwrap()).unwrap();
+    let k0_until =
+        humantime::parse_rfc3339(v1["ReplacedKey"]["ActiveUntil"].as_str().unwrap()).unwrap();
+    assert!(k1_until + Duration::from_secs(1) >= before + 3 * DAY && k1_until < now() + 3 * DAY);
     let finished = f.step_lines(4).await[3]["outcome"]
         .as_str()
         .unwrap()
         .to_string();
     assert!(
-        finished.contains(&format!(
-            "deactivated the replaced key {}",
-            mask(&p.first_key)
-        )),
+        finished.contains("from before the rotation function, stays active"),
         "{finished}"
     );
     drop(f);
 
-    // A day on, K1 is promised for two more days: finishing a rotation now would deactivate it.
-    let early = function_at(&aws.moto.url, "1d", &zero).await;
-    let state = aws.state(&p).await;
+    // Past K1's promise, K0 still promised: K1 goes, K0 stays active.
     let second = new_token();
-    let error = early
-        .invoke("createSecret", &p.arn, &second)
-        .await
-        .unwrap_err();
-    assert_eq!(error["errorType"], "RotationRefused", "{error}");
-    let message = error["errorMessage"].as_str().unwrap();
-    assert!(message.contains(&k1), "{message}");
-    assert!(
-        message.contains(&format!(
-            "promised until {}",
-            sessionguard::clock::rfc3339(until)
-        )),
-        "{message}"
-    );
-    assert_eq!(aws.state(&p).await, state);
-    drop(early);
-
-    let late = function_at(&aws.moto.url, &offset_past(until), &zero).await;
-    run_steps(&late, &p, &second, &STEPS).await;
+    let later = function_at(&aws.moto.url, &offset_past(k1_until), &zero).await;
+    run_steps(&later, &p, &second, &STEPS).await;
     let k2 = key_of(&aws, &p, &second).await;
     let keys = aws.keys(&p.user).await;
     assert_eq!(
-        keys,
-        [(k1, "Inactive".to_string()), (k2, "Active".to_string())]
-            .into_iter()
-            .collect(),
-        "the inactive K0 deleted to make room, K1 deactivated"
+        keys.get(&p.first_key).map(String::as_str),
+        Some("Active"),
+        "{keys:?}"
     );
-    assert_no_secrets(&late, &aws, &p).await;
+    assert_eq!(
+        keys.get(&k2).map(String::as_str),
+        Some("Active"),
+        "{keys:?}"
+    );
+    assert!(!keys.contains_key(&k1), "{keys:?}");
+    drop(later);
+
+    // Past K0's promise and K2's: K0 deleted to make room, K2 deactivated when replaced.
+    let third = new_token();
+    let last = function_at(&aws.moto.url, &offset_past(k0_until), &zero).await;
+    run_steps(&last, &p, &third, &STEPS).await;
+    let k3 = key_of(&aws, &p, &third).await;
+    let keys = aws.keys(&p.user).await;
+    assert_eq!(
+        keys,
+        [
+            (k2.clone(), "Inactive".to_string()),
+            (k3, "Active".to_string())
+        ]
+        .into_iter()
+        .collect(),
+        "K0 deleted, K2 deactivated"
+    );
+    let finished = last.step_lines(4).await[3]["outcome"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        finished.contains(&format!("deactivated the replaced key {}", mask(&k2))),
+        "{finished}"
+    );
+    assert_no_secrets(&last, &aws, &p).await;
 }
 
 /// Outside Lambda (none of the variables it sets), `rotate-keys` exits 64 naming each missing
@@ -968,172 +986,93 @@ async fn outside_lambda_it_exits_64_naming_the_missing_variables() {
     );
 }
 
-/// A URL the sidecar signed: the key that signed it and when it stops working.
-#[derive(Debug)]
-struct Issued {
-    key: String,
-    ends: SystemTime,
-}
-
-/// Presigns `n` URLs asking for 7 days and taking what the key allows (at least a minute);
-/// returns them as signed.
-fn presign_some(daemon: &Daemon, n: usize, label: &str) -> Vec<Issued> {
-    (0..n)
-        .map(|i| {
-            let (status, body) = presign(
-                daemon,
-                &json!({"bucket": "reports", "key": format!("{label}-{i}.csv"), "expires_in": "7d", "min_expires_in": "1m"}),
-            );
-            assert_eq!(status, 200, "{body}");
-            let url = body["url"].as_str().unwrap();
-            let credential = query_param(url, "X-Amz-Credential").unwrap();
-            let date = amz_date(&query_param(url, "X-Amz-Date").unwrap());
-            let expires: u64 = query_param(url, "X-Amz-Expires").unwrap().parse().unwrap();
-            Issued {
-                key: credential.split('/').next().unwrap().to_string(),
-                ends: date + Duration::from_secs(expires),
-            }
-        })
-        .collect()
-}
-
-/// At the (simulated) moment `at`, every URL still valid is signed by a key IAM lists as Active;
-/// returns how many URLs were still valid.
-async fn assert_urls_alive(
-    aws: &Aws,
-    user: &str,
-    issued: &[Issued],
-    at: SystemTime,
-    when: &str,
-) -> usize {
-    let keys = aws.keys(user).await;
-    let alive: Vec<&Issued> = issued.iter().filter(|u| u.ends > at).collect();
-    for url in &alive {
-        assert_eq!(
-            keys.get(&url.key).map(String::as_str),
-            Some("Active"),
-            "{when}: a URL valid until {} is signed by {}, which IAM lists as {:?} (keys {keys:?})",
-            sessionguard::clock::rfc3339(url.ends),
-            url.key,
-            keys.get(&url.key)
-        );
-    }
-    alive.len()
-}
-
-/// End to end: the real sidecar signs with the secret's key while the real function rotates it at
-/// simulated times days apart, some on schedule, some early (refused). After every rotation,
-/// every URL the sidecar issued that has not expired by then is signed by a key IAM still lists
-/// as Active: no URL outlives the key that signed it, the initial key's included.
-///
-/// The sidecar runs on the real clock, so its URLs all end within a week of now (and its bound
-/// for the initial key comes from moto's `NextRotationDate`, 4 days from now): the checks up to
-/// day 7 are the ones with URLs still valid, and the test says how many it checked.
+/// A schedule that lets no useful URL be signed (issue 26, F): `rate(1 day)` with its default
+/// window, a day, commits each key for 2 × (1 day − 1 day) = 0s. The function refuses
+/// `createSecret` (`InvalidSecret`, naming the schedule and the fix) and makes nothing; the sidecar
+/// fails its read of the secret with the same reason and signs nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_url_the_sidecar_signed_outlives_its_key() {
+async fn a_schedule_that_allows_no_useful_url_is_refused_at_start() {
     let aws = Aws::start();
-    let p = aws.presigner("presigner").await;
+    aws.iam
+        .create_user()
+        .user_name("daily")
+        .send()
+        .await
+        .unwrap();
+    let key = aws
+        .iam
+        .create_access_key()
+        .user_name("daily")
+        .send()
+        .await
+        .unwrap();
+    let key = key.access_key().unwrap();
+    let value = json!({"UserName": "daily", "AccessKeyId": key.access_key_id(),
+        "SecretAccessKey": key.secret_access_key()});
+    let arn = aws
+        .sm
+        .create_secret()
+        .name("sessionguard/daily")
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    aws.sm
+        .rotate_secret()
+        .secret_id(&arn)
+        .rotation_rules(
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .schedule_expression("rate(1 day)")
+                .build(),
+        )
+        .rotate_immediately(false)
+        .send()
+        .await
+        .unwrap();
+    let f = function_at(&aws.moto.url, "0s", &[]).await;
+    let token = new_token();
+    let error = f.invoke("createSecret", &arn, &token).await.unwrap_err();
+    assert_eq!(error["errorType"], "InvalidSecret", "{error}");
+    let message = error["errorMessage"].as_str().unwrap();
+    for said in ["commits each key for only 0s", "shorten the window"] {
+        assert!(message.contains(said), "{message}");
+    }
+    assert!(aws.value(&arn, &token).await.is_none());
+    assert_eq!(aws.keys("daily").await.len(), 1);
+
     let endpoint = endpoint(Duration::from_secs(3600)).await;
-    let mut env = moto_env(&endpoint, &aws.moto);
-    set(
-        &mut env,
-        "AWS_ENDPOINT_URL_S3",
-        &format!("http://{}", closed_port()),
-    );
-    set(&mut env, "SESSIONGUARD_S3_FORCE_PATH_STYLE", "true");
     let sidecar = Daemon::start(
-        &env,
+        &crate::signing::moto_env(&endpoint, &aws.moto),
         &[
             "run",
-            "--interval",
-            "1s",
             "--no-identity",
             "--presign-allow",
             "GET:reports/",
-            "--presign-max-expires-in",
-            "7d",
             "--signing-source",
             "secrets-manager",
             "--signing-secret-id",
-            &p.arn,
-            "--signing-secret-refresh",
-            "1s",
+            &arn,
         ],
     )
     .await;
-    sidecar
+    let failed = sidecar
         .wait_for_line(|l| {
-            l["message"] == "signing credentials refreshed"
-                && l["access_key_id"] == mask(&p.first_key).as_str()
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("signing credentials refresh failed"))
         })
         .await;
-    // Before the first rotation the sidecar signs with the key the deployment made: the schedule
-    // (next rotation in 4 days, minus a day's window, plus a period) lets it sign for 7 days.
-    let mut issued = presign_some(&sidecar, 3, "k0");
-    assert!(issued.iter().all(|u| u.key == p.first_key), "{issued:?}");
-
-    // (clock offset, whether the rotation goes through). K0 was read with the schedule's bound of
-    // 7 days and replaced at once, so it is kept 7 days; K1 (made at 0) until day 6 by its
-    // ActiveUntil, K2 (7d 1h) until day 13 1h, K3 (9d) until day 15.
-    let timeline = [
-        ("0s", true),
-        ("3d", false),
-        ("4d", false),
-        ("6d 1h", false),
-        ("7d 1h", true),
-        ("9d", true),
-        ("10d", false),
-        ("13d 2h", true),
-    ];
-    let mut checked = Vec::new();
-    for (offset, goes_through) in timeline {
-        let at = now() + humantime::parse_duration(offset).unwrap();
-        let f = function_at(&aws.moto.url, offset, &[]).await;
-        let token = new_token();
-        let mark = sidecar.mark();
-        let before = aws.state(&p).await;
-        let created = f.invoke("createSecret", &p.arn, &token).await;
-        if created.is_ok() {
-            run_steps(&f, &p, &token, &STEPS[1..]).await;
-        }
-        // First what matters: no live URL lost its key, whatever the function decided.
-        let when = format!("after the rotation at +{offset}");
-        checked.push((
-            offset,
-            assert_urls_alive(&aws, &p.user, &issued, at, &when).await,
-        ));
-        assert_eq!(created.is_ok(), goes_through, "at +{offset}: {created:?}");
-        if let Err(e) = &created {
-            assert_eq!(e["errorType"], "RotationRefused", "at +{offset}: {e}");
-            assert_eq!(
-                aws.state(&p).await,
-                before,
-                "at +{offset}: refused, nothing changed"
-            );
-        }
-        if goes_through {
-            let key = key_of(&aws, &p, &token).await;
-            sidecar
-                .wait_for_line_after(mark, |l| {
-                    l["message"] == "signing credentials refreshed"
-                        && l["secret_version_id"] == token.as_str()
-                        && l["access_key_id"] == mask(&key).as_str()
-                })
-                .await;
-            let signed = presign_some(&sidecar, 3, &format!("after-{offset}"));
-            assert!(signed.iter().all(|u| u.key == key), "{signed:?}");
-            issued.extend(signed);
-        }
-        assert_no_secrets(&f, &aws, &p).await;
-    }
-    // The checks within the week saw the URLs of K0 and K1 still valid.
-    assert!(
-        checked[1].1 >= 6 && checked[3].1 >= 3,
-        "URLs checked per rotation: {checked:?}"
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("commits each key for only 0s"), "{failed}");
+    let (status, body) = http(
+        sidecar.addr,
+        "POST",
+        "/v1/presign",
+        &[("content-type", "application/json")],
+        r#"{"bucket":"reports","key":"a.csv","expires_in":"1h"}"#,
     );
-    let output = sidecar.output();
-    assert!(
-        !output.contains(&p.first_secret),
-        "the sidecar logged a secret"
-    );
+    assert_eq!(status, 503, "{body}");
 }

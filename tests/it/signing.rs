@@ -328,27 +328,20 @@ const SECRET: &str = "sessionguard/presigner";
 const WRONG_SECRET_KEY: &str = "wrongSecretKeyCanary0000000000000000000000";
 const DAY: Duration = Duration::from_secs(86_400);
 
-/// When `key`, the secret's `AWSCURRENT` key, may stop working, worked out here from what moto
-/// says about the secret (`DescribeSecret`), not from what the daemon reports: it may stop being
-/// `AWSCURRENT` at `NextRotationDate` minus the rotation window (with no `Duration` in the rules,
-/// Secrets Manager's window for a schedule in days: up to a day) and stays active one rotation
-/// period (`AutomaticallyAfterDays`) longer under two-key rotation. Nothing issues such a key with
-/// an expiry: the bound is this rotation arithmetic, from moto's schedule.
-async fn secret_key_bound(
-    sm: &aws_sdk_secretsmanager::Client,
+/// The latest a URL signed with `key` may end, worked out here from the contract, not from what
+/// the daemon reports: a key without `ActiveUntil` (from before the rotation function) is promised
+/// for 7 days and an hour after a read that saw no rotation in progress, and every such read began
+/// before now; a key with `ActiveUntil` exactly until then (`until`).
+fn secret_key_bound(
     key: &'static str,
+    until: Option<SystemTime>,
 ) -> impl Fn(&Signer) -> Option<SystemTime> {
-    let secret = sm.describe_secret().secret_id(SECRET).send().await.unwrap();
-    let rules = secret.rotation_rules().expect("rotation rules");
-    assert_eq!(rules.duration(), None, "{secret:?}");
-    let days = rules
-        .automatically_after_days()
-        .expect("a schedule in days");
-    let period = DAY * u32::try_from(days).unwrap();
-    let next =
-        SystemTime::try_from(*secret.next_rotation_date().expect("NextRotationDate")).unwrap();
-    let bound = next - DAY + period;
+    let bound = until.unwrap_or_else(|| now() + DAY * 7 + Duration::from_secs(3600));
     move |signer| (signer.access_key_id == key && signer.session_token.is_none()).then_some(bound)
+}
+
+fn now() -> SystemTime {
+    sessionguard::clock::system().now()
 }
 
 fn key_pair(access_key_id: &str, secret_access_key: &str) -> String {
@@ -356,9 +349,17 @@ fn key_pair(access_key_id: &str, secret_access_key: &str) -> String {
         .to_string()
 }
 
-/// Keys from Secrets Manager: the rotation schedule bounds every URL (next rotation + one period
-/// under two-key rotation), a new `AWSCURRENT` version is picked up within one refresh and its
-/// URLs work against s3s-fs, and a value that cannot be read keeps the last good keys.
+fn committed_key_pair(access_key_id: &str, secret_access_key: &str, until: SystemTime) -> String {
+    json!({"AccessKeyId": access_key_id, "SecretAccessKey": secret_access_key,
+        "UserName": "presigner", "ActiveUntil": sessionguard::clock::rfc3339(until)})
+    .to_string()
+}
+
+/// Keys from Secrets Manager: a key from before the rotation function is promised for 7 days and
+/// an hour after the last read that saw no rotation in progress, and stops growing once a version
+/// is `AWSPENDING`; a key with `ActiveUntil` bounds every URL by it exactly (a URL past it is a 409
+/// naming it); a new `AWSCURRENT` version is picked up within one refresh and its URLs work against
+/// s3s-fs; and a value that cannot be read keeps the last good keys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_keys_sign_rotate_and_survive_bad_values() {
     let moto = MotoServer::start(false);
@@ -421,12 +422,15 @@ async fn secret_keys_sign_rotate_and_survive_bad_values() {
     assert_eq!(line["secret_version_id"], wrong.version_id().unwrap());
     assert_eq!(line["rotation_enabled"], true);
     assert_eq!(line["access_key_id"], "AKIA...0001");
-    // The next rotation happens on or before NextRotationDate (2 days), within its window (a day
-    // by default), so the key may be replaced after 1 day; two-key rotation keeps it active one
-    // more period (2 days): usable for 3 days.
+    // A key from before the rotation function: 7 days and an hour from the last quiet read.
     let usable = seconds_from_now(line["expires_at"].as_str().unwrap());
+    let grace = 7.0 * 86_400.0 + 3_600.0;
+    assert!((grace - 10.0..=grace).contains(&usable), "{line}");
     assert!(
-        (3.0 * 86_400.0 - 10.0..=3.0 * 86_400.0).contains(&usable),
+        line["usable_until_reason"]
+            .as_str()
+            .unwrap()
+            .contains("from before the rotation function"),
         "{line}"
     );
     let view = credentials(&daemon);
@@ -438,36 +442,84 @@ async fn secret_keys_sign_rotate_and_survive_bad_values() {
         (2.0 * 86_400.0 - 10.0..=2.0 * 86_400.0).contains(&next),
         "{view}"
     );
-
-    // Four days: the key may be gone by then.
-    let (status, refused) = presign(
-        &daemon,
-        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "4d"}),
-    );
-    assert_eq!(status, 409, "{refused}");
-    let message = refused["message"].as_str().unwrap();
-    assert!(message.contains("may be deactivated at"), "{message}");
-    assert!(message.contains("two-key rotation"), "{message}");
-
-    // Within the bound: signed, honest, but s3s-fs does not know this key.
     let (status, issued) = presign(
         &daemon,
-        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "71h"}),
+        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "7d"}),
     );
     assert_eq!(status, 200, "{issued}");
-    assert_honest(&issued, secret_key_bound(&sm, "AKIAWRONGKEY00000001").await);
+    assert_honest(&issued, secret_key_bound("AKIAWRONGKEY00000001", None));
     let url = issued["url"].as_str().unwrap();
     assert!(query_param(url, "X-Amz-Security-Token").is_none(), "{url}");
     let (status, body) = http_url("GET", url, &[], "");
     assert_eq!(status, 403, "{body}");
 
+    // A rotation begins (a version AWSPENDING): the key's promise stops growing.
+    let mark = daemon.mark();
+    sm.put_secret_value()
+        .secret_id(SECRET)
+        .secret_string(key_pair("AKIAPENDINGKEY000001", WRONG_SECRET_KEY))
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .unwrap();
+    let first = daemon
+        .wait_for_nth_after(mark, 2, |l| l["message"] == "signing credentials refreshed")
+        .await;
+    let later = daemon
+        .wait_for_nth_after(mark, 4, |l| l["message"] == "signing credentials refreshed")
+        .await;
+    assert_eq!(first["expires_at"], later["expires_at"], "{first} {later}");
+
+    // A key with ActiveUntil, two days out: URLs end by then, exactly.
+    let until = now() + 2 * DAY;
+    let mark = daemon.mark();
+    let committed = sm
+        .put_secret_value()
+        .secret_id(SECRET)
+        .secret_string(committed_key_pair(
+            "AKIACOMMITTEDKEY0001",
+            WRONG_SECRET_KEY,
+            until,
+        ))
+        .send()
+        .await
+        .unwrap();
+    let line = daemon
+        .wait_for_line_after(mark, |l| {
+            l["message"] == "signing credentials refreshed"
+                && l["secret_version_id"] == committed.version_id().unwrap()
+        })
+        .await;
+    assert_eq!(
+        line["expires_at"],
+        sessionguard::clock::rfc3339(until),
+        "{line}"
+    );
+    let (status, refused) = presign(
+        &daemon,
+        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "3d"}),
+    );
+    assert_eq!(status, 409, "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("ActiveUntil"), "{message}");
+    let (status, issued) = presign(
+        &daemon,
+        &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "47h"}),
+    );
+    assert_eq!(status, 200, "{issued}");
+    assert_honest(
+        &issued,
+        secret_key_bound("AKIACOMMITTEDKEY0001", Some(until)),
+    );
+
     // Rotation: a new AWSCURRENT version holding the key pair s3s-fs accepts.
     let mark = daemon.mark();
     let put_at = Instant::now();
+    let s3_until = now() + DAY;
     let rotated = sm
         .put_secret_value()
         .secret_id(SECRET)
-        .secret_string(key_pair(S3_ACCESS_KEY, S3_SECRET_KEY))
+        .secret_string(committed_key_pair(S3_ACCESS_KEY, S3_SECRET_KEY, s3_until))
         .send()
         .await
         .unwrap();
@@ -489,7 +541,7 @@ async fn secret_keys_sign_rotate_and_survive_bad_values() {
         &json!({"bucket": "reports", "key": "q3.csv", "expires_in": "1h"}),
     );
     assert_eq!(status, 200, "{issued}");
-    assert_honest(&issued, secret_key_bound(&sm, S3_ACCESS_KEY).await);
+    assert_honest(&issued, secret_key_bound(S3_ACCESS_KEY, Some(s3_until)));
     let (status, body) = http_url("GET", issued["url"].as_str().unwrap(), &[], "");
     assert_eq!((status, body.as_str()), (200, "region,total\neu,42\n"));
 

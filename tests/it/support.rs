@@ -238,6 +238,16 @@ impl Daemon {
         self.wait_for(mark, 1, pred).await
     }
 
+    /// Waits until `n` lines written after `mark` match and returns the n-th.
+    pub async fn wait_for_nth_after(
+        &self,
+        mark: usize,
+        n: usize,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        self.wait_for(mark, n, pred).await
+    }
+
     /// Waits until `n` lines match and returns the n-th.
     pub async fn wait_for_nth(&self, n: usize, pred: impl Fn(&Value) -> bool) -> Value {
         self.wait_for(0, n, pred).await

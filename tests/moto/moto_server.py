@@ -23,6 +23,11 @@ MOTO_CHAIN_ALL=1 treats every caller as chaining: our tests' callers hold creden
 from a fake ECS endpoint, which in real ECS are always task-role (assumed-role)
 credentials. Nothing else changes (the 900..43200 range is still not checked).
 
+It also plays Secrets Manager's rotation schedule as AWS keeps it (see "Secrets Manager's
+rotation schedule" below): RotateSecret(RotateImmediately=false) without a function records the
+rules whole and makes no version, a finished rotation moves LastRotatedDate and NextRotationDate,
+and DescribeSecret lists only labelled versions.
+
 It also lists each assumed role's Expiration in /moto-api/data.json (sts.AssumedRole),
 as `expiration_rfc3339`, written exactly as the AssumeRole answer wrote it: that listing
 keeps only JSON values, and moto's `expiration` is a datetime, so it is left out. Tests
@@ -43,7 +48,7 @@ import time
 
 from moto.iam.exceptions import NotFoundException
 from moto.iam.models import iam_backends
-from moto.secretsmanager.models import SecretsManagerBackend
+from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend
 from moto.server import ThreadedMotoServer
 from moto.sts.exceptions import STSValidationError
 from moto.sts.models import AssumedRole, sts_backends
@@ -186,6 +191,115 @@ def update_secret_version_stage(
 
 
 SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
+
+
+# --- Secrets Manager's rotation schedule as AWS keeps it (moto 5.2.5 differs) -------------------
+#
+# AWS, RotateSecret (API reference): "RotateImmediately: Specifies whether to rotate the secret
+# immediately or wait until the next scheduled rotation window ... If you don't immediately rotate
+# the secret, Secrets Manager tests the rotation configuration by running the testSecret step of the
+# Lambda rotation function." Without a function (our tests play Secrets Manager's part and invoke
+# the steps themselves) that leaves only the recorded rules: no new version. moto instead adds an
+# AWSPENDING copy of the value and, without a function, makes it AWSCURRENT at once
+# (SecretsManagerBackend.rotate_secret), keeps only AutomaticallyAfterDays (drops ScheduleExpression
+# and Duration), and sets NextRotationDate to exactly now + N days.
+#
+# AWS, DescribeSecret: "NextRotationDate: The next rotation is scheduled to occur on or before this
+# date and time." and "LastRotatedDate: The last date and time that Secrets Manager rotated the
+# secret." Here a rotation is complete when AWSCURRENT moves to the version that was AWSPENDING
+# (what finishSecret does); LastRotatedDate is then that moment, and NextRotationDate that moment
+# plus the period: the end of the next window, which opens `Duration` (or a day, an hour for
+# hourly rates) earlier.
+#
+# AWS, DescribeSecret: "VersionIdsToStages: A list of the versions of the secret that have
+# staging labels attached. Versions that don't have staging labels are considered deprecated and
+# Secrets Manager can delete them." moto lists every version.
+
+
+def period_seconds(rules):
+    """The period of RotationRules in seconds, or None (cron() or none)."""
+    days = rules.get("AutomaticallyAfterDays")
+    if days:
+        return int(days) * 86400
+    m = re.fullmatch(r"rate\((\d+) (hour|hours|day|days)\)", (rules.get("ScheduleExpression") or "").strip())
+    if not m:
+        return None
+    return int(m.group(1)) * (3600 if m.group(2).startswith("hour") else 86400)
+
+
+moto_rotate_secret = SecretsManagerBackend.rotate_secret
+
+
+def rotate_secret(self, secret_id, client_request_token=None, rotation_lambda_arn=None,
+                  rotation_rules=None, rotate_immediately=True):
+    """Without a rotation function and RotateImmediately=false: records the rules, whole, and the
+    next rotation date, and makes no version (AWS would only run testSecret). Otherwise moto's."""
+    if rotation_lambda_arn or rotate_immediately:
+        return moto_rotate_secret(self, secret_id, client_request_token, rotation_lambda_arn,
+                                  rotation_rules, rotate_immediately)
+    if not self._is_valid_identifier(secret_id):
+        from moto.secretsmanager.exceptions import SecretNotFoundException
+        raise SecretNotFoundException()
+    secret = self.secrets[secret_id]
+    rules = dict(rotation_rules or {})
+    secret.rotation_requested = True
+    secret.rotation_lambda_arn = ""
+    secret.full_rotation_rules = rules
+    secret.auto_rotate_after_days = rules.get("AutomaticallyAfterDays", 0) or 0
+    secret.rotation_enabled = True
+    period = period_seconds(rules)
+    secret.next_rotation_date = time.time() + period if period else None
+    return secret.to_short_dict()
+
+
+SecretsManagerBackend.rotate_secret = rotate_secret
+moto_to_dict = FakeSecret.to_dict
+
+
+def to_dict(self):
+    """moto's DescribeSecret, with the rules as given and only labelled versions."""
+    dct = moto_to_dict(self)
+    rules = getattr(self, "full_rotation_rules", None)
+    if rules is not None and "RotationRules" in dct:
+        dct["RotationRules"] = rules
+    for key in ("VersionIdsToStages", "SecretVersionsToStages"):
+        if key in dct:
+            dct[key] = {v: st for v, st in dct[key].items() if st}
+    return dct
+
+
+FakeSecret.to_dict = to_dict
+
+
+def completes_rotations(method):
+    """`method` (UpdateSecretVersionStage), after which moving AWSCURRENT to the AWSPENDING version
+    completes the rotation: LastRotatedDate now, NextRotationDate a period on."""
+
+    def wrapper(self, secret_id, version_stage, remove_from_version_id, move_to_version_id):
+        secret = self.secrets.get(secret_id)
+        was_pending = bool(
+            secret is not None
+            and move_to_version_id in secret.versions
+            and "AWSPENDING" in secret.versions[move_to_version_id]["version_stages"]
+        )
+        result = method(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and was_pending:
+            now = time.time()
+            secret.last_rotation_date = now
+            rules = getattr(secret, "full_rotation_rules", None) or {
+                "AutomaticallyAfterDays": secret.auto_rotate_after_days
+            }
+            period = period_seconds(rules)
+            if secret.rotation_enabled and period:
+                secret.next_rotation_date = now + period
+        return result
+
+    return wrapper
+
+
+SecretsManagerBackend.update_secret_version_stage = completes_rotations(
+    SecretsManagerBackend.update_secret_version_stage
+)
 
 
 def main():

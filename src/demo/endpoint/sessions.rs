@@ -24,6 +24,9 @@ pub struct Options {
     pub token: Option<String>,
     /// Fixed access key id and secret (for an S3 server that knows one key pair); random otherwise.
     pub key_pair: Option<(String, String)>,
+    /// Fixed session token, with `key_pair`: a session an STS server issued (moto checks a
+    /// session's token against its key), served as the ECS agent would; random otherwise.
+    pub session_token: Option<String>,
 }
 
 impl Options {
@@ -35,6 +38,7 @@ impl Options {
             rotate_before: session / 5,
             token: None,
             key_pair: None,
+            session_token: None,
         }
     }
 }
@@ -49,6 +53,10 @@ impl std::fmt::Debug for Options {
             .field(
                 "key_pair",
                 &self.key_pair.as_ref().map(|(id, _)| (id, "** redacted **")),
+            )
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "** redacted **"),
             )
             .finish()
     }
@@ -173,7 +181,11 @@ pub(super) fn issue(inner: &mut Inner, now: SystemTime) -> Issued {
         // A fixed key pair still gets a fresh session token per session, so rotation shows.
         access_key_id,
         secret_access_key,
-        token: format!("IQoJb3JpZ2luX2Vj{}", random_upper(120)),
+        token: inner
+            .options
+            .session_token
+            .clone()
+            .unwrap_or_else(|| format!("IQoJb3JpZ2luX2Vj{}", random_upper(120))),
         expiration: whole_now + inner.options.session,
     };
     inner.issued_keys.push(issued.access_key_id.clone());

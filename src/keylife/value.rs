@@ -1,11 +1,13 @@
 //! The value of a version of the signing secret, as the sidecar (`--signing-source
 //! secrets-manager`) reads it and the rotation function (`sessionguard rotate-keys`) reads and
-//! writes it: `{"UserName", "AccessKeyId", "SecretAccessKey", "ActiveUntil"}`. One parser for both;
-//! only the rotator needs `UserName`.
+//! writes it: `{"UserName", "AccessKeyId", "SecretAccessKey", "ActiveUntil", "ReplacedKey"}`. One
+//! parser for both; only the rotator needs `UserName` and `ReplacedKey`.
 //!
 //! `ActiveUntil` is the rotator's commitment: it will not deactivate or delete the version's key
-//! before that moment, and the sidecar signs URLs no longer than it (nor than its own bound from
-//! the schedule). Versions written before the rotator (a secret CloudFormation created) have none.
+//! before that moment, and the sidecar signs no URL with the key that ends later. Versions written
+//! before the rotator (a secret CloudFormation created) have none; the version that replaces one
+//! of them records, as `ReplacedKey`, the commitment the rotator makes for that older key
+//! ([`super::promise`]).
 
 use std::fmt;
 use std::time::SystemTime;
@@ -35,6 +37,25 @@ pub struct KeyValue {
     pub user_name: String,
     #[serde(flatten)]
     pub keys: KeyPair,
+    /// The commitment for the key this version replaced, when that key had none of its own.
+    #[serde(rename = "ReplacedKey", skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<ReplacedKey>,
+}
+
+/// The rotator's commitment for a key from before it, recorded in the version that replaced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplacedKey {
+    #[serde(rename = "AccessKeyId")]
+    pub access_key_id: String,
+    /// RFC 3339.
+    #[serde(rename = "ActiveUntil")]
+    pub active_until: String,
+}
+
+impl ReplacedKey {
+    pub fn active_until(&self) -> Option<SystemTime> {
+        clock::parse_rfc3339(&self.active_until)
+    }
 }
 
 /// Who reads a value: that decides whether `UserName` is needed and how a refusal explains the
@@ -86,6 +107,7 @@ pub enum Problem {
     Missing(&'static str),
     NotAString(&'static str),
     BadActiveUntil,
+    BadReplacedKey,
 }
 
 impl fmt::Display for ValueError {
@@ -106,6 +128,9 @@ impl fmt::Display for ValueError {
             ),
             Problem::NotAString(name) => write!(f, "{name} is not a non-empty string"),
             Problem::BadActiveUntil => f.write_str("ActiveUntil is not an RFC 3339 time"),
+            Problem::BadReplacedKey => f.write_str(
+                "ReplacedKey is not {\"AccessKeyId\": ..., \"ActiveUntil\": RFC 3339 time}",
+            ),
         }
     }
 }
@@ -142,12 +167,36 @@ impl KeyValue {
         Ok(KeyValue {
             user_name: user_name.expect("the rotator's reading requires UserName"),
             keys,
+            replaced: replaced_key(text).map_err(|problem| ValueError {
+                reader: Reader::Rotator,
+                problem,
+            })?,
         })
     }
 
     /// The `SecretString` to store.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("plain strings serialise")
+    }
+}
+
+/// `ReplacedKey`, when the value has one (`text` already parsed as JSON by [`parse`]).
+fn replaced_key(text: Option<&str>) -> Result<Option<ReplacedKey>, Problem> {
+    let value: serde_json::Value = text
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    let Some(record) = value.get("ReplacedKey").filter(|r| !r.is_null()) else {
+        return Ok(None);
+    };
+    let text = |name| record.get(name).and_then(serde_json::Value::as_str);
+    match (text("AccessKeyId"), text("ActiveUntil")) {
+        (Some(key), Some(until)) if !key.is_empty() && clock::parse_rfc3339(until).is_some() => {
+            Ok(Some(ReplacedKey {
+                access_key_id: key.to_string(),
+                active_until: until.to_string(),
+            }))
+        }
+        _ => Err(Problem::BadReplacedKey),
     }
 }
 
