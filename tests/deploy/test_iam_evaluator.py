@@ -436,3 +436,29 @@ def test_a_policy_widened_to_a_sibling_prefix_fails(moto, sessionguard_bin, side
 
     failures = judge(moto, sessionguard_bin, sidecar_answers, widened)
     assert failures and all("exports-x/" in f and "outside the rules" in f for f in failures), failures
+
+
+# Each signing source's signer (the assumed role, the secret's IAM user, the web identity role)
+# holds the same S3 policy as the task role it replaces: what moto judged above.
+SOURCE_ARGS = {
+    "assume-role": ["--signing-source", "assume-role", "--assume-role-arn",
+                    "arn:{partition}:iam::123456789012:role/presigner"],
+    "secrets-manager": ["--signing-source", "secrets-manager", "--signing-secret-id",
+                        "arn:{partition}:secretsmanager:{region}:123456789012:secret:presigner-AbCdEf"],
+    "web-identity": ["--signing-source", "web-identity", "--web-identity-role-arn",
+                     "arn:{partition}:iam::123456789012:role/presigner"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("source", SOURCE_ARGS)
+def test_every_signing_source_signs_with_the_policy_moto_judged(sessionguard_bin, source):
+    """`iam-policy --signing-source S` prints, for the signer of each source and in each partition,
+    exactly the policy the evaluator tests above hold to moto (the task role's, `task`)."""
+    for allow in ALLOW_LISTS.values():
+        for region, partition in PARTITIONS.items():
+            judged = signer_policy(sessionguard_bin, allow, region, [])
+            extra = [a.format(partition=partition, region=region) for a in SOURCE_ARGS[source]]
+            args = [str(sessionguard_bin), "iam-policy", "--presign-allow", allow, *extra]
+            result = run(args, env=sessionguard_env({"AWS_REGION": region}))
+            assert result.returncode == 0, result.stderr
+            assert json.loads(result.stdout) == judged, (source, allow, partition)
