@@ -28,8 +28,8 @@ use serde::Serialize;
 use super::answer::{self, Answered, Item};
 use super::presign;
 use super::response::{PROMETHEUS_TEXT, error, json, text};
-use crate::presign::Guard;
 use crate::presign::uppy::UppyDefaults;
+use crate::presign::{Guard, Refusal};
 use crate::telemetry::metrics::Metrics;
 use crate::tracked::View;
 use crate::tracked::task::{CredentialsView, TaskCredentials};
@@ -176,16 +176,13 @@ impl Router {
                 route.methods,
                 request.method()
             );
-            let mut response = error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                message.clone(),
-            );
+            let refusal = Refusal::MethodNotAllowed;
+            let mut response = error(refusal.status(), refusal.error(), message.clone());
             response
                 .headers_mut()
                 .insert(ALLOW, http::HeaderValue::from_static(route.methods));
             let items = presign
-                .then(|| Item::invalid_request(405, message))
+                .then(|| Item::rejected(refusal, message))
                 .into_iter()
                 .collect();
             return Answered { response, items };
@@ -234,16 +231,13 @@ fn overloaded(presign: bool) -> Answered {
         "all {} API connections are in use; retry shortly",
         super::limits::MAX_CONNECTIONS
     );
-    let mut response = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "overloaded",
-        message.clone(),
-    );
+    let refusal = Refusal::Overloaded;
+    let mut response = error(refusal.status(), refusal.error(), message.clone());
     let headers = response.headers_mut();
     headers.insert(RETRY_AFTER, http::HeaderValue::from_static("1"));
     headers.insert(CONNECTION, http::HeaderValue::from_static("close"));
     let items = presign
-        .then(|| Item::overloaded(message))
+        .then(|| Item::rejected(refusal, message))
         .into_iter()
         .collect();
     Answered { response, items }
