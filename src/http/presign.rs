@@ -200,10 +200,8 @@ pub async fn batch<B: RequestBody>(guard: &Guard, request: Request<B>) -> Answer
         );
         return rejected(Refusal::PayloadTooLarge, message);
     }
-    let parsed: Vec<Result<PresignRequest, PresignError>> = items
-        .iter()
-        .map(|item| PresignRequest::from_json(item.to_string().as_bytes()))
-        .collect();
+    let parsed: Vec<Result<PresignRequest, PresignError>> =
+        items.into_iter().map(PresignRequest::from_value).collect();
     let subjects: Vec<Option<Subject>> = parsed
         .iter()
         .map(|p| p.as_ref().ok().map(subject_of))
