@@ -50,9 +50,10 @@ pub struct Item {
 }
 
 impl Item {
-    pub fn issued(subject: Subject, granted_seconds: u64, expires_at: &str) -> Item {
+    /// A signed answer (its subject is always known: only a parsed request is signed).
+    pub fn issued(subject: Option<Subject>, granted_seconds: u64, expires_at: &str) -> Item {
         Item {
-            subject: Some(subject),
+            subject,
             outcome: Outcome::Issued {
                 granted_seconds,
                 expires_at: expires_at.to_string(),

@@ -137,7 +137,7 @@ where
     match sign(parsed).await {
         Ok(answer) => {
             let (seconds, expires_at) = answer.granted();
-            let item = Item::issued(subject, seconds, expires_at);
+            let item = Item::issued(Some(subject), seconds, expires_at);
             Answered {
                 response: json(StatusCode::OK, &answer),
                 items: vec![item],
@@ -211,12 +211,11 @@ pub async fn batch<B: RequestBody>(guard: &Guard, request: Request<B>) -> Answer
     let mut logged = Vec::with_capacity(answers.len());
     for (answer, subject) in answers.iter().zip(subjects) {
         let (status, body, item) = match (answer, subject) {
-            (Ok(issued), Some(subject)) => (
+            (Ok(issued), subject) => (
                 StatusCode::OK,
                 serde_json::to_value(issued).expect("plain structs serialise"),
                 Item::issued(subject, issued.expires_in, &issued.expires_at),
             ),
-            (Ok(issued), None) => unreachable!("issued for an unparsed request: {issued:?}"),
             (Err(e), subject) => {
                 let (status, body) = error_body(e);
                 let item = Item::refused(subject, e);
