@@ -4,11 +4,14 @@
 //! typo. The only module that knows clap.
 
 mod iam_policy;
+mod overlap;
 mod presign_fields;
 mod problems;
 mod rotate;
 mod source;
 pub mod validate;
+
+pub use overlap::KeyOverlapArgs;
 
 use std::fmt;
 
@@ -57,11 +60,8 @@ pub enum Command {
 /// Flags of `rotate-keys`.
 #[derive(Debug, Clone, Args)]
 pub struct RotateKeysArgs {
-    /// How long a replaced key stays active: rotation-period (two-key rotation: deleted by the
-    /// rotation after next) or 0s (deactivated when the new key becomes current). Give the sidecar
-    /// the same value.
-    #[arg(long, env = "SESSIONGUARD_SIGNING_KEY_OVERLAP", default_value = crate::tracked::secrets::DEFAULT_KEY_OVERLAP)]
-    pub signing_key_overlap: String,
+    #[command(flatten)]
+    pub key_overlap: KeyOverlapArgs,
     /// How long testSecret retries a new key before failing (IAM takes seconds to accept one).
     #[arg(long, env = "SESSIONGUARD_TEST_TIMEOUT", default_value = crate::rotate::DEFAULT_TEST_TIMEOUT)]
     pub test_timeout: String,
@@ -208,10 +208,8 @@ pub struct SourceArgs {
     /// secrets-manager: time between reads of the secret (picks up rotation).
     #[arg(long, env = "SESSIONGUARD_SIGNING_SECRET_REFRESH", default_value = crate::tracked::secrets::DEFAULT_REFRESH)]
     pub signing_secret_refresh: String,
-    /// secrets-manager: how long a key stays active after rotation replaces it: rotation-period
-    /// (two-key rotation) or a duration (0s when rotation deactivates the old key at once).
-    #[arg(long, env = "SESSIONGUARD_SIGNING_KEY_OVERLAP", default_value = crate::tracked::secrets::DEFAULT_KEY_OVERLAP)]
-    pub signing_key_overlap: String,
+    #[command(flatten)]
+    pub key_overlap: KeyOverlapArgs,
 }
 
 /// Flags shared by the daemon's presign endpoint and the `presign` command.

@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use super::SourceArgs;
 use super::problems::{Problems, given};
-use crate::keylife::schedule::MAX_ROTATION_PERIOD;
 use crate::tracked::assume_role::{self, MAX_DURATION, MIN_DURATION};
 use crate::tracked::secrets;
 use crate::tracked::web_identity::{self, ENV_ROLE_ARN, ENV_TOKEN_FILE};
-use crate::tracked::{AssumeRoleConfig, Overlap, SecretConfig, SigningSource, WebIdentityConfig};
+use crate::tracked::{AssumeRoleConfig, SecretConfig, SigningSource, WebIdentityConfig};
 
 /// What `--assume-role-external-id` shows in a problem: a shared secret of the role's trust
 /// policy is named, never echoed.
@@ -30,7 +29,7 @@ impl SourceArgs {
             &self.signing_secret_refresh,
             Duration::from_secs(1),
         );
-        let overlap = self.overlap(p);
+        let overlap = self.key_overlap.sidecar(p);
         let session_duration = p.duration_min(
             "signing-session-duration",
             &self.signing_session_duration,
@@ -92,24 +91,6 @@ impl SourceArgs {
                     v,
                     &format!("only applies with --signing-source {belongs_to}"),
                 );
-            }
-        }
-    }
-
-    /// `--signing-key-overlap`: `rotation-period` or a duration Secrets Manager can rotate within.
-    fn overlap(&self, p: &mut Problems) -> Overlap {
-        match self.signing_key_overlap.trim() {
-            "rotation-period" => Overlap::RotationPeriod,
-            other => {
-                let d = p.duration("signing-key-overlap", other);
-                if d > MAX_ROTATION_PERIOD {
-                    p.push(
-                        "signing-key-overlap",
-                        other,
-                        "must be at most 1000d (Secrets Manager's longest rotation period) or rotation-period",
-                    );
-                }
-                Overlap::Fixed(d)
             }
         }
     }

@@ -57,31 +57,31 @@ pub fn policy(config: &IamPolicyConfig) -> Result<Printed, IamPolicyError> {
     if for_signer {
         return signer(config, partition);
     }
-    let statement = match &config.source {
-        SigningSource::Task => unreachable!("the task role is the signer"),
-        SigningSource::AssumeRole(role) => json!({
-            "Sid": "AssumeSigningRole",
-            "Effect": "Allow",
-            "Action": "sts:AssumeRole",
-            "Resource": role.role_arn,
-        }),
+    // The task role's statement and why, from one match of the signing source.
+    let (statement, reason) = match &config.source {
+        // The task role is the signer (`for_signer` above): its S3 permissions.
+        SigningSource::Task => return signer(config, partition),
+        SigningSource::AssumeRole(role) => (
+            json!({
+                "Sid": "AssumeSigningRole",
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Resource": role.role_arn,
+            }),
+            "sts:AssumeRole: --signing-source assume-role assumes the signing role with the task credentials",
+        ),
         SigningSource::WebIdentity(_) => {
             return Err(super::oidc_trust::OidcTrustError::TaskRoleNeedsNothing.into());
         }
-        SigningSource::SecretsManager(secret) => json!({
-            "Sid": "ReadSigningKey",
-            "Effect": "Allow",
-            "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
-            "Resource": secret_arn(config, partition, &secret.secret_id)?,
-        }),
-    };
-    let reason = match &config.source {
-        SigningSource::AssumeRole(_) => {
-            "sts:AssumeRole: --signing-source assume-role assumes the signing role with the task credentials"
-        }
-        _ => {
-            "secretsmanager:GetSecretValue and secretsmanager:DescribeSecret: --signing-source secrets-manager reads the key pair and its rotation schedule"
-        }
+        SigningSource::SecretsManager(secret) => (
+            json!({
+                "Sid": "ReadSigningKey",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+                "Resource": secret_arn(config, partition, &secret.secret_id)?,
+            }),
+            "secretsmanager:GetSecretValue and secretsmanager:DescribeSecret: --signing-source secrets-manager reads the key pair and its rotation schedule",
+        ),
     };
     Ok(Printed {
         document: iam::document(vec![statement]),

@@ -12,7 +12,8 @@ use http::Response;
 use http_body_util::Full;
 use tracing::{info, warn};
 
-use crate::presign::PresignError;
+use crate::presign::refusal::ISSUED;
+use crate::presign::{PresignError, Refusal};
 use crate::telemetry::log_pipe::REQUESTS_TARGET;
 use crate::telemetry::metrics::Metrics;
 
@@ -33,9 +34,8 @@ pub enum Outcome {
         expires_at: String,
     },
     Refused {
-        /// The `result` label and the body's `error` kind.
-        reason: &'static str,
-        status: u16,
+        /// Its `result` label (the line's `reason`), status and body `error` kind.
+        refusal: Refusal,
         error: String,
         /// What could be granted, for a 409.
         available_seconds: Option<u64>,
@@ -50,9 +50,10 @@ pub struct Item {
 }
 
 impl Item {
-    pub fn issued(subject: Subject, granted_seconds: u64, expires_at: &str) -> Item {
+    /// A signed answer (its subject is always known: only a parsed request is signed).
+    pub fn issued(subject: Option<Subject>, granted_seconds: u64, expires_at: &str) -> Item {
         Item {
-            subject: Some(subject),
+            subject,
             outcome: Outcome::Issued {
                 granted_seconds,
                 expires_at: expires_at.to_string(),
@@ -61,7 +62,7 @@ impl Item {
     }
 
     /// A refusal the guard or the parser explained.
-    pub fn refused(subject: Option<Subject>, status: u16, e: &PresignError) -> Item {
+    pub fn refused(subject: Option<Subject>, e: &PresignError) -> Item {
         let available_seconds = match e {
             PresignError::SessionTooShort { available, .. } => Some(*available),
             _ => None,
@@ -69,34 +70,20 @@ impl Item {
         Item {
             subject,
             outcome: Outcome::Refused {
-                reason: e.kind(),
-                status,
+                refusal: e.refusal(),
                 error: e.to_string(),
                 available_seconds,
             },
         }
     }
 
-    /// A refusal of the HTTP request itself (method, media type, size): the caller's mistake.
-    pub fn invalid_request(status: u16, error: impl Into<String>) -> Item {
+    /// A refusal of the HTTP request itself (method, media type, size, time, a reserved
+    /// connection), before any body was parsed.
+    pub fn rejected(refusal: Refusal, error: impl Into<String>) -> Item {
         Item {
             subject: None,
             outcome: Outcome::Refused {
-                reason: "invalid",
-                status,
-                error: error.into(),
-                available_seconds: None,
-            },
-        }
-    }
-
-    /// A presign request on a reserved connection, while every regular one is taken.
-    pub fn overloaded(error: impl Into<String>) -> Item {
-        Item {
-            subject: None,
-            outcome: Outcome::Refused {
-                reason: "overloaded",
-                status: 503,
+                refusal,
                 error: error.into(),
                 available_seconds: None,
             },
@@ -106,8 +93,8 @@ impl Item {
     /// The `result` label it is counted under.
     pub fn result(&self) -> &'static str {
         match &self.outcome {
-            Outcome::Issued { .. } => "issued",
-            Outcome::Refused { reason, .. } => reason,
+            Outcome::Issued { .. } => ISSUED,
+            Outcome::Refused { refusal, .. } => refusal.result(),
         }
     }
 }
@@ -150,8 +137,7 @@ fn log(item: &Item) {
             "presign issued"
         ),
         Outcome::Refused {
-            reason,
-            status,
+            refusal,
             error,
             available_seconds,
         } => warn!(
@@ -161,8 +147,8 @@ fn log(item: &Item) {
             method,
             requested_seconds,
             available_seconds,
-            reason,
-            status,
+            reason = refusal.result(),
+            status = refusal.status().as_u16(),
             error = error.as_str(),
             "presign refused"
         ),

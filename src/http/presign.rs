@@ -16,7 +16,7 @@ use super::limits::BODY_READ_TIMEOUT;
 use super::response::{error, json};
 use crate::presign::post::{PostForm, PostRequest};
 use crate::presign::uppy::{UppyDefaults, UppyPresigned};
-use crate::presign::{Guard, PresignError, PresignRequest, Presigned};
+use crate::presign::{Guard, PresignError, PresignRequest, Presigned, Refusal};
 
 /// Largest presign request body; a real one is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -137,7 +137,7 @@ where
     match sign(parsed).await {
         Ok(answer) => {
             let (seconds, expires_at) = answer.granted();
-            let item = Item::issued(subject, seconds, expires_at);
+            let item = Item::issued(Some(subject), seconds, expires_at);
             Answered {
                 response: json(StatusCode::OK, &answer),
                 items: vec![item],
@@ -163,7 +163,7 @@ fn refusal(subject: Option<Subject>, e: &PresignError) -> Answered {
     }
     Answered {
         response,
-        items: vec![Item::refused(subject, status.as_u16(), e)],
+        items: vec![Item::refused(subject, e)],
     }
 }
 
@@ -198,15 +198,10 @@ pub async fn batch<B: RequestBody>(guard: &Guard, request: Request<B>) -> Answer
             "a batch holds at most {MAX_BATCH} requests, not {}",
             items.len()
         );
-        return Answered {
-            items: vec![Item::invalid_request(413, message.clone())],
-            response: error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message),
-        };
+        return rejected(Refusal::PayloadTooLarge, message);
     }
-    let parsed: Vec<Result<PresignRequest, PresignError>> = items
-        .iter()
-        .map(|item| PresignRequest::from_json(item.to_string().as_bytes()))
-        .collect();
+    let parsed: Vec<Result<PresignRequest, PresignError>> =
+        items.into_iter().map(PresignRequest::from_value).collect();
     let subjects: Vec<Option<Subject>> = parsed
         .iter()
         .map(|p| p.as_ref().ok().map(subject_of))
@@ -216,15 +211,14 @@ pub async fn batch<B: RequestBody>(guard: &Guard, request: Request<B>) -> Answer
     let mut logged = Vec::with_capacity(answers.len());
     for (answer, subject) in answers.iter().zip(subjects) {
         let (status, body, item) = match (answer, subject) {
-            (Ok(issued), Some(subject)) => (
+            (Ok(issued), subject) => (
                 StatusCode::OK,
                 serde_json::to_value(issued).expect("plain structs serialise"),
                 Item::issued(subject, issued.expires_in, &issued.expires_at),
             ),
-            (Ok(issued), None) => unreachable!("issued for an unparsed request: {issued:?}"),
             (Err(e), subject) => {
                 let (status, body) = error_body(e);
-                let item = Item::refused(subject, status.as_u16(), e);
+                let item = Item::refused(subject, e);
                 (status, body, item)
             }
         };
@@ -253,15 +247,13 @@ pub async fn read_json_body<B: RequestBody>(
     let essence = content_type.split(';').next().unwrap_or("").trim();
     if !essence.eq_ignore_ascii_case("application/json") {
         return Err(rejected(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            Refusal::UnsupportedMediaType,
             format!("send the request as application/json, not {content_type:?}"),
         ));
     }
     let too_large = || {
         rejected(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            Refusal::PayloadTooLarge,
             format!("the body must be at most {limit} bytes"),
         )
     };
@@ -297,8 +289,7 @@ pub async fn read_json_body<B: RequestBody>(
         )),
         Err(_) => {
             let mut answered = rejected(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
+                Refusal::RequestTimeout,
                 format!(
                     "the body did not arrive within {} of the request head",
                     humantime::format_duration(BODY_READ_TIMEOUT)
@@ -315,59 +306,47 @@ pub async fn read_json_body<B: RequestBody>(
 }
 
 /// A refusal of the HTTP request itself (media type, size, time), before the guard sees it.
-pub fn rejected(status: StatusCode, kind: &str, message: String) -> Answered {
+pub fn rejected(refusal: Refusal, message: String) -> Answered {
     Answered {
-        items: vec![Item::invalid_request(status.as_u16(), message.clone())],
-        response: error(status, kind, message),
+        items: vec![Item::rejected(refusal, message.clone())],
+        response: error(refusal.status(), refusal.error(), message),
     }
 }
 
 /// The status and JSON body of a presign refusal.
 fn error_body(e: &PresignError) -> (StatusCode, Value) {
+    let refusal = e.refusal();
     let message = e.to_string();
-    match e {
-        PresignError::Invalid { field, message } => (
-            StatusCode::BAD_REQUEST,
-            serde_json::json!({
-                "error": "invalid_request",
-                "field": field,
-                "message": format!("{field}: {message}"),
-            }),
-        ),
-        PresignError::Forbidden(_) => (
-            StatusCode::FORBIDDEN,
-            serde_json::json!({"error": "forbidden", "message": message}),
-        ),
+    let body = match e {
+        PresignError::Invalid { field, message } => serde_json::json!({
+            "error": refusal.error(),
+            "field": field,
+            "message": format!("{field}: {message}"),
+        }),
         PresignError::SessionTooShort {
             requested,
             available,
             credentials_expire_at,
             ..
-        } => (
-            StatusCode::CONFLICT,
-            serde_json::json!({
-                "error": "session_too_short",
-                "message": message,
-                "requested_seconds": requested,
-                "available_seconds": available,
-                "credentials_expire_at": credentials_expire_at,
-            }),
-        ),
+        } => serde_json::json!({
+            "error": refusal.error(),
+            "message": message,
+            "requested_seconds": requested,
+            "available_seconds": available,
+            "credentials_expire_at": credentials_expire_at,
+        }),
         PresignError::Unavailable {
             last_error,
             retry_after_seconds,
-        } => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({
-                "error": "credentials_unavailable",
-                "message": message,
-                "last_error": last_error,
-                "retry_after_seconds": retry_after_seconds,
-            }),
-        ),
-        PresignError::Signing(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            serde_json::json!({"error": "signing_failed", "message": message}),
-        ),
-    }
+        } => serde_json::json!({
+            "error": refusal.error(),
+            "message": message,
+            "last_error": last_error,
+            "retry_after_seconds": retry_after_seconds,
+        }),
+        PresignError::Forbidden(_) | PresignError::Signing(_) => {
+            serde_json::json!({"error": refusal.error(), "message": message})
+        }
+    };
+    (refusal.status(), body)
 }

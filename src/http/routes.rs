@@ -1,4 +1,5 @@
-//! HTTP routes. Every route the daemon serves is listed here.
+//! HTTP routes. Every route the daemon serves is one row of [`ROUTES`], which names its handler;
+//! [`Router::handle`] finds the row and answers with it, and `openapi.yaml` is held to the rows.
 //!
 //! | method    | path              | listener           | answer                                   |
 //! |-----------|-------------------|--------------------|------------------------------------------|
@@ -28,8 +29,8 @@ use serde::Serialize;
 use super::answer::{self, Answered, Item};
 use super::presign;
 use super::response::{PROMETHEUS_TEXT, error, json, text};
-use crate::presign::Guard;
 use crate::presign::uppy::UppyDefaults;
+use crate::presign::{Guard, Refusal};
 use crate::telemetry::metrics::Metrics;
 use crate::tracked::View;
 use crate::tracked::task::{CredentialsView, TaskCredentials};
@@ -50,6 +51,30 @@ pub struct Route {
     pub methods: &'static str,
     /// Served only on `--listen`, never on `--metrics-listen`.
     pub api_only: bool,
+    /// What answers it.
+    pub handler: Handler,
+}
+
+/// What answers a route: [`Router::answer`] matches every one, with no catch-all, so a route
+/// cannot reach another's handler by falling through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// Prometheus text format, computed now.
+    Metrics,
+    /// 200 while the process serves.
+    Health,
+    /// 200, or 503 with the reason.
+    Ready,
+    /// The session as JSON, never a secret.
+    Credentials,
+    /// [`presign::single`].
+    Presign,
+    /// [`presign::form`].
+    PresignPost,
+    /// [`presign::uppy`].
+    PresignUppy,
+    /// [`presign::batch`].
+    PresignBatch,
 }
 
 /// Every route the daemon serves.
@@ -58,41 +83,49 @@ pub const ROUTES: &[Route] = &[
         path: "/metrics",
         methods: "GET, HEAD",
         api_only: false,
+        handler: Handler::Metrics,
     },
     Route {
         path: "/healthz",
         methods: "GET, HEAD",
         api_only: false,
+        handler: Handler::Health,
     },
     Route {
         path: "/readyz",
         methods: "GET, HEAD",
         api_only: false,
+        handler: Handler::Ready,
     },
     Route {
         path: "/v1/credentials",
         methods: "GET, HEAD",
         api_only: true,
+        handler: Handler::Credentials,
     },
     Route {
         path: "/v1/presign",
         methods: "POST",
         api_only: true,
+        handler: Handler::Presign,
     },
     Route {
         path: "/v1/presign/post",
         methods: "POST",
         api_only: true,
+        handler: Handler::PresignPost,
     },
     Route {
         path: "/v1/presign/uppy",
         methods: "POST",
         api_only: true,
+        handler: Handler::PresignUppy,
     },
     Route {
         path: "/v1/presign/batch",
         methods: "POST",
         api_only: true,
+        handler: Handler::PresignBatch,
     },
 ];
 
@@ -176,16 +209,13 @@ impl Router {
                 route.methods,
                 request.method()
             );
-            let mut response = error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                message.clone(),
-            );
+            let refusal = Refusal::MethodNotAllowed;
+            let mut response = error(refusal.status(), refusal.error(), message.clone());
             response
                 .headers_mut()
                 .insert(ALLOW, http::HeaderValue::from_static(route.methods));
             let items = presign
-                .then(|| Item::invalid_request(405, message))
+                .then(|| Item::rejected(refusal, message))
                 .into_iter()
                 .collect();
             return Answered { response, items };
@@ -193,10 +223,19 @@ impl Router {
         if surface == Surface::Reserved && route.api_only {
             return overloaded(presign);
         }
-        match route.path {
-            "/metrics" => plain(text(StatusCode::OK, PROMETHEUS_TEXT, self.metrics.render())),
-            "/healthz" => plain(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
-            "/readyz" => {
+        self.answer(route.handler, request).await
+    }
+
+    /// What a route's handler answers, once its path, listener and method are known good.
+    async fn answer<B>(&self, handler: Handler, request: Request<B>) -> Answered
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        match handler {
+            Handler::Metrics => plain(text(StatusCode::OK, PROMETHEUS_TEXT, self.metrics.render())),
+            Handler::Health => plain(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+            Handler::Ready => {
                 let readiness = self.task.readiness(self.ready_min_remaining);
                 let status = if readiness.ready {
                     StatusCode::OK
@@ -205,17 +244,17 @@ impl Router {
                 };
                 plain(json(status, &readiness))
             }
-            "/v1/credentials" => {
+            Handler::Credentials => {
                 let body = CredentialsBody {
                     task: self.task.view(),
                     signing: self.guard.signing.view(),
                 };
                 plain(json(StatusCode::OK, &body))
             }
-            "/v1/presign" => presign::single(&self.guard, request).await,
-            "/v1/presign/post" => presign::form(&self.guard, request).await,
-            "/v1/presign/uppy" => presign::uppy(&self.guard, &self.uppy, request).await,
-            _ => presign::batch(&self.guard, request).await,
+            Handler::Presign => presign::single(&self.guard, request).await,
+            Handler::PresignPost => presign::form(&self.guard, request).await,
+            Handler::PresignUppy => presign::uppy(&self.guard, &self.uppy, request).await,
+            Handler::PresignBatch => presign::batch(&self.guard, request).await,
         }
     }
 }
@@ -234,16 +273,13 @@ fn overloaded(presign: bool) -> Answered {
         "all {} API connections are in use; retry shortly",
         super::limits::MAX_CONNECTIONS
     );
-    let mut response = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "overloaded",
-        message.clone(),
-    );
+    let refusal = Refusal::Overloaded;
+    let mut response = error(refusal.status(), refusal.error(), message.clone());
     let headers = response.headers_mut();
     headers.insert(RETRY_AFTER, http::HeaderValue::from_static("1"));
     headers.insert(CONNECTION, http::HeaderValue::from_static("close"));
     let items = presign
-        .then(|| Item::overloaded(message))
+        .then(|| Item::rejected(refusal, message))
         .into_iter()
         .collect();
     Answered { response, items }
@@ -366,6 +402,41 @@ mod tests {
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap();
                 assert!(v["error"].is_string() && v["message"].is_string(), "{body}");
             }
+        }
+    }
+
+    /// No path has two rows: the first would hide the second.
+    #[test]
+    fn each_path_once() {
+        for (i, route) in ROUTES.iter().enumerate() {
+            assert!(
+                ROUTES[i + 1..].iter().all(|r| r.path != route.path),
+                "{} twice",
+                route.path
+            );
+        }
+    }
+
+    /// Each presign row reaches its own handler, not another's: one body, a valid `/v1/presign`
+    /// request, gets each handler's own answer.
+    #[test]
+    fn presign_rows_reach_their_own_handler() {
+        let cases = [
+            ("/v1/presign", 403, "presigning is off"),
+            ("/v1/presign/post", 400, "method: unknown field"),
+            (
+                "/v1/presign/uppy",
+                400,
+                "expected one of method, key, uploadId",
+            ),
+            ("/v1/presign/batch", 400, "expected one of requests"),
+        ];
+        let json = [("content-type", "application/json")];
+        let asked = r#"{"bucket":"bkt","key":"k","expires_in":60,"method":"GET"}"#;
+        for (path, status, said) in cases {
+            let (got, body, _) = call_with(Surface::Api, "POST", path, &json, asked);
+            assert_eq!(got.as_u16(), status, "{path}: {body}");
+            assert!(body.contains(said), "{path}: {body}");
         }
     }
 

@@ -118,21 +118,45 @@ impl<P> Given<P> {
 /// Reads a JSON object body whose fields are `fields`, naming the first bad field.
 pub fn read<P>(body: &[u8], fields: &'static [Field<P>]) -> Result<Given<P>, PresignError> {
     object_only(body)?;
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let given = entries(&mut json, fields)?;
+    json.end().map_err(|e| not_json(&e))?;
+    complete(given)
+}
+
+/// Reads a JSON object already parsed (a batch's item, the request Uppy's fields become) as
+/// [`read`] reads a body, with no text in between.
+pub fn read_value<P>(value: Value, fields: &'static [Field<P>]) -> Result<Given<P>, PresignError> {
+    if !value.is_object() {
+        return Err(PresignError::invalid("body", "expected a JSON object"));
+    }
+    complete(entries(value, fields)?)
+}
+
+/// The entries of a JSON object, each checked by its field's row.
+fn entries<'de, D, P>(object: D, fields: &'static [Field<P>]) -> Result<Given<P>, PresignError>
+where
+    D: de::Deserializer<'de, Error = serde_json::Error>,
+{
     let mut given = Given {
         fields,
         values: std::iter::repeat_with(|| None).take(fields.len()).collect(),
     };
     let mut problem = None;
-    let mut json = serde_json::Deserializer::from_slice(body);
     let reader = Reader {
         given: &mut given,
         problem: &mut problem,
     };
-    if let Err(e) = de::Deserializer::deserialize_map(&mut json, reader) {
+    if let Err(e) = object.deserialize_map(reader) {
         return Err(problem.unwrap_or_else(|| not_json(&e)));
     }
-    json.end().map_err(|e| not_json(&e))?;
-    if let Some(missing) = fields
+    Ok(given)
+}
+
+/// The fields given, or the first required one missing.
+fn complete<P>(given: Given<P>) -> Result<Given<P>, PresignError> {
+    if let Some(missing) = given
+        .fields
         .iter()
         .zip(&given.values)
         .find(|(field, value)| field.required && value.is_none())

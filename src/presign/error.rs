@@ -1,6 +1,8 @@
 //! Why a presign was not issued; each kind maps to one HTTP status, named by what the caller
 //! should do.
 
+use super::refusal::Refusal;
+
 /// Why a presign was not issued.
 #[derive(Debug, thiserror::Error)]
 pub enum PresignError {
@@ -43,14 +45,14 @@ impl PresignError {
         }
     }
 
-    /// The `result` label and the `error` of the body.
-    pub fn kind(&self) -> &'static str {
+    /// Its kind in the refusal vocabulary: the `result` label, the status and the body's `error`.
+    pub fn refusal(&self) -> Refusal {
         match self {
-            PresignError::Invalid { .. } => "invalid",
-            PresignError::Forbidden(_) => "forbidden",
-            PresignError::SessionTooShort { .. } => "session_too_short",
-            PresignError::Unavailable { .. } => "unavailable",
-            PresignError::Signing(_) => "error",
+            PresignError::Invalid { .. } => Refusal::InvalidRequest,
+            PresignError::Forbidden(_) => Refusal::Forbidden,
+            PresignError::SessionTooShort { .. } => Refusal::SessionTooShort,
+            PresignError::Unavailable { .. } => Refusal::CredentialsUnavailable,
+            PresignError::Signing(_) => Refusal::SigningFailed,
         }
     }
 }

@@ -197,16 +197,11 @@ impl Guard {
                 Err(self.too_short(ask, available, snapshot.as_deref()))
             }
             (Decision::Unavailable | Decision::Sign(_) | Decision::Refresh(_), snapshot) => {
-                let last_error = match (self.signing.peek(|s| s.last_error.clone()), snapshot) {
-                    (Some(e), _) => e,
-                    // Expired credentials and no error: what bounded them.
-                    (None, Some(_)) => {
-                        self.signing
-                            .limit(self.fresh_seconds(), self.limits.cap())
-                            .reason
-                    }
-                    (None, None) => self.signing.unavailable_reason(),
-                };
+                let last_error = self.signing.unavailable_reason(
+                    snapshot.is_some(),
+                    self.fresh_seconds(),
+                    self.limits.cap(),
+                );
                 Err(PresignError::Unavailable {
                     last_error: Some(last_error),
                     retry_after_seconds: self.signing.retry_after().as_secs(),

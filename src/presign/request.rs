@@ -67,7 +67,16 @@ impl PresignRequest {
 
     /// Validates a JSON body, naming the first bad field.
     pub fn from_json(body: &[u8]) -> Result<PresignRequest, PresignError> {
-        let mut given = body::read(body, FIELDS)?;
+        Self::from_given(body::read(body, FIELDS)?)
+    }
+
+    /// Validates a JSON object already parsed (a batch's item, Uppy's request), as
+    /// [`PresignRequest::from_json`] validates its text.
+    pub fn from_value(value: Value) -> Result<PresignRequest, PresignError> {
+        Self::from_given(body::read_value(value, FIELDS)?)
+    }
+
+    fn from_given(mut given: Given<Place>) -> Result<PresignRequest, PresignError> {
         let (expires_in, min_expires_in) = validate_expiry(&given)?;
         let method = match given.get("method") {
             Some(Parsed::Method(m)) => *m,

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::body::{self, Field, Parsed};
 use super::error::PresignError;
@@ -99,18 +99,22 @@ pub fn request(
             _ => {}
         }
     }
-    let expires_in = fields
-        .remove("expires_in")
-        .unwrap_or_else(|| json!(defaults.expires_in.as_secs()));
+    // Read as `/v1/presign` reads `expires_in` (seconds or a duration), so the floor below
+    // is taken from what was asked, however it was written.
+    let expires_in = match fields.remove("expires_in") {
+        None => defaults.expires_in.as_secs(),
+        Some(asked) => match super::request::seconds(asked) {
+            Ok(Parsed::Count(seconds)) => seconds,
+            Ok(_) => defaults.expires_in.as_secs(),
+            Err(why) => return Err(PresignError::invalid("expiresIn", why)),
+        },
+    };
     // A shorter URL when the session cannot cover more, but never below the minimum nor above
     // what was asked.
-    let min = match expires_in.as_u64() {
-        Some(asked) => asked.min(defaults.min_expires_in.as_secs()),
-        None => defaults.min_expires_in.as_secs(),
-    };
-    fields.insert("expires_in".into(), expires_in);
+    let min = expires_in.min(defaults.min_expires_in.as_secs());
+    fields.insert("expires_in".into(), expires_in.into());
     fields.insert("min_expires_in".into(), min.into());
-    PresignRequest::from_json(Value::Object(fields).to_string().as_bytes()).map_err(|e| match e {
+    PresignRequest::from_value(Value::Object(fields)).map_err(|e| match e {
         PresignError::Invalid { field, message } => PresignError::Invalid {
             field: uppy_name(&field).to_string(),
             message,
@@ -131,6 +135,7 @@ fn uppy_name(field: &str) -> &str {
 mod tests {
     use super::*;
     use crate::presign::request::operation::Operation;
+    use serde_json::json;
 
     const DEFAULTS: UppyDefaults = UppyDefaults {
         expires_in: Duration::from_secs(900),
@@ -178,6 +183,30 @@ mod tests {
         assert_eq!((r.expires_in, r.min_expires_in), (30, Some(30)));
         let r = parse(json!({"method": "PUT", "key": "a", "contentType": "image/png"})).unwrap();
         assert_eq!(r.header("content-type"), Some("image/png"));
+    }
+
+    /// `expiresIn` given as text (seconds or a duration, as `/v1/presign` reads `expires_in`) is
+    /// asked as given: the floor of a shorter URL is never above it, and a bad one is named by
+    /// Uppy's name, never by a field Uppy does not have.
+    #[test]
+    fn expires_in_as_text() {
+        let cases = [("30", 30, 30), ("10m", 600, 60), ("900", 900, 60)];
+        for (asked, expires_in, min) in cases {
+            let r = parse(json!({"method": "GET", "key": "a", "expiresIn": asked})).unwrap();
+            assert_eq!(
+                (r.expires_in, r.min_expires_in),
+                (expires_in, Some(min)),
+                "{asked}"
+            );
+        }
+        for asked in ["soon", "0s", "8d"] {
+            match parse(json!({"method": "GET", "key": "a", "expiresIn": asked})) {
+                Err(PresignError::Invalid { field, .. }) => {
+                    assert_eq!(field, "expiresIn", "{asked}")
+                }
+                other => panic!("{asked}: expected invalid expiresIn, got {other:?}"),
+            }
+        }
     }
 
     /// A 400 names Uppy's own field.

@@ -112,7 +112,13 @@ pub enum RotateError {
     #[error("the pending key did not work within {timeout}: {last}")]
     KeyNotWorking { timeout: String, last: String },
     #[error("{what}: {detail}")]
-    Aws { what: &'static str, detail: String },
+    Aws {
+        what: &'static str,
+        detail: String,
+        /// The SDK's error, without the raw response (whose body may carry a new key).
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 impl RotateError {

@@ -50,8 +50,12 @@ struct Described {
 
 fn aws<E, R>(what: &'static str) -> impl FnOnce(SdkError<E, R>) -> RotateError
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     move |e| {
         let detail = match e.as_service_error() {
@@ -62,7 +66,11 @@ where
             ),
             None => crate::text::error_chain(&e),
         };
-        RotateError::Aws { what, detail }
+        RotateError::Aws {
+            what,
+            detail,
+            source: e.into_source().ok(),
+        }
     }
 }
 
@@ -264,6 +272,7 @@ impl Rotator {
         let key = created.access_key().ok_or(RotateError::Aws {
             what: "iam CreateAccessKey",
             detail: "answered no key".into(),
+            source: None,
         })?;
         let value = KeyValue {
             user_name: user.to_string(),
@@ -481,5 +490,30 @@ impl Rotator {
             });
         }
         Ok(versions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_iam::operation::create_access_key::CreateAccessKeyError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+    /// An SDK error says which call failed and keeps the SDK's error as its `source`, for whoever
+    /// walks the chain.
+    #[test]
+    fn sdk_errors_are_kept_as_source() {
+        let e: SdkError<CreateAccessKeyError, HttpResponse> =
+            SdkError::construction_failure("no region configured");
+        let err = aws("iam CreateAccessKey")(e);
+        assert!(
+            err.to_string().starts_with("iam CreateAccessKey: "),
+            "{err}"
+        );
+        let source = std::error::Error::source(&err).expect("the SDK's error");
+        assert!(
+            source.to_string().contains("no region configured"),
+            "{source}"
+        );
     }
 }

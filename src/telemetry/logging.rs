@@ -27,8 +27,9 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use super::log_pipe;
+use super::log_pipe::{self, REQUESTS_TARGET};
 use crate::clock::{self, Clock, Precision, Rfc3339};
+use crate::tracked::task::CHECK_TARGET;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,25 +164,79 @@ where
     ) -> fmt::Result {
         let now = self.clock.now();
         let mut fields = FlatFields(Map::new());
-        fields.0.insert(
-            "timestamp".into(),
-            Rfc3339::new(now, Precision::Millis).as_str().into(),
-        );
-        fields
-            .0
-            .insert("level".into(), event.metadata().level().as_str().into());
-        // Placed before the fields so every line reads timestamp, level, message, then the rest.
+        // Placed first so every line reads timestamp, level, message, then the rest.
         fields.0.insert("message".into(), "".into());
-        for (name, value) in CONTEXT.get().into_iter().flatten() {
-            fields.0.insert(name.clone(), value.clone());
-        }
         event.record(&mut fields);
+        let context = CONTEXT.get().map_or(&[][..], Vec::as_slice);
         if let Some(namespace) = &self.emf_namespace {
             let millis = clock::unix_seconds(now) * 1000.0;
-            add_emf(&mut fields.0, namespace, millis.floor() as i64);
+            let target = event.metadata().target();
+            add_emf(
+                &mut fields.0,
+                context,
+                target,
+                namespace,
+                millis.floor() as i64,
+            );
         }
-        let line = serde_json::to_string(&fields.0).map_err(|_| fmt::Error)?;
+        let level = event.metadata().level().as_str();
+        let line = render(now, level, context, &fields.0).map_err(|_| fmt::Error)?;
         writeln!(writer, "{line}")
+    }
+}
+
+/// One JSON line: `timestamp`, `level`, `message`, the context (the task), then the event's other
+/// fields; an event's field named like one of these takes its place. The context is read where it
+/// lies, never copied into the line's fields.
+fn render(
+    now: std::time::SystemTime,
+    level: &str,
+    context: &[(String, Value)],
+    fields: &Map<String, Value>,
+) -> Result<String, serde_json::Error> {
+    const HEAD: [&str; 3] = ["timestamp", "level", "message"];
+    let mut line = Line(Vec::with_capacity(512));
+    let timestamp = Rfc3339::new(now, Precision::Millis);
+    match fields.get("timestamp") {
+        Some(given) => line.entry("timestamp", given)?,
+        None => line.entry("timestamp", timestamp.as_str())?,
+    }
+    match fields.get("level") {
+        Some(given) => line.entry("level", given)?,
+        None => line.entry("level", level)?,
+    }
+    match fields.get("message") {
+        Some(given) => line.entry("message", given)?,
+        None => line.entry("message", "")?,
+    }
+    for (name, value) in context {
+        if !HEAD.contains(&name.as_str()) {
+            line.entry(name, fields.get(name).unwrap_or(value))?;
+        }
+    }
+    for (name, value) in fields {
+        if !HEAD.contains(&name.as_str()) && !context.iter().any(|(n, _)| n == name) {
+            line.entry(name, value)?;
+        }
+    }
+    line.0.push(b'}');
+    // serde_json writes UTF-8 only.
+    Ok(String::from_utf8(line.0).unwrap_or_default())
+}
+
+/// A JSON object being written, entry by entry.
+struct Line(Vec<u8>);
+
+impl Line {
+    fn entry<V: serde::Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &V,
+    ) -> Result<(), serde_json::Error> {
+        self.0.push(if self.0.is_empty() { b'{' } else { b',' });
+        serde_json::to_writer(&mut self.0, key)?;
+        self.0.push(b':');
+        serde_json::to_writer(&mut self.0, value)
     }
 }
 
@@ -195,17 +250,24 @@ impl FormatTime for TextTimestamp {
     }
 }
 
-/// Makes a line an EMF record when it carries a metric: a successful check's remaining time, or a
-/// presign refusal. Dimensions are the ECS task family or the Kubernetes namespace when known (low
+/// Makes a line an EMF record when it carries a metric, chosen by the event's target and fields,
+/// never its text: a check ([`CHECK_TARGET`]) with a remaining time, or a presign answer
+/// ([`REQUESTS_TARGET`]) that is a refusal (it has a `reason`). Dimensions are the ECS task family or the Kubernetes namespace when known (low
 /// cardinality: never the task id or the pod), else the credentials source, plus the refusal
 /// reason.
-fn add_emf(fields: &mut Map<String, Value>, namespace: &str, timestamp_ms: i64) {
+fn add_emf(
+    fields: &mut Map<String, Value>,
+    context: &[(String, Value)],
+    target: &str,
+    namespace: &str,
+    timestamp_ms: i64,
+) {
     let base = ["task_family", "k8s_namespace_name"]
         .into_iter()
-        .find(|k| fields.contains_key(*k))
+        .find(|k| fields.contains_key(*k) || context.iter().any(|(n, _)| n == k))
         .unwrap_or("source");
-    let (metric, unit, value, dimensions) = match fields.get("message").and_then(Value::as_str) {
-        Some("credentials checked") => match fields.get("remaining_seconds") {
+    let (metric, unit, value, dimensions) = match target {
+        CHECK_TARGET => match fields.get("remaining_seconds") {
             Some(remaining) => (
                 "CredentialsRemainingSeconds",
                 "Seconds",
@@ -214,7 +276,7 @@ fn add_emf(fields: &mut Map<String, Value>, namespace: &str, timestamp_ms: i64) 
             ),
             None => return,
         },
-        Some("presign refused") if fields.contains_key("reason") => {
+        REQUESTS_TARGET if fields.contains_key("reason") => {
             let mut dims = vec!["reason"];
             if base != "source" {
                 dims.insert(0, base);
@@ -287,13 +349,18 @@ mod tests {
 
     /// The one JSON line `log` writes, with `clock` for its timestamp.
     fn json_line(clock: Clock, log: impl FnOnce()) -> Value {
+        line_of(clock, None, log)
+    }
+
+    /// The one line `log` writes, EMF in `emf_namespace` when given.
+    fn line_of(clock: Clock, emf_namespace: Option<String>, log: impl FnOnce()) -> Value {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
             .event_format(JsonLines {
                 clock,
-                emf_namespace: None,
+                emf_namespace,
             })
             .finish();
         tracing::subscriber::with_default(subscriber, log);
@@ -362,6 +429,57 @@ mod tests {
         assert_eq!(shape(&ours), shape(&theirs), "{ours} vs {theirs}");
     }
 
+    /// EMF records are chosen by the event, not its text: a check line (its target) and a refusal
+    /// (the requests' target, with a `reason`) become records; a line from elsewhere that says
+    /// "credentials checked" or "presign refused" does not.
+    #[test]
+    fn emf_is_chosen_by_the_event() {
+        let emf = |log: fn()| {
+            let line = line_of(clock::system(), Some("Sessionguard".into()), log);
+            line.get("_aws").is_some()
+        };
+        assert!(emf(|| tracing::info!(
+            target: "sessionguard::check",
+            remaining_seconds = 840i64,
+            "credentials checked"
+        )));
+        assert!(emf(|| tracing::warn!(
+            target: "sessionguard::requests",
+            reason = "forbidden",
+            "presign refused"
+        )));
+        assert!(!emf(|| tracing::info!(
+            remaining_seconds = 5i64,
+            "credentials checked"
+        )));
+        assert!(!emf(|| tracing::warn!(reason = "other", "presign refused")));
+    }
+
+    /// The task context goes on a line after the message, in its order, read where it lies; an
+    /// event's field of the same name takes its place, and an EMF record takes its dimension
+    /// from the context.
+    #[test]
+    fn context_on_every_line() {
+        let context = vec![
+            ("cluster".to_string(), Value::from("demo")),
+            ("task_family".to_string(), Value::from("app")),
+            ("task_id".to_string(), Value::from("t1")),
+        ];
+        let mut fields: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "message": "presign refused", "reason": "forbidden", "task_id": "t2", "status": 403
+        }))
+        .unwrap();
+        add_emf(&mut fields, &context, REQUESTS_TARGET, "Sessionguard", 0);
+        let line = render(clock::testing::start(), "WARN", &context, &fields).unwrap();
+        let aws = r#""_aws":{"Timestamp":0,"CloudWatchMetrics":[{"Namespace":"Sessionguard","Dimensions":[["task_family","reason"]],"Metrics":[{"Name":"PresignRefusals","Unit":"Count"}]}]}"#;
+        assert_eq!(
+            line,
+            format!(
+                r#"{{"timestamp":"2026-11-28T12:00:00.000Z","level":"WARN","message":"presign refused","cluster":"demo","task_family":"app","task_id":"t2","reason":"forbidden","status":403,"PresignRefusals":1,{aws}}}"#
+            )
+        );
+    }
+
     /// An EMF check line: `_aws` metadata in ms, the metric member, dimensions that are fields of
     /// the same line.
     #[test]
@@ -370,7 +488,13 @@ mod tests {
             "message": "credentials checked", "remaining_seconds": 840, "source": "EcsContainer"
         }))
         .unwrap();
-        add_emf(&mut line, "Sessionguard", 1_795_867_200_000);
+        add_emf(
+            &mut line,
+            &[],
+            CHECK_TARGET,
+            "Sessionguard",
+            1_795_867_200_000,
+        );
         assert_eq!(line["CredentialsRemainingSeconds"], 840);
         assert_eq!(
             line["_aws"],
@@ -387,7 +511,7 @@ mod tests {
             "message": "presign refused", "reason": "session_too_short", "task_family": "app"
         }))
         .unwrap();
-        add_emf(&mut refusal, "Sessionguard", 0);
+        add_emf(&mut refusal, &[], REQUESTS_TARGET, "Sessionguard", 0);
         assert_eq!(refusal["PresignRefusals"], 1);
         assert_eq!(
             refusal["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
@@ -399,14 +523,14 @@ mod tests {
             "k8s_namespace_name": "shop", "k8s_pod_name": "shop-api-1"
         }))
         .unwrap();
-        add_emf(&mut pod, "Sessionguard", 0);
+        add_emf(&mut pod, &[], REQUESTS_TARGET, "Sessionguard", 0);
         assert_eq!(
             pod["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             serde_json::json!([["k8s_namespace_name", "reason"]])
         );
         let mut other: Map<String, Value> =
             serde_json::from_value(serde_json::json!({"message": "sessionguard started"})).unwrap();
-        add_emf(&mut other, "Sessionguard", 0);
+        add_emf(&mut other, &[], "sessionguard", "Sessionguard", 0);
         assert!(!other.contains_key("_aws"));
     }
 }

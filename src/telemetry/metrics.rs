@@ -16,19 +16,9 @@ use prometheus::{
 };
 
 use crate::clock;
-use crate::presign::Limits;
+use crate::presign::{Limits, Refusal};
 use crate::tracked::task::TaskCredentials;
 use crate::tracked::{Tracked, signing_counters};
-
-/// Outcomes of a presign request, pre-registered at 0 so `rate()` works from the first scrape.
-const PRESIGN_RESULTS: &[&str] = &[
-    "issued",
-    "session_too_short",
-    "forbidden",
-    "invalid",
-    "unavailable",
-    "overloaded",
-];
 
 /// The registry and the counters the HTTP layer updates.
 #[derive(Clone)]
@@ -169,17 +159,20 @@ fn build_info() -> GaugeVec {
     build
 }
 
-/// `sessionguard_presign_requests_total`, every [`PRESIGN_RESULTS`] at 0.
+/// `sessionguard_presign_requests_total`, every result of the refusal vocabulary
+/// ([`Refusal::results`]) at 0, so `rate()` works from the first scrape.
 fn presign_requests() -> IntCounterVec {
+    let results = Refusal::results();
+    let help = format!(
+        "Presign answers, by result ({}); each request of a batch counts once.",
+        results.join(", ")
+    );
     let presign_requests = IntCounterVec::new(
-        Opts::new(
-            "sessionguard_presign_requests_total",
-            "Presign answers, by result (issued, session_too_short, forbidden, invalid, unavailable, overloaded, error); each request of a batch counts once.",
-        ),
+        Opts::new("sessionguard_presign_requests_total", help),
         &["result"],
     )
     .expect("valid metric");
-    for result in PRESIGN_RESULTS {
+    for result in results {
         presign_requests.with_label_values(&[result]);
     }
     presign_requests
@@ -424,6 +417,28 @@ mod tests {
             sample(&text, "sessionguard_credentials_remaining_seconds"),
             Some(-5.0)
         );
+    }
+
+    /// Every presign `result` (`error`, a 500, included) is scraped at 0 before any request, so
+    /// `rate()` and alerts see it from the first scrape.
+    #[test]
+    fn every_presign_result_starts_at_zero() {
+        let creds = Credentials::new("AKIDEXAMPLE12345", "s", None, None, "EnvironmentVariable");
+        let task = task(creds, crate::clock::system());
+        let metrics = Metrics::new(&task, &task.tracked, crate::presign::guard::tests_limits());
+        let text = metrics.render();
+        for result in [
+            "issued",
+            "session_too_short",
+            "forbidden",
+            "invalid",
+            "unavailable",
+            "overloaded",
+            "error",
+        ] {
+            let series = format!("sessionguard_presign_requests_total{{result=\"{result}\"}}");
+            assert_eq!(sample(&text, &series), Some(0.0), "{series}");
+        }
     }
 
     /// Static keys have no expiry, so the expiry and remaining gauges are absent, not zero.

@@ -348,17 +348,22 @@ impl Tracked {
         self.inner.source.spacing().max(Duration::from_secs(1))
     }
 
-    /// Why nothing can be signed: the last error, or that no attempt has finished yet (a failure
-    /// leaves its error, a success its time, so neither means none finished).
-    pub fn unavailable_reason(&self) -> String {
-        self.peek(|s| match (&s.last_error, s.last_success_at) {
-            (Some(e), _) => e.clone(),
-            (None, None) => format!(
+    /// Why nothing can be signed, the one place that says it (the 503's `last_error`): the last
+    /// error; else, when credentials are `held`, what bounds them (the `fresh_seconds` and `cap`
+    /// of [`Tracked::limit`]); else that no attempt has finished yet (a failure leaves its error, a
+    /// success its time, so neither means none finished); else that they expired.
+    pub fn unavailable_reason(&self, held: bool, fresh_seconds: Option<u64>, cap: u64) -> String {
+        let (last_error, succeeded) =
+            self.peek(|s| (s.last_error.clone(), s.last_success_at.is_some()));
+        match (last_error, held, succeeded) {
+            (Some(e), _, _) => e,
+            (None, true, _) => self.limit(fresh_seconds, cap).reason,
+            (None, false, false) => format!(
                 "the {} credentials are still loading: their first refresh has not finished",
                 self.name()
             ),
-            (None, Some(_)) => "the credentials have expired".to_string(),
-        })
+            (None, false, true) => "the credentials have expired".to_string(),
+        }
     }
 
     /// Waits, at most `timeout`, until an attempt has finished, unless one already has: a request

@@ -24,6 +24,10 @@ pub use super::view::CredentialsView;
 
 /// The value of `--signing-source` that signs with these credentials.
 pub const NAME: &str = "task";
+
+/// The target of the check line (`credentials checked`): what `--log-format emf` makes a
+/// `CredentialsRemainingSeconds` record of, whatever the line's text says.
+pub const CHECK_TARGET: &str = "sessionguard::check";
 /// Least time between two checks made for presign requests (or one and the periodic check): at
 /// most one endpoint call and one log line per few seconds however many requests fall short. The
 /// ECS agent allows a task about 40 requests a second to this endpoint.
@@ -142,6 +146,7 @@ impl Source for TaskSource {
         macro_rules! check_line {
             ($level:ident) => {
                 $level!(
+                    target: CHECK_TARGET,
                     remaining_seconds,
                     remaining = remaining_seconds.map(clock::human_remaining),
                     expires_at = ?expires_at,

@@ -118,10 +118,10 @@ async fn waits_for_the_first_answer() {
     let (tracked, _, _) = tracked(Duration::from_millis(100));
     assert!(
         tracked
-            .unavailable_reason()
+            .unavailable_reason(false, None, 3600)
             .contains("still loading: their first refresh has not finished"),
         "{}",
-        tracked.unavailable_reason()
+        tracked.unavailable_reason(false, None, 3600)
     );
     tracked.settled(Duration::from_millis(10)).await;
     assert!(tracked.current().is_none());

@@ -3,7 +3,10 @@ keep README's answer rule ("Calling it from your app") against a real `sessiongu
 is a URL, a 409 becomes a shorter URL only when `min_expires_in` allows it, a 403 or 400 is an
 error carrying the sidecar's `error` kind, and a 503 is retried a bounded number of times after
 `Retry-After` (or an exponential backoff). A 503 cannot be had from the demo on demand, so those
-tests point the snippets at a stub HTTP server on 127.0.0.1.
+tests point the snippets at a stub HTTP server on 127.0.0.1 that replays the sidecar's real
+answers, byte for byte: `overloaded` from a demo whose 256 connections the test takes,
+`credentials_unavailable` from `sessionguard run` whose credentials endpoint is down, and a 200
+from the demo.
 
 Every test runs once per snippet: the Python one in-process (imported from its file), the Node
 one as `node client_snippets_driver.mjs SPEC`, whose JSON line the tests read. Both find the
@@ -16,6 +19,7 @@ import importlib.util
 import json
 import os
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run, start_demo, tool, wait_for
+from conftest import REPO, first_json_line, run, sessionguard_env, start, start_demo, tool, wait_for
 
 PY_SNIPPET = REPO / "examples" / "clients" / "python" / "presign.py"
 NODE_SNIPPET = REPO / "examples" / "clients" / "node" / "presign.mjs"
@@ -161,6 +165,38 @@ def presign_lines(demo, key: str, count: int) -> list[dict]:
     return wait_for(f"{count} presign lines for {key}", probe, timeout=10)
 
 
+def every_presign_line(demo, key: str) -> list[dict]:
+    """Every `presign` line for `key` so far, once the daemon has written all of them: a presign
+    sent after the caller's own requests were answered is logged after theirs, so its line closes
+    the count."""
+    sentinel = f"exports/sentinel-{time.monotonic_ns()}.csv"
+    status, _, _ = post(demo_url(demo), {"bucket": "reports", "key": sentinel, "expires_in": SHORT})
+    assert status == 200
+    presign_lines(demo, sentinel, 1)
+    lines = []
+    for line in demo.output().splitlines():
+        if line.startswith("{"):
+            obj = json.loads(line)
+            if obj.get("message") in ("presign issued", "presign refused") and obj.get("key") == key:
+                lines.append(obj)
+    return lines
+
+
+def post(base_url: str, body: dict) -> tuple[int, dict, bytes]:
+    """POST /v1/presign: the status, the Retry-After header (if any) and the body as sent."""
+    import http.client
+
+    host, port = base_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=15)
+    try:
+        conn.request("POST", "/v1/presign", json.dumps(body), {"content-type": "application/json"})
+        reply = conn.getresponse()
+        headers = {"Retry-After": reply.getheader("retry-after")} if reply.getheader("retry-after") else {}
+        return reply.status, headers, reply.read()
+    finally:
+        conn.close()
+
+
 class Stub:
     """An HTTP server on 127.0.0.1 answering POST /v1/presign from a script of (status, headers,
     body), the last one repeated; it records when each request arrived (monotonic seconds)."""
@@ -177,7 +213,7 @@ class Stub:
                 stub.arrivals.append(time.monotonic())
                 status, headers, body = stub.script[min(len(stub.arrivals), len(stub.script)) - 1]
                 time.sleep(stub.delay)
-                data = json.dumps(body).encode()
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 try:
                     self.send_response(status)
                     self.send_header("content-type", "application/json")
@@ -218,13 +254,41 @@ def stub():
         s.stop()
 
 
-OVERLOADED = (503, {"Retry-After": "1"},
-              {"error": "overloaded", "message": "all 256 API connections are in use; retry shortly"})
-UNAVAILABLE = (503, {}, {"error": "credentials_unavailable", "message": "no valid credentials",
-                         "last_error": "credentials endpoint answered 503"})
-SIGNED = (200, {}, {"url": "https://reports.s3.us-east-1.amazonaws.com/exports/a.csv?X-Amz-Expires=60",
-                    "method": "GET", "headers": {}, "expires_in": 60, "expires_at": "2026-12-01T22:09:33Z",
-                    "credentials_expire_at": "2026-12-01T22:12:12Z"})
+ASKED = {"bucket": "reports", "key": "exports/a.csv", "expires_in": SHORT}
+
+
+@pytest.fixture(scope="module")
+def real(demo, sessionguard_bin, tmp_path_factory) -> dict:
+    """The sidecar's own answers, as (status, headers, body bytes): `signed` (200) and
+    `overloaded` (503, while the test holds the demo's 256 connections) from the demo,
+    `unavailable` (503) from `sessionguard run` whose credentials endpoint refuses connections."""
+    answers = {"signed": post(demo_url(demo), ASKED)}
+    host, port = demo.extra["listen"].split(":")
+    held = [socket.create_connection((host, int(port))) for _ in range(256)]
+    try:
+        answers["overloaded"] = wait_for(
+            "the demo's 256 connections taken", lambda: (a := post(demo_url(demo), ASKED))[0] == 503 and a,
+            timeout=5, every=0.05)  # fmt: skip
+    finally:
+        for conn in held:
+            conn.close()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead = closed.getsockname()[1]
+    closed.close()
+    env = sessionguard_env({"AWS_CONTAINER_CREDENTIALS_FULL_URI": f"http://127.0.0.1:{dead}/v1/credentials"})
+    argv = [str(sessionguard_bin), "run", "--listen", "127.0.0.1:0", "--log-format", "json",
+            "--presign-allow", DEMO_ALLOW]  # fmt: skip
+    proc = start("sessionguard run", argv, tmp_path_factory.mktemp("unavailable") / "run.log", env=env)
+    try:
+        started = first_json_line(proc, "sessionguard started")
+        answers["unavailable"] = post(f"http://{started['listen']}", ASKED)
+    finally:
+        proc.stop()
+    assert [answers[k][0] for k in ("signed", "overloaded", "unavailable")] == [200, 503, 503], answers
+    assert json.loads(answers["overloaded"][2])["error"] == "overloaded"
+    assert json.loads(answers["unavailable"][2])["error"] == "credentials_unavailable"
+    return answers
 
 
 # --- against the demo ----------------------------------------------------------------------------
@@ -268,7 +332,7 @@ def test_a_409_is_retried_once_with_available_seconds_when_the_client_shortens(c
     assert issued["message"] == "presign issued"
     assert issued["requested_seconds"] == refused["available_seconds"]
     assert issued["granted_seconds"] == got.result["expires_in"]
-    assert len(presign_lines(demo, key, 2)) == 2, "one retry, no more"
+    assert len(every_presign_line(demo, key)) == 2, "one retry, no more"
 
 
 @pytest.mark.parametrize("shorten", ["sidecar", "client"])
@@ -339,13 +403,16 @@ def test_the_clis_print_the_url_or_a_generic_error(demo):
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_a_503_with_retry_after_is_retried_after_it(client, stub):
-    """503 `overloaded` with `Retry-After: 1` twice, then 200: three requests, the snippet waiting
-    the second asked before each retry (the stub saw them at least about a second apart)."""
-    server = stub([OVERLOADED, OVERLOADED, SIGNED])
+def test_a_503_with_retry_after_is_retried_after_it(client, stub, real):
+    """The sidecar's 503 `overloaded` (`Retry-After: 1`) twice, then its 200: three requests, the
+    snippet waiting the second asked before each retry (the stub saw them at least about a second
+    apart), and the URL is the one the sidecar answered."""
+    overloaded = real["overloaded"]
+    assert overloaded[1] == {"Retry-After": "1"}, overloaded
+    server = stub([overloaded, overloaded, real["signed"]])
     got = call(client, server.url, "reports", "exports/a.csv", SHORT)
     assert got.ok, got
-    assert got.result == SIGNED[2]
+    assert got.result == json.loads(real["signed"][2])
     assert len(server.arrivals) == 3
     assert got.sleeps == [1, 1]
     gaps = [b - a for a, b in zip(server.arrivals, server.arrivals[1:])]
@@ -353,10 +420,12 @@ def test_a_503_with_retry_after_is_retried_after_it(client, stub):
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_a_503_without_retry_after_backs_off_exponentially(client, stub):
-    """503 `credentials_unavailable` with no Retry-After, twice, then 200: retried after 1 s, then
-    2 s (the waits are recorded, not slept)."""
-    server = stub([UNAVAILABLE, UNAVAILABLE, SIGNED])
+def test_a_503_without_retry_after_backs_off_exponentially(client, stub, real):
+    """The sidecar's 503 `credentials_unavailable` with its Retry-After dropped on the way (a
+    proxy in between), twice, then its 200: retried after 1 s, then 2 s (the waits are recorded,
+    not slept)."""
+    status, _, body = real["unavailable"]
+    server = stub([(status, {}, body), (status, {}, body), real["signed"]])
     got = call(client, server.url, "reports", "exports/a.csv", SHORT, real_sleep=False)
     assert got.ok, got
     assert len(server.arrivals) == 3
@@ -364,26 +433,30 @@ def test_a_503_without_retry_after_backs_off_exponentially(client, stub):
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_503s_are_retried_a_bounded_number_of_times(client, stub):
-    """A sidecar that keeps answering 503 gets MAX_503_RETRIES retries, then the error carries
-    its kind and status; a Retry-After longer than the snippet waits is raised at once."""
-    server = stub([UNAVAILABLE])
+def test_503s_are_retried_a_bounded_number_of_times(client, stub, real):
+    """A sidecar that keeps answering its 503 `credentials_unavailable` gets MAX_503_RETRIES
+    retries, each after its Retry-After (the task source's recheck spacing), then the error
+    carries its kind and status; a Retry-After longer than the snippet waits is raised at once."""
+    status, headers, body = real["unavailable"]
+    spacing = int(headers["Retry-After"])
+    assert spacing == json.loads(body)["retry_after_seconds"]
+    server = stub([real["unavailable"]])
     got = call(client, server.url, "reports", "exports/a.csv", SHORT, real_sleep=False)
     assert (got.ok, got.status, got.kind) == (False, 503, "credentials_unavailable"), got
     assert len(server.arrivals) == PY.MAX_503_RETRIES + 1 == 4
-    assert got.sleeps == [1, 2, 4]
+    assert got.sleeps == [spacing] * 3
 
-    later = stub([(503, {"Retry-After": "60"}, UNAVAILABLE[2])])
+    later = stub([(status, {"Retry-After": "60"}, body)])
     got = call(client, later.url, "reports", "exports/a.csv", SHORT, real_sleep=False)
     assert (got.ok, got.status, got.kind, got.sleeps) == (False, 503, "credentials_unavailable", [])
     assert len(later.arrivals) == 1
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_a_sidecar_that_does_not_answer_is_a_timeout(client, stub):
+def test_a_sidecar_that_does_not_answer_is_a_timeout(client, stub, real):
     """A request with no answer within the client timeout (here 0.5 s) is an error of kind
     `timeout`, not retried."""
-    server = stub([SIGNED], delay=3)
+    server = stub([real["signed"]], delay=3)
     got = call(client, server.url, "reports", "exports/a.csv", SHORT, timeout=0.5)
     assert (got.ok, got.status, got.kind, got.sleeps) == (False, None, "timeout", []), got
     assert len(server.arrivals) == 1

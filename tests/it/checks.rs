@@ -79,8 +79,9 @@ async fn warn_below_threshold() {
     assert_eq!(line["level"], "WARN", "{line}");
 }
 
-/// The gauge is `expiry - now` at scrape time: two scrapes 2 s apart differ by about 2 s while no
-/// check ran in between.
+/// The gauge is `expiry - now` at scrape time: each scrape's remaining time puts "now" between
+/// the moments the scrape was sent and answered, and a later scrape, with no check in between,
+/// reads a later "now".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gauge_is_computed_at_scrape() {
     let endpoint = endpoint(Duration::from_secs(3600)).await;
@@ -88,13 +89,31 @@ async fn gauge_is_computed_at_scrape() {
     daemon
         .wait_for_line(|l| l["message"] == "credentials checked")
         .await;
-    let (_, first) = daemon.get("/metrics");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (status, second) = daemon.get("/metrics");
-    assert_eq!(status, 200);
+    let clock = sessionguard::clock::system();
+    let unix = || sessionguard::clock::unix_seconds(clock.now());
     let name = "sessionguard_credentials_remaining_seconds";
-    let drop = sample(&first, name).unwrap() - sample(&second, name).unwrap();
-    assert!((1.8..=2.5).contains(&drop), "gauge fell by {drop}s over 2s");
+    let expiry_name = "sessionguard_credentials_expiry_timestamp_seconds";
+    // The moment the gauge was computed, and the scrape around it.
+    let scrape = || {
+        let sent = unix();
+        let (status, text) = daemon.get("/metrics");
+        let answered = unix();
+        assert_eq!(status, 200);
+        let computed_at = sample(&text, expiry_name).unwrap() - sample(&text, name).unwrap();
+        // A millisecond for the sum's rounding.
+        assert!(
+            (sent - 0.001..=answered + 0.001).contains(&computed_at),
+            "computed at {computed_at}, scraped from {sent} to {answered}"
+        );
+        (computed_at, text)
+    };
+    let (first, _) = scrape();
+    let second = loop {
+        let (at, text) = scrape();
+        if at > first {
+            break text;
+        }
+    };
     assert_eq!(
         sample(
             &second,

@@ -24,4 +24,5 @@ mod secrets;
 mod ship;
 mod signing;
 mod support;
+mod trickle;
 mod web_identity;

@@ -1,14 +1,15 @@
 //! What a sidecar's surroundings cannot do to it: a stdout nobody reads, clients that trickle
 //! their bodies or take every connection, and the audit trail of every presign answer.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::process::{Child, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::support::*;
+use crate::trickle::Trickling;
 
 /// A daemon whose stdout the test reads only when it chooses: the log driver's pipe, stalled.
 struct StalledDaemon {
@@ -177,23 +178,13 @@ async fn a_stalled_stdout_stops_nothing() {
     assert_eq!(daemon.count("sessionguard stopped"), 1);
 }
 
-/// Opens a connection and sends a presign head announcing a body that never comes whole.
-fn trickling(addr: SocketAddr) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(
-        format!(
-            "POST /v1/presign HTTP/1.1\r\nHost: {addr}\r\ncontent-type: application/json\r\nContent-Length: 100\r\n\r\n{{"
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    s
-}
-
-/// 256 clients that send a presign head and trickle its body take every API connection; the
-/// health check, readiness and metrics still answer on the reserved connections, a presign there
-/// is a 503 with `Retry-After`, and each trickling client gets a 408 once its body is late, after
-/// which presigning works again.
+/// More clients than the daemon serves (its 256 connections and 16 reserved, and 8 more waiting
+/// in the backlog) send a presign head and trickle its body at one byte a second. They take every
+/// API connection; the health check, readiness and metrics still answer throughout, on the
+/// reserved connections, where a presign is a 503 with `Retry-After`; each trickling client gets
+/// README's 408 with the connection closed once its body is 5 s late (a client in the backlog
+/// after at most one more 5 s, while the ones before it are cut off), and then presigning works
+/// again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickled_bodies_do_not_starve_health() {
     let endpoint = endpoint(Duration::from_secs(3600)).await;
@@ -204,11 +195,13 @@ async fn trickled_bodies_do_not_starve_health() {
         &["run", "--no-identity", "--presign-allow", "GET:reports/"],
     )
     .await;
-    let mut slow: Vec<TcpStream> = (0..256).map(|_| trickling(daemon.addr)).collect();
-    // Each holds its connection by sending a byte now and then, as a slow client would.
-    for s in &mut slow {
-        s.write_all(b" ").unwrap();
-    }
+    let (regular, reserved) = (256, 16);
+    let head = format!(
+        "POST /v1/presign HTTP/1.1\r\nHost: {}\r\ncontent-type: application/json\r\nContent-Length: 100\r\n\r\n",
+        daemon.addr
+    );
+    let trickle = format!("{{{:99}", "");
+    let clients = Trickling::start(daemon.addr, regular + reserved + 8, &head, &trickle);
     // The regular connections are all taken once the daemon has accepted the 256.
     let deadline = Instant::now() + WAIT;
     let body = json!({"bucket": "reports", "key": "a.csv", "expires_in": 60}).to_string();
@@ -230,17 +223,16 @@ async fn trickled_bodies_do_not_starve_health() {
     assert_eq!(answer["error"], "overloaded", "{answer}");
     crate::openapi::assert_documented("/v1/presign", "post", 503, &overloaded.body);
     assert_eq!(overloaded.header("retry-after"), Some("1"));
-    for path in ["/healthz", "/readyz", "/metrics"] {
-        let (status, text) = daemon.get(path);
-        assert_eq!(status, 200, "{path} while the API is full: {text}");
+    // Health, readiness and metrics answer all along, until every client is cut off.
+    let deadline = Instant::now() + WAIT * 2;
+    while !clients.all_done() {
+        for path in ["/healthz", "/readyz", "/metrics"] {
+            let (status, text) = daemon.get(path);
+            assert_eq!(status, 200, "{path} while the API is full: {text}");
+        }
+        assert!(Instant::now() < deadline, "{} cut off", clients.done());
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let still_full = send(
-        "POST",
-        &format!("http://{}/v1/presign", daemon.addr),
-        &[("content-type", "application/json")],
-        &body,
-    );
-    assert_eq!(still_full.status, 503, "the API was full all along");
     let (_, metrics) = daemon.get("/metrics");
     assert!(
         sample(
@@ -250,19 +242,37 @@ async fn trickled_bodies_do_not_starve_health() {
         .is_some_and(|n| n >= 1.0),
         "{metrics}"
     );
-
-    // A late body gets a 408 and the connection closes.
-    let stream = &mut slow[0];
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
-    let (_, late) = reply.split_once("\r\n\r\n").unwrap();
-    crate::openapi::assert_documented("/v1/presign", "post", 408, late);
-    assert!(late.contains("request_timeout"), "{reply}");
-    drop(slow);
+    let mut late = 0;
+    let mut bytes_before_408 = Vec::new();
+    for seen in clients.results() {
+        let answer = &seen.answer;
+        if answer.starts_with("HTTP/1.1 503") {
+            // A reserved connection: answered at once.
+            assert!(answer.contains("overloaded"), "{answer}");
+            continue;
+        }
+        assert!(answer.starts_with("HTTP/1.1 408"), "{seen:?}");
+        assert!(
+            answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
+        let (_, text) = answer.split_once("\r\n\r\n").unwrap();
+        crate::openapi::assert_documented("/v1/presign", "post", 408, text);
+        late += 1;
+        bytes_before_408.push(seen.bytes);
+    }
+    assert!(late >= regular, "{late} clients got a 408");
+    // One byte a second: README's 5 s, and a second for the pace. The first 256 are served at
+    // once; one in the backlog waits at most one more 5 s for a slot.
+    bytes_before_408.sort_unstable();
+    assert!(
+        bytes_before_408[regular - 1] <= 5 + 1,
+        "{bytes_before_408:?}"
+    );
+    assert!(
+        bytes_before_408.iter().all(|&b| b <= 2 * (5 + 1)),
+        "{bytes_before_408:?}"
+    );
     let deadline = Instant::now() + WAIT;
     loop {
         let (status, text) = http(
@@ -284,7 +294,7 @@ async fn trickled_bodies_do_not_starve_health() {
         .into_iter()
         .filter(|l| l["status"] == 408)
         .collect();
-    assert!(!refusals.is_empty(), "a 408 is a logged refusal");
+    assert_eq!(refusals.len(), late, "each 408 is a logged refusal");
 }
 
 /// A batch of an allowed, a forbidden and a malformed request writes three lines (the forbidden

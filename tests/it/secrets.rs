@@ -54,10 +54,10 @@ async fn task_source_writes_no_secret() {
 /// The task source with `RUST_LOG=trace`: the same run writes none of them either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_source_writes_no_secret_at_trace() {
-    // KNOWN LEAK, failing today: aws-smithy-runtime's DEBUG event "resolving endpoint" (target
-    // aws_smithy_runtime::client::orchestrator::endpoints) writes the task credentials' full
-    // access key id, in `endpoint_params`, for every AWS call they sign. No secret key, token or
-    // URL is written.
+    // aws-smithy-runtime's DEBUG event "resolving endpoint" (target
+    // aws_smithy_runtime::client::orchestrator::endpoints) carries the full access key id in
+    // `endpoint_params`; logging drops that target at every level (`SECRET_BEARING_TARGETS`),
+    // and this run holds it dropped.
     canary_run(Source::Task, LogLevel::Trace).await;
 }
 
@@ -71,10 +71,10 @@ async fn assume_role_source_writes_no_secret() {
 /// `--signing-source assume-role` with `RUST_LOG=trace`: none of them either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assume_role_source_writes_no_secret_at_trace() {
-    // KNOWN LEAK, failing today: aws-smithy-runtime's DEBUG event "resolving endpoint" (target
-    // aws_smithy_runtime::client::orchestrator::endpoints) writes the task credentials' full
-    // access key id, in `endpoint_params`, for every AWS call they sign. No secret key, token or
-    // URL is written.
+    // aws-smithy-runtime's DEBUG event "resolving endpoint" (target
+    // aws_smithy_runtime::client::orchestrator::endpoints) carries the full access key id in
+    // `endpoint_params`; logging drops that target at every level (`SECRET_BEARING_TARGETS`),
+    // and this run holds it dropped.
     canary_run(Source::AssumeRole, LogLevel::Trace).await;
 }
 
@@ -88,10 +88,10 @@ async fn secrets_manager_source_writes_no_secret() {
 /// `--signing-source secrets-manager` with `RUST_LOG=trace`: none of them either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_manager_source_writes_no_secret_at_trace() {
-    // KNOWN LEAK, failing today: aws-smithy-runtime's DEBUG event "resolving endpoint" (target
-    // aws_smithy_runtime::client::orchestrator::endpoints) writes the task credentials' full
-    // access key id, in `endpoint_params`, for every AWS call they sign. No secret key, token or
-    // URL is written.
+    // aws-smithy-runtime's DEBUG event "resolving endpoint" (target
+    // aws_smithy_runtime::client::orchestrator::endpoints) carries the full access key id in
+    // `endpoint_params`; logging drops that target at every level (`SECRET_BEARING_TARGETS`),
+    // and this run holds it dropped.
     canary_run(Source::SecretsManager, LogLevel::Trace).await;
 }
 

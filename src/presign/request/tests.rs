@@ -448,3 +448,25 @@ fn duplicate_fields_name_themselves() {
         "{err:?}"
     );
 }
+
+/// A batch's items are read from the JSON already parsed ([`PresignRequest::from_value`]), with no
+/// text in between, and get what the same body gets alone: the same request or the same 400.
+#[test]
+fn items_read_as_bodies() {
+    let bodies = [
+        json!({"bucket": "bkt", "key": "a/b", "expires_in": "1h", "min_expires_in": 60}),
+        json!({"bucket": "bkt", "key": "a", "method": "PUT", "content_type": "text/csv"}),
+        json!({"bucket": "bkt", "key": "a", "expires_in": 60, "method": "PUT", "part_number": 2}),
+        json!({"bucket": "bkt", "key": "a", "expires_in": 0}),
+        json!({"bucket": "bkt", "expires_in": 60}),
+        json!({"bucket": "bkt", "key": "a", "expires_in": 60, "colour": "red"}),
+        json!({"bucket": "bkt", "key": "a", "expires_in": null}),
+        json!(["bkt"]),
+        json!(5),
+    ];
+    for body in bodies {
+        let alone = PresignRequest::from_json(body.to_string().as_bytes());
+        let item = PresignRequest::from_value(body.clone());
+        assert_eq!(format!("{item:?}"), format!("{alone:?}"), "{body}");
+    }
+}
