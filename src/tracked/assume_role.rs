@@ -10,20 +10,15 @@
 //! [`Tracked::refresh_for`]: super::Tracked::refresh_for
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use tracing::warn;
 
-use super::signing::{log_refresh_failed, log_refreshed, sdk_failure, with_task_credentials};
-use super::sts_session::{SessionFacts, duration_refused, half_gone};
-use super::{
-    Attempt, BoxFuture, Details, Failed, Failure, Fetched, Fresh, Limit, Source, State, Success,
-    Tracked,
-};
+use super::signing::{sdk_failure, with_task_credentials};
+use super::sts_session::{SessionFacts, duration_refused, sts_session_source};
+use super::{Failure, Fetched, Tracked};
 use crate::clock::Clock;
-use crate::credentials::Snapshot;
 
 /// The value of `--signing-source`.
 pub const NAME: &str = "assume-role";
@@ -121,15 +116,13 @@ impl AssumeRoleSource {
                     let message = e.message().unwrap_or_default().to_string();
                     if duration_refused(&code, &message, duration, ROLE_CHAINING_CAP) {
                         let reason = duration_cap_reason(&message, duration);
-                        warn!(
-                            signing_source = NAME,
-                            requested_duration = %humantime::format_duration(duration),
-                            clamped_to = %humantime::format_duration(ROLE_CHAINING_CAP),
-                            reason = reason.as_str(),
-                            sts_message = message.as_str(),
-                            "assume-role duration clamped"
+                        self.facts.clamp_refused(
+                            NAME,
+                            duration,
+                            ROLE_CHAINING_CAP,
+                            reason,
+                            &message,
                         );
-                        self.facts.clamp(ROLE_CHAINING_CAP, reason);
                         continue;
                     }
                     return Err(sdk_failure("sts AssumeRole", &e).into());
@@ -146,43 +139,7 @@ impl AssumeRoleSource {
     }
 }
 
-impl Source for AssumeRoleSource {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn fetch<'a>(&'a self, _attempt: Attempt<'a>) -> BoxFuture<'a, Result<Fetched, Failure>> {
-        Box::pin(self.assume())
-    }
-
-    fn due(&self, state: &State, now: SystemTime) -> bool {
-        half_gone(state, now)
-    }
-
-    fn spacing(&self) -> Duration {
-        ON_DEMAND_SPACING
-    }
-
-    fn fresh(&self) -> Fresh {
-        Fresh::Lasts(self.facts.fresh())
-    }
-
-    fn log_success(&self, s: &Success<'_>) {
-        log_refreshed(NAME, s, self.facts.session_arn().as_deref(), None);
-    }
-
-    fn log_failure(&self, f: &Failed<'_>) {
-        log_refresh_failed(NAME, f);
-    }
-
-    fn limit(&self, current: Option<&Snapshot>, fresh: Option<u64>, cap: u64) -> Limit {
-        self.facts.limit("assumed-role", current, fresh, cap)
-    }
-
-    fn details(&self) -> Details {
-        self.facts.details()
-    }
-}
+sts_session_source!(AssumeRoleSource, NAME, "assumed-role");
 
 /// Why STS refused the duration, and what was done about it.
 fn duration_cap_reason(sts_message: &str, asked: Duration) -> String {

@@ -54,6 +54,27 @@ impl SessionFacts {
         self.get().session_arn
     }
 
+    /// After STS refused `asked`: one WARN line of `source` saying why and what to change, and
+    /// `to` asked from now on.
+    pub(super) fn clamp_refused(
+        &self,
+        source: &'static str,
+        asked: Duration,
+        to: Duration,
+        reason: String,
+        sts_message: &str,
+    ) {
+        tracing::warn!(
+            signing_source = source,
+            requested_duration = %humantime::format_duration(asked),
+            clamped_to = %humantime::format_duration(to),
+            reason = reason.as_str(),
+            sts_message,
+            "{source} duration clamped"
+        );
+        self.clamp(to, reason);
+    }
+
     /// After STS refused the duration: ask for `to` from now on, for `reason`.
     pub(super) fn clamp(&self, to: Duration, reason: String) {
         self.update(|f| {
@@ -136,6 +157,68 @@ impl SessionFacts {
         })
     }
 }
+
+/// The [`Source`](super::Source) of an STS session source (`$source` with a `facts:
+/// SessionFacts` field and an `assume()` call): everything but the call is shared. `$subject`
+/// names the session in a 409's reason.
+macro_rules! sts_session_source {
+    ($source:ty, $name:expr, $subject:literal) => {
+        impl crate::tracked::Source for $source {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn fetch<'a>(
+                &'a self,
+                _attempt: crate::tracked::Attempt<'a>,
+            ) -> crate::tracked::BoxFuture<
+                'a,
+                Result<crate::tracked::Fetched, crate::tracked::Failure>,
+            > {
+                Box::pin(self.assume())
+            }
+
+            fn due(&self, state: &crate::tracked::State, now: std::time::SystemTime) -> bool {
+                crate::tracked::sts_session::half_gone(state, now)
+            }
+
+            fn spacing(&self) -> std::time::Duration {
+                crate::tracked::assume_role::ON_DEMAND_SPACING
+            }
+
+            fn fresh(&self) -> crate::tracked::Fresh {
+                crate::tracked::Fresh::Lasts(self.facts.fresh())
+            }
+
+            fn log_success(&self, s: &crate::tracked::Success<'_>) {
+                crate::tracked::signing::log_refreshed(
+                    $name,
+                    s,
+                    self.facts.session_arn().as_deref(),
+                    None,
+                );
+            }
+
+            fn log_failure(&self, f: &crate::tracked::Failed<'_>) {
+                crate::tracked::signing::log_refresh_failed($name, f);
+            }
+
+            fn limit(
+                &self,
+                current: Option<&crate::credentials::Snapshot>,
+                fresh: Option<u64>,
+                cap: u64,
+            ) -> crate::tracked::Limit {
+                self.facts.limit($subject, current, fresh, cap)
+            }
+
+            fn details(&self) -> crate::tracked::Details {
+                self.facts.details()
+            }
+        }
+    };
+}
+pub(super) use sts_session_source;
 
 /// Whether an STS session is due for renewal: less than half of it is left, or the last attempt
 /// failed (or there is none yet).

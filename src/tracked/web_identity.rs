@@ -14,20 +14,16 @@
 //! [`Tracked::refresh_for`]: super::Tracked::refresh_for
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use tracing::warn;
 
-use super::assume_role::{ON_DEMAND_SPACING, ROLE_CHAINING_CAP};
-use super::signing::{log_refresh_failed, log_refreshed, sdk_failure};
-use super::sts_session::{SessionFacts, duration_refused, half_gone};
-use super::{
-    Attempt, BoxFuture, Details, Failed, Failure, Fetched, Fresh, Limit, Source, State, Success,
-};
+use super::assume_role::ROLE_CHAINING_CAP;
+use super::signing::sdk_failure;
+use super::sts_session::{SessionFacts, duration_refused, sts_session_source};
+use super::{Failure, Fetched};
 use crate::clock::Clock;
-use crate::credentials::Snapshot;
 
 /// The value of `--signing-source`.
 pub const NAME: &str = "web-identity";
@@ -117,15 +113,8 @@ impl WebIdentitySource {
                     let message = e.message().unwrap_or_default().to_string();
                     if duration_refused(&code, &message, duration, SAFE_DURATION) {
                         let reason = duration_cap_reason(&cfg.role_arn, duration);
-                        warn!(
-                            signing_source = NAME,
-                            requested_duration = %humantime::format_duration(duration),
-                            clamped_to = %humantime::format_duration(SAFE_DURATION),
-                            reason = reason.as_str(),
-                            sts_message = message.as_str(),
-                            "web-identity duration clamped"
-                        );
-                        self.facts.clamp(SAFE_DURATION, reason);
+                        self.facts
+                            .clamp_refused(NAME, duration, SAFE_DURATION, reason, &message);
                         continue;
                     }
                     return Err(sdk_failure("sts AssumeRoleWithWebIdentity", &e).into());
@@ -142,43 +131,7 @@ impl WebIdentitySource {
     }
 }
 
-impl Source for WebIdentitySource {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn fetch<'a>(&'a self, _attempt: Attempt<'a>) -> BoxFuture<'a, Result<Fetched, Failure>> {
-        Box::pin(self.assume())
-    }
-
-    fn due(&self, state: &State, now: SystemTime) -> bool {
-        half_gone(state, now)
-    }
-
-    fn spacing(&self) -> Duration {
-        ON_DEMAND_SPACING
-    }
-
-    fn fresh(&self) -> Fresh {
-        Fresh::Lasts(self.facts.fresh())
-    }
-
-    fn log_success(&self, s: &Success<'_>) {
-        log_refreshed(NAME, s, self.facts.session_arn().as_deref(), None);
-    }
-
-    fn log_failure(&self, f: &Failed<'_>) {
-        log_refresh_failed(NAME, f);
-    }
-
-    fn limit(&self, current: Option<&Snapshot>, fresh: Option<u64>, cap: u64) -> Limit {
-        self.facts.limit("web identity", current, fresh, cap)
-    }
-
-    fn details(&self) -> Details {
-        self.facts.details()
-    }
-}
+sts_session_source!(WebIdentitySource, NAME, "web identity");
 
 /// Why STS refused the duration, and what to change on the role.
 fn duration_cap_reason(role_arn: &str, asked: Duration) -> String {
