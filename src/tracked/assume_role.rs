@@ -28,10 +28,7 @@ pub const MIN_DURATION: Duration = Duration::from_secs(900);
 pub const MAX_DURATION: Duration = Duration::from_secs(43_200);
 /// STS's cap on sessions assumed by role chaining, and the least MaxSessionDuration a role has.
 pub const ROLE_CHAINING_CAP: Duration = Duration::from_secs(3_600);
-/// Least time between two AssumeRole calls made for presign requests: clients asking for the
-/// longest URL a fresh session allows would otherwise cost one STS call each.
-pub const ON_DEMAND_SPACING: Duration = Duration::from_secs(10);
-pub use super::sts_session::FRESH_SESSION_SLACK;
+pub use super::sts_session::{FRESH_SESSION_SLACK, ON_DEMAND_SPACING};
 /// Default `--assume-role-duration`: what role chaining allows.
 pub const DEFAULT_DURATION: &str = "1h";
 /// Default `--assume-role-session-name`, seen in CloudTrail and in the assumed-role ARN.

@@ -14,6 +14,9 @@ use crate::credentials::Snapshot;
 /// Kept off what a fresh session is expected to allow: STS's `Expiration` carries its own clock and
 /// the call's latency, and signing starts at a whole second.
 pub const FRESH_SESSION_SLACK: Duration = Duration::from_secs(5);
+/// Least time between two STS calls made for presign requests: clients asking for the longest URL
+/// a fresh session allows would otherwise cost one STS call each.
+pub const ON_DEMAND_SPACING: Duration = Duration::from_secs(10);
 
 /// What STS told us besides the credentials.
 #[derive(Debug, Clone)]
@@ -183,7 +186,7 @@ macro_rules! sts_session_source {
             }
 
             fn spacing(&self) -> std::time::Duration {
-                crate::tracked::assume_role::ON_DEMAND_SPACING
+                crate::tracked::sts_session::ON_DEMAND_SPACING
             }
 
             fn fresh(&self) -> crate::tracked::Fresh {
