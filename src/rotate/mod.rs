@@ -9,10 +9,13 @@
 //! break a promise fails, naming the key and the moment, and leaves the secret as it was.
 //!
 //! [`KeyValue`] is the value (one declaration with the sidecar's reading), [`retire`] the decision
-//! of what may be deleted, [`steps`] the four steps against IAM, Secrets Manager and STS.
+//! of what may be deleted, [`steps`] the four steps' flow, [`aws`] their calls to IAM, Secrets
+//! Manager and STS, and [`outcome`] what a step did, as its log line says it.
 //!
 //! [`KeyValue`]: crate::keylife::value::KeyValue
 
+pub mod aws;
+pub mod outcome;
 pub mod retire;
 pub mod steps;
 
@@ -24,6 +27,13 @@ use tracing::{error, info};
 
 use crate::clock::Clock;
 use crate::keylife::schedule::Overlap;
+
+/// The stage of the version the sidecar signs with.
+pub const CURRENT: &str = "AWSCURRENT";
+/// The stage of the version a rotation is making.
+pub const PENDING: &str = "AWSPENDING";
+/// The stage Secrets Manager gives the version `AWSCURRENT` was moved from.
+pub const PREVIOUS: &str = "AWSPREVIOUS";
 
 /// Default `--test-timeout`: new IAM keys usually work within seconds.
 pub const DEFAULT_TEST_TIMEOUT: &str = "30s";
@@ -94,7 +104,7 @@ pub enum RotateError {
     Useless {
         secret: String,
         #[source]
-        why: crate::keylife::promise::Useless,
+        why: Box<crate::keylife::promise::Useless>,
     },
     #[error("secret {0} has no readable AWSCURRENT version")]
     NoCurrent(String),
@@ -148,11 +158,8 @@ impl From<RotateError> for Diagnostic {
 
 /// Serves rotation events until the Lambda runtime stops the process.
 pub async fn serve(config: RotateConfig, clock: Clock) -> Result<(), lambda_runtime::Error> {
-    let sdk = crate::load_aws().await;
     let rotator = steps::Rotator {
-        secrets: aws_sdk_secretsmanager::Client::new(&sdk),
-        iam: aws_sdk_iam::Client::new(&sdk),
-        sdk,
+        aws: aws::Aws::new(crate::load_aws().await),
         config,
         clock,
     };
@@ -161,13 +168,7 @@ pub async fn serve(config: RotateConfig, clock: Clock) -> Result<(), lambda_runt
         let event = event.payload;
         match rotator.step(&event).await {
             Ok(outcome) => {
-                info!(
-                    step = event.step.as_str(),
-                    secret_id = %event.secret_id,
-                    client_request_token = %event.token,
-                    outcome = %outcome,
-                    "rotation step done"
-                );
+                log_done(&event, &outcome);
                 Ok(())
             }
             Err(e) => {
@@ -184,4 +185,33 @@ pub async fn serve(config: RotateConfig, clock: Clock) -> Result<(), lambda_runt
         }
     }))
     .await
+}
+
+/// The `rotation step done` line: the outcome's fields (absent when they do not apply) and its
+/// sentence.
+fn log_done(event: &Event, outcome: &outcome::Outcome) {
+    let f = outcome.fields();
+    info!(
+        step = event.step.as_str(),
+        secret_id = %event.secret_id,
+        client_request_token = %event.token,
+        outcome = f.outcome,
+        version_id = f.version_id,
+        user = f.user,
+        created_key = f.created_key,
+        active_until = f.active_until,
+        bridge = f.bridge,
+        replaced_key = f.replaced_key,
+        replaced_active_until = f.replaced_active_until,
+        deleted_key = f.deleted_key,
+        tested_key = f.tested_key,
+        signs_as = f.signs_as,
+        current_key = f.current_key,
+        previous_version_id = f.previous_version_id,
+        deactivated_key = f.deactivated_key,
+        kept_key = f.kept_key,
+        kept_until = f.kept_until,
+        summary = %outcome,
+        "rotation step done"
+    );
 }

@@ -21,11 +21,9 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::PREVIOUS;
 use crate::clock;
 use crate::keylife::promise::{UNCOMMITTED_GRACE, replaced_uncommitted};
-
-/// The stage Secrets Manager gives the version `AWSCURRENT` was moved from.
-const PREVIOUS: &str = "AWSPREVIOUS";
 
 /// One of the user's access keys.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -421,19 +421,41 @@ async fn the_four_steps_rotate_the_key() {
         assert_eq!(line["step"], step, "{line}");
         assert_eq!(line["secret_id"], p.arn.as_str(), "{line}");
         assert_eq!(line["client_request_token"], token.as_str(), "{line}");
-        assert!(
-            line["outcome"].as_str().is_some_and(|o| !o.is_empty()),
-            "{line}"
-        );
     }
-    let created = lines[0]["outcome"].as_str().unwrap();
-    assert!(created.contains(&mask(&new_key)), "{created}");
-    assert!(!created.contains(&new_key), "key ids are masked: {created}");
-    assert!(
-        lines[3]["outcome"].as_str().unwrap().contains("AWSCURRENT"),
-        "{}",
-        lines[3]
+    // What each step did, one field per fact (absent where it does not apply), key ids masked.
+    let outcomes: Vec<_> = lines.iter().map(|l| l["outcome"].clone()).collect();
+    assert_eq!(
+        outcomes,
+        ["created", "nothing_to_set", "tested", "finished"]
     );
+    let created = &lines[0];
+    assert_eq!(created["created_key"], mask(&new_key).as_str(), "{created}");
+    assert_eq!(created["user"], "presigner", "{created}");
+    assert_eq!(created["active_until"], pending["ActiveUntil"], "{created}");
+    assert_eq!(created["bridge"], true, "{created}");
+    assert_eq!(created["replaced_key"], mask(&p.first_key).as_str());
+    assert_eq!(
+        created["replaced_active_until"],
+        pending["ReplacedKey"]["ActiveUntil"]
+    );
+    assert!(created.get("deleted_key").is_none(), "{created}");
+    let summary = created["summary"].as_str().unwrap();
+    assert!(summary.contains(&mask(&new_key)), "{summary}");
+    assert!(!summary.contains(&new_key), "key ids are masked: {summary}");
+    assert!(lines[1].get("created_key").is_none(), "{}", lines[1]);
+    assert_eq!(lines[2]["tested_key"], mask(&new_key).as_str());
+    assert_eq!(lines[2]["signs_as"], arn.as_str());
+    assert_eq!(lines[3]["current_key"], mask(&new_key).as_str());
+    assert_eq!(lines[3]["previous_version_id"], p.created_version.as_str());
+    assert_eq!(
+        lines[3]["summary"],
+        format!(
+            "key {} is AWSCURRENT; version {} is AWSPREVIOUS",
+            mask(&new_key),
+            p.created_version
+        )
+    );
+    assert!(lines[3].get("kept_key").is_none(), "{}", lines[3]);
     assert_no_secrets(&f, &aws, &p).await;
 }
 
@@ -497,22 +519,16 @@ async fn every_step_repeated_changes_nothing_more() {
         lines.iter().all(|l| l["message"] == "rotation step done"),
         "{lines:#?}"
     );
-    assert!(
-        lines[1]["outcome"]
-            .as_str()
-            .unwrap()
-            .contains("already holds key"),
+    assert_eq!(lines[1]["outcome"], "already_created", "{}", lines[1]);
+    assert_eq!(
+        lines[1]["created_key"],
+        mask(&made).as_str(),
         "{}",
         lines[1]
     );
     for line in &lines[8..] {
-        assert!(
-            line["outcome"]
-                .as_str()
-                .unwrap()
-                .contains("already AWSCURRENT"),
-            "{line}"
-        );
+        assert_eq!(line["outcome"], "already_current", "{line}");
+        assert_eq!(line["version_id"], token.as_str(), "{line}");
     }
     assert_no_secrets(&f, &aws, &p).await;
 }
@@ -603,13 +619,8 @@ async fn a_failed_step_retried_ends_as_a_clean_rotation() {
                 "the orphan key is deleted"
             );
             let retried = &f.step_lines(5).await[at + 1];
-            assert!(
-                retried["outcome"]
-                    .as_str()
-                    .unwrap()
-                    .contains(&format!("deleted {}", mask(orphan))),
-                "{retried}"
-            );
+            assert_eq!(retried["outcome"], "created", "{retried}");
+            assert_eq!(retried["deleted_key"], mask(orphan).as_str(), "{retried}");
         }
         assert_no_secrets(&f, &aws, &p).await;
     }
@@ -757,17 +768,11 @@ async fn a_rotation_before_every_promise_is_refused_and_the_bridge_goes_first() 
         [p.first_key.clone(), k2.clone()].into_iter().collect(),
         "K1 deleted, K0 kept: {keys:?}"
     );
-    let created = later.step_lines(4).await[0]["outcome"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        created.contains(&format!("deleted {}", mask(&k1))),
-        "{created}"
-    );
+    let created = later.step_lines(4).await[0].clone();
+    assert_eq!(created["deleted_key"], mask(&k1).as_str(), "{created}");
     // K0 is still promised past the earliest next rotation: K2 is a bridge too (README's
     // timeline, day 3–4), committed one step (3 days) after it was made.
-    assert!(created.contains("a bridge"), "{created}");
+    assert_eq!(created["bridge"], true, "{created}");
     let k2_until = active_until(&aws, &p, &second).await;
     let k2_made = k1_until + HOUR;
     assert!(
@@ -887,12 +892,19 @@ async fn without_overlap_a_replaced_key_goes_inactive_when_its_promise_is_over()
     let k0_until =
         humantime::parse_rfc3339(v1["ReplacedKey"]["ActiveUntil"].as_str().unwrap()).unwrap();
     assert!(k1_until + Duration::from_secs(1) >= before + 3 * DAY && k1_until < now() + 3 * DAY);
-    let finished = f.step_lines(4).await[3]["outcome"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let finished = f.step_lines(4).await[3].clone();
+    assert_eq!(finished["outcome"], "finished", "{finished}");
+    assert_eq!(
+        finished["kept_key"],
+        mask(&p.first_key).as_str(),
+        "{finished}"
+    );
+    assert!(finished.get("kept_until").is_none(), "{finished}");
     assert!(
-        finished.contains("from before the rotation function, stays active"),
+        finished["summary"]
+            .as_str()
+            .unwrap()
+            .contains("from before the rotation function, stays active"),
         "{finished}"
     );
     drop(f);
@@ -932,12 +944,10 @@ async fn without_overlap_a_replaced_key_goes_inactive_when_its_promise_is_over()
         .collect(),
         "K0 deleted, K2 deactivated"
     );
-    let finished = last.step_lines(4).await[3]["outcome"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        finished.contains(&format!("deactivated the replaced key {}", mask(&k2))),
+    let finished = last.step_lines(4).await[3].clone();
+    assert_eq!(
+        finished["deactivated_key"],
+        mask(&k2).as_str(),
         "{finished}"
     );
     assert_no_secrets(&last, &aws, &p).await;
