@@ -73,32 +73,6 @@ pub struct StatusConfig {
     pub check_timeout: Duration,
 }
 
-/// Validated `iam-policy` flags.
-#[derive(Debug, Clone)]
-pub struct IamPolicyConfig {
-    pub rules: Vec<Rule>,
-    pub source: SigningSource,
-    pub region: Option<String>,
-    /// KMS key ARNs the buckets' objects are encrypted with.
-    pub kms_keys: Vec<String>,
-    pub principal: crate::presign::iam::Principal,
-    pub trust_policy: bool,
-    pub account_id: Option<String>,
-    pub task_role_arn: Option<String>,
-    /// `--oidc-provider`: the EKS cluster's OIDC provider (ARN or issuer host), for the
-    /// web-identity signing role's trust policy.
-    pub oidc_provider: Option<String>,
-    /// `--service-account NAMESPACE:NAME`: the pod's service account that trust policy admits.
-    pub service_account: Option<ServiceAccount>,
-}
-
-/// A Kubernetes service account, `NAMESPACE:NAME`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceAccount {
-    pub namespace: String,
-    pub name: String,
-}
-
 /// Default `--session` of `demo`: the shortest session AssumeRole allows, so rotation shows up
 /// quickly.
 pub const DEFAULT_DEMO_SESSION: &str = "15m";

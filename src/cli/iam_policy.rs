@@ -2,8 +2,8 @@
 
 use super::IamPolicyArgs;
 use super::problems::{ConfigError, Problems, given};
-use crate::config::{IamPolicyConfig, ServiceAccount};
-use crate::presign::iam::Principal;
+use crate::commands::iam_policy::{IamPolicyConfig, Principal};
+use crate::commands::oidc_trust::ServiceAccount;
 
 impl TryFrom<&IamPolicyArgs> for IamPolicyConfig {
     type Error = ConfigError;
@@ -12,14 +12,11 @@ impl TryFrom<&IamPolicyArgs> for IamPolicyConfig {
         let mut p = Problems::default();
         let rules = p.rules(&args.presign_allow);
         let source = args.source.validate(&mut p);
-        let principal = match args.principal.trim() {
-            "signer" => Principal::Signer,
-            "task-role" => Principal::TaskRole,
-            other => {
-                p.push("principal", other, "expected signer or task-role");
-                Principal::Signer
-            }
-        };
+        let principal_text = args.principal.trim();
+        let principal = Principal::parse(principal_text).unwrap_or_else(|| {
+            p.push("principal", principal_text, "expected signer or task-role");
+            Principal::Signer
+        });
         let kms_keys = p.kms_keys(&args.kms_key_arn);
         if let Some(account) = &args.account_id
             && (account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()))

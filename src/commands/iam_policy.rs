@@ -8,9 +8,49 @@
 
 use serde_json::{Value, json};
 
-use crate::config::IamPolicyConfig;
-use crate::presign::iam::{self, Principal};
+use super::oidc_trust::ServiceAccount;
+use crate::presign::Rule;
+use crate::presign::iam;
 use crate::tracked::SigningSource;
+
+/// Validated `iam-policy` flags.
+#[derive(Debug, Clone)]
+pub struct IamPolicyConfig {
+    pub rules: Vec<Rule>,
+    pub source: SigningSource,
+    pub region: Option<String>,
+    /// KMS key ARNs the buckets' objects are encrypted with.
+    pub kms_keys: Vec<String>,
+    pub principal: Principal,
+    pub trust_policy: bool,
+    pub account_id: Option<String>,
+    pub task_role_arn: Option<String>,
+    /// `--oidc-provider`: the EKS cluster's OIDC provider (ARN or issuer host), for the
+    /// web-identity signing role's trust policy.
+    pub oidc_provider: Option<String>,
+    /// `--service-account NAMESPACE:NAME`: the pod's service account that trust policy admits.
+    pub service_account: Option<ServiceAccount>,
+}
+
+/// Whose policy `iam-policy` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    /// The principal URLs are signed as: the task role, the assumed role or the secret's IAM user.
+    Signer,
+    /// The task role itself (with `--signing-source task`, the signer).
+    TaskRole,
+}
+
+impl Principal {
+    /// The value of `--principal`: `signer` or `task-role`.
+    pub fn parse(text: &str) -> Option<Principal> {
+        match text {
+            "signer" => Some(Principal::Signer),
+            "task-role" => Some(Principal::TaskRole),
+            _ => None,
+        }
+    }
+}
 
 /// What `iam-policy` cannot print, and what to give it instead.
 #[derive(Debug, thiserror::Error)]

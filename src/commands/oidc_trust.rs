@@ -8,8 +8,14 @@
 
 use serde_json::{Value, json};
 
-use crate::config::ServiceAccount;
 use crate::tracked::WebIdentityConfig;
+
+/// A Kubernetes service account, `NAMESPACE:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub namespace: String,
+    pub name: String,
+}
 
 /// The audience EKS's pod identity webhook puts in IRSA tokens.
 pub const AUDIENCE: &str = "sts.amazonaws.com";

@@ -15,15 +15,6 @@ use super::allow_list::{METHODS, Method, Rule};
 /// The policy language version that knows `${*}` and the other literal escapes.
 pub const POLICY_VERSION: &str = "2012-10-17";
 
-/// Whose policy `iam-policy` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Principal {
-    /// The principal URLs are signed as: the task role, the assumed role or the secret's IAM user.
-    Signer,
-    /// The task role itself (with `--signing-source task`, the signer).
-    TaskRole,
-}
-
 /// One action a rule needs, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Need {
