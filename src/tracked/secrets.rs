@@ -57,6 +57,10 @@ pub const DEFAULT_KEY_OVERLAP: &str = "rotation-period";
 /// No on-demand reads (see [`Fresh::Same`]); the value only matters if that changes.
 const SPACING: Duration = Duration::from_secs(10);
 
+/// The bound of a key no URL may be signed with yet: a key from before the rotation function,
+/// read only while a rotation is in progress (no read has promised it anything).
+const NO_URL_YET: SystemTime = SystemTime::UNIX_EPOCH;
+
 /// `--signing-secret-*` and `--signing-key-overlap`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretConfig {
@@ -131,7 +135,7 @@ impl SecretsSource {
                 keys.secret_access_key,
                 None,
                 // No quiet read yet of a key without a commitment: nothing can be promised.
-                Some(usable_until.unwrap_or(SystemTime::UNIX_EPOCH)),
+                Some(usable_until.unwrap_or(NO_URL_YET)),
                 "SecretsManager",
             ),
             warning: None,
@@ -263,7 +267,19 @@ impl Source for SecretsSource {
     }
 
     fn log_success(&self, s: &Success<'_>) {
-        log_refreshed(NAME, s, None, self.facts().as_ref());
+        let facts = self.facts();
+        if s.snapshot.expiry() == Some(NO_URL_YET) {
+            tracing::warn!(
+                signing_source = NAME,
+                access_key_id = %s.snapshot.masked_access_key_id(),
+                secret_version_id = facts.as_ref().and_then(|f| f.version_id.as_deref()),
+                next_rotation_date = facts.as_ref().and_then(|f| f.next_rotation_date.as_deref()),
+                usable_until_reason = facts.as_ref().map(|f| f.usable_until_reason.as_str()),
+                "signing key read during a rotation; nothing is signed with it until the rotated key is read"
+            );
+            return;
+        }
+        log_refreshed(NAME, s, None, facts.as_ref());
     }
 
     fn log_failure(&self, f: &Failed<'_>) {
@@ -271,13 +287,18 @@ impl Source for SecretsSource {
     }
 
     fn limit(&self, current: Option<&Snapshot>, _fresh: Option<u64>, _cap: u64) -> Limit {
-        let expires = expiry_text(current);
-        let reason = self
+        let why = self
             .facts()
             .map(|s| s.usable_until_reason)
             .unwrap_or_default();
+        let reason = if current.and_then(Snapshot::expiry) == Some(NO_URL_YET) {
+            format!("the signing key may sign no URL yet: {why}")
+        } else {
+            let expires = expiry_text(current);
+            format!("the signing key may be deactivated at {expires}: {why}")
+        };
         Limit {
-            reason: format!("the signing key may be deactivated at {expires}: {reason}"),
+            reason,
             advice: "ask for less, or retry after the rotated key has been read",
         }
     }

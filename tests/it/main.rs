@@ -20,6 +20,7 @@ mod permissions;
 mod presign;
 mod resilience;
 mod rotation;
+mod secret_keys;
 mod secrets;
 mod ship;
 mod signing;
