@@ -15,11 +15,9 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
+import sys
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +28,8 @@ from playwright.sync_api import sync_playwright
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PAGE = HERE / "page"
+sys.path.insert(0, str(REPO / "tests" / "pyhelpers"))
+from procs import free_port, start, wait_for  # noqa: E402
 MiB = 1024 * 1024
 ACCESS_KEY = "ASIABROWSERTEST00001"
 SECRET_KEY = "browserTestSecretKey0123456789abcdefghij"
@@ -38,24 +38,6 @@ SECRET_KEY = "browserTestSecretKey0123456789abcdefghij"
 def pattern(size: int) -> bytes:
     """The bytes page/main.js uploads."""
     return bytes((i * 7 + (i >> 12)) % 251 for i in range(size))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what, probe, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if probe():
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def serve(handler_class) -> ThreadingHTTPServer:
@@ -152,24 +134,6 @@ class Origin:
             pass
 
 
-def start(argv, log: Path, env=None) -> subprocess.Popen:
-    out = log.open("wb")
-    try:
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    finally:
-        out.close()
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """s3s-fs, the credentials endpoint, the origin and sessionguard, started once per module."""
@@ -178,7 +142,7 @@ def stack(tmp_path_factory):
     (root / "uploads").mkdir(parents=True)
     s3_port = free_port()
     s3 = start(
-        [os.environ["S3S_FS"], "--host", "127.0.0.1", "--port", str(s3_port),
+        "s3s-fs", [os.environ["S3S_FS"], "--host", "127.0.0.1", "--port", str(s3_port),
          "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY, str(root)],
         tmp / "s3s-fs.log",
     )  # fmt: skip
@@ -200,7 +164,7 @@ def stack(tmp_path_factory):
     }
     binary = os.environ.get("SESSIONGUARD_BIN", str(REPO / "target" / "debug" / "sessionguard"))
     daemon = start(
-        [binary, "run", "--listen", f"127.0.0.1:{daemon_port}", "--log-format", "json",
+        "sessionguard", [binary, "run", "--listen", f"127.0.0.1:{daemon_port}", "--log-format", "json",
          "--interval", "1s", "--no-identity", "--s3-force-path-style",
          "--presign-allow", "PUT:uploads/uploads/"],
         tmp / "sessionguard.log", env=env,
@@ -213,7 +177,7 @@ def stack(tmp_path_factory):
         return c.getresponse().status == 200
 
     wait_for("sessionguard /readyz", ready)
-    wait_for("s3s-fs", lambda: socket.create_connection(("127.0.0.1", s3_port), timeout=1))
+    wait_for("s3s-fs", lambda: socket.create_connection(("127.0.0.1", s3_port), timeout=1).close() or True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=shutil.which("chromium") or "/usr/bin/chromium",
@@ -228,8 +192,8 @@ def stack(tmp_path_factory):
             "log": tmp / "sessionguard.log",
         }
         browser.close()
-    stop(daemon)
-    stop(s3)
+    daemon.stop()
+    s3.stop()
     origin.shutdown()
     credentials.shutdown()
 

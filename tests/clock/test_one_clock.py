@@ -34,13 +34,13 @@ from world import (
     SIDECAR_KEYS,
     Clock,
     Moto,
-    Proc,
     RuntimeApi,
     binary,
     clean_env,
     closed_port,
     http,
     poll,
+    start,
 )
 
 HOUR = 3600
@@ -119,27 +119,27 @@ class Run:
         aws = {"AWS_ENDPOINT_URL_SECRETS_MANAGER": self.moto.url, "AWS_ENDPOINT_URL_IAM": self.moto.url,
                "AWS_ENDPOINT_URL_STS": self.moto.url,
                "SESSIONGUARD_SIGNING_KEY_OVERLAP": self.overlap, **self.clock.env()}  # fmt: skip
-        self.sidecar = Proc("sidecar", [
+        self.sidecar = start("sidecar", [
             str(binary()), "run", "--log-format", "json", "--listen", "127.0.0.1:0",
             "--no-identity", "--presign-allow", "GET:reports/", "--presign-max-expires-in", "7d",
             "--signing-source", "secrets-manager", "--signing-secret-id", self.arn,
             "--signing-secret-refresh", f"{REFRESH}s",
-        ], clean_env({**aws, "AWS_ACCESS_KEY_ID": SIDECAR_KEYS[0],
+        ], env=clean_env({**aws, "AWS_ACCESS_KEY_ID": SIDECAR_KEYS[0],
                       "AWS_SECRET_ACCESS_KEY": SIDECAR_KEYS[1],
                       "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{closed_port()}",
                       "SESSIONGUARD_S3_FORCE_PATH_STYLE": "true"}),
-            self.tmp / "sidecar.log")  # fmt: skip
+            log=self.tmp / "sidecar.log")  # fmt: skip
         started = poll("the sidecar to start", lambda: next(
             (l for l in self.sidecar.lines() if l.get("message") == "sessionguard started"), None))
         self.listen = started["listen"]
         self.api = RuntimeApi(self.clock)
-        self.function = Proc("rotate-keys", [str(binary()), "rotate-keys"], clean_env({
+        self.function = start("rotate-keys", [str(binary()), "rotate-keys"], env=clean_env({
             **aws, "AWS_ACCESS_KEY_ID": FUNCTION_KEYS[0], "AWS_SECRET_ACCESS_KEY": FUNCTION_KEYS[1],
             "AWS_LAMBDA_RUNTIME_API": self.api.host_port, "AWS_LAMBDA_FUNCTION_NAME": "rotate-keys",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/rotate-keys",
             "AWS_LAMBDA_LOG_STREAM_NAME": "2026/12/06/[$LATEST]0123456789abcdef",
-        }), self.tmp / "rotate-keys.log")  # fmt: skip
+        }), log=self.tmp / "rotate-keys.log")  # fmt: skip
 
     def stop(self):
         for stop in (lambda: self.function.stop(), lambda: self.sidecar.stop(),

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from pathlib import Path
 import boto3
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "pyhelpers"))
+from procs import start, wait_for  # noqa: E402,F401 - start, for the test
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
 MOTO_SCRIPT = REPO / "tests" / "moto" / "moto_server.py"
 REGION = "us-east-1"
@@ -88,46 +89,9 @@ def clean_env(extra: dict) -> dict:
     return env
 
 
-class Proc:
-    """A child process writing to a file; stopped by its PID."""
-
-    def __init__(self, name: str, argv: list[str], env: dict, log: Path, stdin=None):
-        self.name, self.log = name, log
-        with log.open("wb") as out:
-            self.popen = subprocess.Popen(
-                argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-                stdin=stdin if stdin is not None else subprocess.DEVNULL,
-            )  # fmt: skip
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def lines(self) -> list[dict]:
-        return [json.loads(line) for line in self.output().splitlines() if line.startswith("{")]
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=10)
-
-
-def poll(what: str, probe, timeout: float = 30, every: float = 0.02):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except Exception as e:  # noqa: BLE001 - not yet
-            last = e
-        else:
-            if last:
-                return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+def poll(what: str, probe, timeout: float = 30):
+    """Polls every 20 ms: the driver waits on the faked processes often and briefly."""
+    return wait_for(what, probe, timeout=timeout, every=0.02)
 
 
 class Moto:

@@ -11,8 +11,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,13 +18,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "pyhelpers"))
+from procs import Proc, free_port, start, wait_for  # noqa: E402,F401 - re-exported to the tests
 TASK_DEFINITION = REPO / "task-definition.json"
 # The same task with the sidecar signing URLs with an IAM user's keys it reads from Secrets Manager.
 TASK_DEFINITION_SECRETS_MANAGER = REPO / "task-definition-secrets-manager.json"
@@ -56,28 +56,6 @@ def run(argv: list[str], timeout: float = 60, **kwargs) -> subprocess.CompletedP
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what: str, probe, timeout: float, every: float = 0.2):
-    """Polls `probe` until it returns something truthy; fails with `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except Exception as e:  # noqa: BLE001 - a probe that raises has just not succeeded yet
-            last = e
-        else:
-            if last:
-                return last
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
 def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
     assert url.startswith("http://127.0.0.1:"), f"tests only talk to loopback, not {url}"
     try:
@@ -98,40 +76,6 @@ def http_post_json(url: str, body, timeout: float = 5) -> tuple[int, dict]:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
-
-
-@dataclass
-class Proc:
-    """A child process with its output in a file, so that a full pipe can never block it."""
-
-    name: str
-    popen: subprocess.Popen
-    log: Path
-    extra: dict = field(default_factory=dict)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def stop(self) -> int:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=10)
-        return self.popen.returncode
-
-
-def start(name: str, argv: list[str], log: Path, env: dict | None = None) -> Proc:
-    out = log.open("wb")
-    try:
-        popen = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-        )
-    finally:
-        out.close()
-    return Proc(name, popen, log)
 
 
 def sessionguard_env(extra: dict | None = None) -> dict:

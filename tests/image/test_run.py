@@ -10,32 +10,20 @@ import json
 import os
 import socket
 import subprocess
-import time
+import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from docs import IMAGE, find, podman, shell
+from docs import IMAGE, REPO, find, podman, shell
+
+sys.path.insert(0, str(REPO / "tests" / "pyhelpers"))
+from procs import free_port, wait_for  # noqa: E402
 
 # The S3 server's one key pair (s3s-fs), handed to the one-shot `presign` as a user's keys.
 S3_ACCESS_KEY = "AKIAIMAGETESTKEY0001"
 S3_SECRET_KEY = "imageTestSecretKeyCanary0123456789abcdef"
-
-
-def wait_for(what: str, probe, timeout: float = 30, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except Exception as e:  # noqa: BLE001 - not yet
-            last = e
-        else:
-            if last:
-                return last
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def test_the_demo_runs_in_the_image_and_turns_healthy():
@@ -78,12 +66,6 @@ def test_iam_policy_lines_run_in_the_image(line, tmp_path):
         assert json.loads(written.read_text()) == json.loads(line.output)
     else:
         json.loads(written.read_text())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
