@@ -4,7 +4,8 @@
 // file is checked by the model of its apiVersion and kind; a kind without a model is an error, so
 // nothing passes unchecked. These schemas check types, enums and required fields, not unknown
 // field names (Kubernetes' OpenAPI schemas do not forbid them): validate.test.mjs holds the
-// fields that matter to sessionguard to their values.
+// fields that matter to sessionguard to their values, and tests/deploy/test_kubernetes_strict.py
+// refuses unknown fields in the Deployments and ServiceAccounts (kubernetes-validate --strict).
 //
 //   node tests/kubernetes/validate.mjs            # every manifest; exit 1 on the first invalid one
 
