@@ -2,8 +2,8 @@
 
 use super::IamPolicyArgs;
 use super::problems::{ConfigError, Problems, given};
+use crate::commands::eks_trust::ServiceAccount;
 use crate::commands::iam_policy::{IamPolicyConfig, Principal};
-use crate::commands::oidc_trust::ServiceAccount;
 
 impl TryFrom<&IamPolicyArgs> for IamPolicyConfig {
     type Error = ConfigError;
@@ -34,6 +34,13 @@ impl TryFrom<&IamPolicyArgs> for IamPolicyConfig {
             }
             parsed
         });
+        if args.pod_identity && !args.trust_policy {
+            p.push(
+                "pod-identity",
+                "true",
+                "changes only the trust policy: add --trust-policy",
+            );
+        }
         let given = |v| given(v).map(str::to_string);
         p.finish(IamPolicyConfig {
             rules,
@@ -46,6 +53,7 @@ impl TryFrom<&IamPolicyArgs> for IamPolicyConfig {
             task_role_arn: given(&args.task_role_arn),
             oidc_provider: given(&args.oidc_provider),
             service_account,
+            pod_identity: args.pod_identity,
         })
     }
 }

@@ -102,10 +102,15 @@ pub struct IamPolicyArgs {
     /// ARN or its issuer host (oidc.eks.REGION.amazonaws.com/id/ID, with --account-id).
     #[arg(long, env = "SESSIONGUARD_OIDC_PROVIDER")]
     pub oidc_provider: Option<String>,
-    /// With `--signing-source web-identity --trust-policy`: the pod's service account,
-    /// NAMESPACE:NAME.
+    /// With `--signing-source web-identity --trust-policy`, or `--pod-identity`: the pod's
+    /// service account, NAMESPACE:NAME.
     #[arg(long, env = "SESSIONGUARD_SERVICE_ACCOUNT")]
     pub service_account: Option<String>,
+    /// With `--trust-policy`: the pod's role comes from an EKS Pod Identity association, so its
+    /// trust policy admits pods.eks.amazonaws.com (only --service-account's pods, when given)
+    /// instead of ECS tasks.
+    #[arg(long, env = "SESSIONGUARD_POD_IDENTITY", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub pod_identity: bool,
 }
 
 /// Flags of `healthcheck`.

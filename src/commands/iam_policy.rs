@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use super::oidc_trust::ServiceAccount;
+use super::eks_trust::ServiceAccount;
 use crate::presign::Rule;
 use crate::presign::iam;
 use crate::tracked::SigningSource;
@@ -30,6 +30,8 @@ pub struct IamPolicyConfig {
     pub oidc_provider: Option<String>,
     /// `--service-account NAMESPACE:NAME`: the pod's service account that trust policy admits.
     pub service_account: Option<ServiceAccount>,
+    /// `--pod-identity`: the pod's role comes from an EKS Pod Identity association.
+    pub pod_identity: bool,
 }
 
 /// Whose policy `iam-policy` prints.
@@ -76,7 +78,7 @@ pub enum IamPolicyError {
     )]
     NoTaskRoleArn,
     #[error(transparent)]
-    WebIdentity(#[from] super::oidc_trust::OidcTrustError),
+    WebIdentity(#[from] super::eks_trust::OidcTrustError),
 }
 
 /// The document, and one line per action saying why it is there (for stderr).
@@ -111,7 +113,7 @@ pub fn policy(config: &IamPolicyConfig) -> Result<Printed, IamPolicyError> {
             "sts:AssumeRole: --signing-source assume-role assumes the signing role with the task credentials",
         ),
         SigningSource::WebIdentity(_) => {
-            return Err(super::oidc_trust::OidcTrustError::TaskRoleNeedsNothing.into());
+            return Err(super::eks_trust::OidcTrustError::TaskRoleNeedsNothing.into());
         }
         SigningSource::SecretsManager(secret) => (
             json!({
@@ -178,7 +180,7 @@ fn trust(
     let statement = match (&config.source, for_signer) {
         (SigningSource::SecretsManager(_), true) => return Err(IamPolicyError::UserHasNoTrust),
         (SigningSource::WebIdentity(role), true) => {
-            let (statement, reasons) = super::oidc_trust::trust(
+            let (statement, reasons) = super::eks_trust::trust(
                 role,
                 config.oidc_provider.as_deref(),
                 config.service_account.as_ref(),
@@ -207,6 +209,14 @@ fn trust(
                     json!({"StringEquals": {"sts:ExternalId": "REPLACE-WITH-THE-EXTERNAL-ID"}});
             }
             statement
+        }
+        _ if config.pod_identity => {
+            let (statement, reasons) =
+                super::eks_trust::pod_identity_trust(config.service_account.as_ref());
+            return Ok(Printed {
+                document: iam::document(vec![statement]),
+                reasons,
+            });
         }
         _ => {
             let mut statement = json!({
@@ -289,6 +299,7 @@ mod tests {
             task_role_arn: None,
             oidc_provider: None,
             service_account: None,
+            pod_identity: false,
         }
     }
 
@@ -367,6 +378,27 @@ mod tests {
         );
         user.trust_policy = true;
         assert!(matches!(policy(&user), Err(IamPolicyError::UserHasNoTrust)));
+        // On EKS with Pod Identity, the role the platform gives the pod trusts EKS, not ECS
+        // tasks: the task source's signer, and another source's task role; an assumed signer
+        // still trusts the task role.
+        for (source, principal) in [
+            (SigningSource::Task, Principal::Signer),
+            (assume(None), Principal::TaskRole),
+        ] {
+            let mut pod = config(source, principal);
+            pod.trust_policy = true;
+            pod.pod_identity = true;
+            let printed = policy(&pod).unwrap();
+            assert_eq!(
+                printed.document["Statement"][0]["Principal"],
+                json!({"Service": "pods.eks.amazonaws.com"})
+            );
+        }
+        signer.pod_identity = true;
+        assert_eq!(
+            policy(&signer).unwrap().document["Statement"][0]["Principal"],
+            json!({"AWS": "arn:aws:iam::123456789012:role/app-task"})
+        );
     }
 
     /// No rules, no S3 permission to print.

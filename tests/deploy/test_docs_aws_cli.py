@@ -1,5 +1,5 @@
-"""Every `aws ...` command in README.md, docs/deploy.md, docs/cloudformation.md and
-docs/scraping.md, parsed and validated by the real AWS CLI (PyPI `awscli`, pinned in
+"""Every `aws ...` command in README.md, docs/deploy.md, docs/cloudformation.md, docs/scraping.md
+and docs/eks.md, parsed and validated by the real AWS CLI (PyPI `awscli`, pinned in
 requirements.txt) exactly as printed, placeholders filled the way the docs tell the reader to.
 
 The CLI parses each command, reads its `file://` arguments, and validates the parameters against
@@ -33,7 +33,7 @@ import pytest
 
 from conftest import REPO, free_port, run, sessionguard_env, start, tool, wait_for
 
-DOCS = ["README.md", "docs/deploy.md", "docs/cloudformation.md", "docs/scraping.md"]
+DOCS = ["README.md", "docs/deploy.md", "docs/cloudformation.md", "docs/scraping.md", "docs/eks.md"]
 
 # What the docs tell the reader to set (their `export` lines), and what earlier commands print
 # (`X=$(aws ...)`), as the reader would have them.
@@ -47,6 +47,8 @@ CAPTURED = {
     '{"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}',
     "service": "sts",  # `for service in ...` of docs/deploy.md
     "IMAGE": "123456789012.dkr.ecr.us-east-1.amazonaws.com/sessionguard:1.0.0",
+    # docs/eks.md: the cluster's OIDC issuer, from `aws eks describe-cluster`.
+    "ISSUER": "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
 }
 # Commands only AWS CLI v2 has (the PyPI `awscli` is v1), and why the docs keep them.
 V2_ONLY = {
@@ -191,6 +193,8 @@ MOTO_CANNOT = {
         "moto's CloudFormation creates the stack but leaves out its SecretArn output (`!Ref Secret`), so the query prints None",
     "aws secretsmanager describe-secret --region \"$AWS_REGION\" --secret-id \"$SECRET_ARN\"":
         "needs the SecretArn output moto leaves out (above)",
+    "aws eks create-addon": "moto's EKS has clusters, node groups and Fargate profiles, not add-ons",
+    "aws eks create-pod-identity-association": "moto's EKS has no Pod Identity associations",
 }
 
 
@@ -217,6 +221,10 @@ def readers_resources(url: str) -> dict[str, str]:
     trust = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
     boto3.client("iam", **session).create_role(RoleName="prometheus", AssumeRolePolicyDocument=trust)
     boto3.client("ecs", **session).create_cluster(clusterName="my-cluster")  # docs/scraping.md: your cluster
+    boto3.client("eks", **session).create_cluster(  # docs/eks.md: your EKS cluster
+        name="my-cluster", roleArn="arn:aws:iam::123456789012:role/eks-cluster",
+        resourcesVpcConfig={"subnetIds": subnets},
+    )  # fmt: skip
     return {"VPC": vpc, "SUBNETS": ",".join(subnets), "ROUTE_TABLE": table, "SCRAPER_SG": scraper, "TASK_SG": tasks}
 
 

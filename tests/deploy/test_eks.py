@@ -1,5 +1,6 @@
 """docs/eks.md shows, under each `sessionguard iam-policy` command, exactly what the binary prints
-(the web-identity trust policy with its `aud` and `sub` conditions, and the signer's S3 policy),
+(the Pod Identity trust policy held to the manifest's service account, the web-identity trust
+policy with its `aud` and `sub` conditions, and the signer's S3 policy),
 and the MaxSessionDuration it tells the operator to set; the signer's policy passes parliament."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import json
 import re
 import shlex
 
+import yaml
 from parliament import analyze_policy_string
 
 from conftest import REPO, run, sessionguard_env
@@ -32,12 +34,24 @@ def documented(doc) -> list[tuple[list[str], dict]]:
 def test_the_eks_doc_shows_what_the_binary_prints(sessionguard_bin):
     shown = documented(EKS_DOC)
     assert len(shown) >= 2, shown
-    trust_seen = False
+    trust_seen = pod_identity_seen = False
     for args, policy in shown:
         result = run([str(sessionguard_bin), "iam-policy", *args], env=sessionguard_env())
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout) == policy, f"docs/eks.md shows another policy for {args}:\n{result.stdout}"
-        if "--trust-policy" in args:
+        if "--pod-identity" in args:
+            pod_identity_seen = True
+            statement = policy["Statement"][0]
+            assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}, statement
+            assert statement["Action"] == ["sts:AssumeRole", "sts:TagSession"], statement
+            # The service account it admits is the one deploy/kubernetes/deployment.yaml runs as.
+            deployment = yaml.safe_load((REPO / "deploy" / "kubernetes" / "deployment.yaml").read_text())
+            conditions = statement["Condition"]["StringEquals"]
+            assert conditions == {
+                "aws:RequestTag/kubernetes-namespace": deployment["metadata"]["namespace"],
+                "aws:RequestTag/kubernetes-service-account": deployment["spec"]["template"]["spec"]["serviceAccountName"],
+            }, conditions
+        elif "--trust-policy" in args:
             trust_seen = True
             statement = policy["Statement"][0]
             assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
@@ -50,3 +64,4 @@ def test_the_eks_doc_shows_what_the_binary_prints(sessionguard_bin):
             findings = analyze_policy_string(result.stdout).findings
             assert not findings, findings
     assert trust_seen, "docs/eks.md shows no web-identity trust policy"
+    assert pod_identity_seen, "docs/eks.md shows no Pod Identity trust policy"

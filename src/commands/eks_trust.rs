@@ -1,10 +1,16 @@
-//! `iam-policy --signing-source web-identity --trust-policy`: the signing role's trust policy for an
-//! EKS cluster's OIDC provider (IRSA), and the `MaxSessionDuration` the role needs for
-//! `--signing-session-duration`.
+//! The trust policies of a pod's roles on EKS.
 //!
-//! STS lets a web identity token assume the role only when the trust policy names the cluster's
-//! OIDC provider as `Federated` principal; the `aud` condition holds the token to STS's audience
-//! and `sub` to the one service account, so no other pod of the cluster can become the signer.
+//! `iam-policy --signing-source web-identity --trust-policy` ([`trust`]): the signing role's trust
+//! policy for an EKS cluster's OIDC provider (IRSA), and the `MaxSessionDuration` the role needs
+//! for `--signing-session-duration`. STS lets a web identity token assume the role only when the
+//! trust policy names the cluster's OIDC provider as `Federated` principal; the `aud` condition
+//! holds the token to STS's audience and `sub` to the one service account, so no other pod of the
+//! cluster can become the signer.
+//!
+//! `iam-policy --trust-policy --pod-identity` ([`pod_identity_trust`]): the pod's role, given by an
+//! EKS Pod Identity association. EKS assumes it as `pods.eks.amazonaws.com` with `sts:AssumeRole`
+//! and `sts:TagSession`; with `--service-account`, the session tags EKS sends
+//! (`kubernetes-namespace`, `kubernetes-service-account`) hold it to that one service account.
 
 use serde_json::{Value, json};
 
@@ -102,6 +108,35 @@ pub fn trust(
     Ok((statement, reasons))
 }
 
+/// The Pod Identity principal, and the session tags it sends that name the pod's service account
+/// (AWS's "Create IAM role with trust policy required by EKS Pod Identity").
+const POD_IDENTITY: &str = "pods.eks.amazonaws.com";
+
+/// The trust policy of a role an EKS Pod Identity association gives a pod; with `service_account`,
+/// only that service account's pods.
+pub fn pod_identity_trust(service_account: Option<&ServiceAccount>) -> (Value, Vec<String>) {
+    let mut statement = json!({
+        "Sid": "EksPodIdentityAssumes",
+        "Effect": "Allow",
+        "Principal": {"Service": POD_IDENTITY},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+    });
+    let mut reasons = vec![format!(
+        "sts:AssumeRole and sts:TagSession for {POD_IDENTITY}: the Pod Identity agent's credentials are a session of this role, tagged with the pod's cluster, namespace and service account"
+    )];
+    if let Some(sa) = service_account {
+        statement["Condition"] = json!({"StringEquals": {
+            "aws:RequestTag/kubernetes-namespace": sa.namespace,
+            "aws:RequestTag/kubernetes-service-account": sa.name,
+        }});
+        reasons.push(format!(
+            "only for service account {}:{} (the session tags; an association created with --disable-session-tags sends none, and this condition then refuses it)",
+            sa.namespace, sa.name
+        ));
+    }
+    (statement, reasons)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +190,28 @@ mod tests {
             trust(&config(), None, Some(&sa), "aws", None),
             Err(OidcTrustError::Missing)
         ));
+    }
+
+    /// Pod Identity's trust policy names EKS's principal with both actions it calls, and with a
+    /// service account, the session tags that hold it to that one.
+    #[test]
+    fn pod_identity_trust_names_eks_and_the_service_account() {
+        let (open, reasons) = pod_identity_trust(None);
+        assert_eq!(open["Principal"]["Service"], "pods.eks.amazonaws.com");
+        assert_eq!(open["Action"], json!(["sts:AssumeRole", "sts:TagSession"]));
+        assert!(open.get("Condition").is_none(), "{open}");
+        assert_eq!(reasons.len(), 1);
+        let sa = ServiceAccount {
+            namespace: "shop".into(),
+            name: "shop-api".into(),
+        };
+        let (held, _) = pod_identity_trust(Some(&sa));
+        assert_eq!(
+            held["Condition"],
+            json!({"StringEquals": {
+                "aws:RequestTag/kubernetes-namespace": "shop",
+                "aws:RequestTag/kubernetes-service-account": "shop-api",
+            }})
+        );
     }
 }
