@@ -1,5 +1,7 @@
 //! The rotation's calls to Secrets Manager, IAM and STS. Each returns plain values that the steps
-//! ([`super::steps`]) decide on; none decides anything itself. An SDK error becomes
+//! ([`super::steps`]) decide on, and makes no rotation decision itself: an answer that something
+//! does not exist becomes a plain value (`None`, or done for a key already deleted), a version
+//! whose value cannot be read lists its key as unknown, and any other SDK error becomes
 //! [`RotateError::Aws`], naming the call and keeping the SDK's error as its source.
 
 use std::time::SystemTime;

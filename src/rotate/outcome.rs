@@ -247,15 +247,20 @@ mod tests {
         SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
     }
 
+    /// 2027-01-15T08:00:00Z, and two other moments, so that no two time fields can be swapped
+    /// unseen.
+    const MADE_UNTIL: u64 = 1_800_000_000;
+    const KEPT_UNTIL: u64 = 1_800_003_600;
+
     /// Each outcome's `outcome` and the fields it fills; every other field is absent from the line.
     #[test]
     fn each_outcome_gives_its_fields() {
         let created = Outcome::Created(Created {
             user: "presigner".into(),
             key: "AKIA...NEW1".into(),
-            active_until: at(1_800_000_000),
+            active_until: at(MADE_UNTIL),
             bridge: true,
-            replaced: Some(("AKIA...OLD0".into(), "2027-01-15T08:00:00Z".into())),
+            replaced: Some(("AKIA...OLD0".into(), "2027-01-22T09:00:00Z".into())),
             deleted: Some("AKIA...GONE".into()),
         });
         assert_eq!(
@@ -267,19 +272,19 @@ mod tests {
                 active_until: Some("2027-01-15T08:00:00Z".into()),
                 bridge: Some(true),
                 replaced_key: Some("AKIA...OLD0".into()),
-                replaced_active_until: Some("2027-01-15T08:00:00Z".into()),
+                replaced_active_until: Some("2027-01-22T09:00:00Z".into()),
                 deleted_key: Some("AKIA...GONE".into()),
                 ..Fields::default()
             }
         );
         assert_eq!(
             created.to_string(),
-            "created key AKIA...NEW1 for presigner as AWSPENDING, active until at least 2027-01-15T08:00:00Z (a bridge: the key beside it is promised past the next rotation); the replaced key AKIA...OLD0 stays active until 2027-01-15T08:00:00Z; deleted AKIA...GONE"
+            "created key AKIA...NEW1 for presigner as AWSPENDING, active until at least 2027-01-15T08:00:00Z (a bridge: the key beside it is promised past the next rotation); the replaced key AKIA...OLD0 stays active until 2027-01-22T09:00:00Z; deleted AKIA...GONE"
         );
         let finished = Outcome::Finished {
             key: "AKIA...NEW1".into(),
             previous_version: "v1".into(),
-            replaced: Some(Retired::Promised("AKIA...OLD0".into(), at(1_800_000_000))),
+            replaced: Some(Retired::Promised("AKIA...OLD0".into(), at(KEPT_UNTIL))),
         };
         assert_eq!(
             finished.fields(),
@@ -288,7 +293,7 @@ mod tests {
                 current_key: Some("AKIA...NEW1".into()),
                 previous_version_id: Some("v1".into()),
                 kept_key: Some("AKIA...OLD0".into()),
-                kept_until: Some("2027-01-15T08:00:00Z".into()),
+                kept_until: Some("2027-01-15T09:00:00Z".into()),
                 ..Fields::default()
             }
         );
@@ -313,50 +318,118 @@ mod tests {
             key: "AKIA...NEW1".into(),
             signs_as: "arn:aws:iam::123456789012:user/presigner".into(),
         };
-        assert_eq!(tested.fields().outcome, "tested");
         assert_eq!(
-            tested.fields().signs_as.as_deref(),
-            Some("arn:aws:iam::123456789012:user/presigner")
+            tested.fields(),
+            Fields {
+                outcome: "tested",
+                tested_key: Some("AKIA...NEW1".into()),
+                signs_as: Some("arn:aws:iam::123456789012:user/presigner".into()),
+                ..Fields::default()
+            }
         );
-        assert_eq!(Outcome::NothingToSet.fields().outcome, "nothing_to_set");
+        assert_eq!(
+            Outcome::NothingToSet.fields(),
+            Fields {
+                outcome: "nothing_to_set",
+                ..Fields::default()
+            }
+        );
     }
 
-    /// Every outcome with each of its facts, as README's table of outcomes lists them.
+    /// Every outcome, each with every way it can end (`None` and each [`Retired`]): a new variant
+    /// of either does not compile until it is listed here, and so until README's table has it.
     fn examples() -> Vec<Outcome> {
-        let created = Created {
-            user: "presigner".into(),
-            key: "AKIA...NEW1".into(),
-            active_until: at(1_800_000_000),
-            bridge: false,
-            replaced: Some(("AKIA...OLD0".into(), "2027-01-15T08:00:00Z".into())),
-            deleted: Some("AKIA...GONE".into()),
+        let retired = |r: &Retired| -> Vec<Option<Retired>> {
+            match r {
+                Retired::Deactivated(_)
+                | Retired::Promised(..)
+                | Retired::FromBeforeRotator(_)
+                | Retired::NoPrevious => {}
+            }
+            vec![
+                None,
+                Some(Retired::Deactivated("AKIA...OLD0".into())),
+                Some(Retired::Promised("AKIA...OLD0".into(), at(KEPT_UNTIL))),
+                Some(Retired::FromBeforeRotator("AKIA...OLD0".into())),
+                Some(Retired::NoPrevious),
+            ]
         };
-        let retired = [
-            Retired::Deactivated("AKIA...OLD0".into()),
-            Retired::Promised("AKIA...OLD0".into(), at(1_800_000_000)),
-        ];
-        let mut all = vec![
-            Outcome::Created(created),
-            Outcome::AlreadyCreated {
-                version: "v2".into(),
-                key: "AKIA...NEW1".into(),
-            },
+        let endings = retired(&Retired::NoPrevious);
+        let mut all = Vec::new();
+        for kind in [
             Outcome::NothingToSet,
-            Outcome::Tested {
-                key: "AKIA...NEW1".into(),
-                signs_as: "arn:aws:iam::123456789012:user/presigner".into(),
+            Outcome::AlreadyCreated {
+                version: String::new(),
+                key: String::new(),
             },
-        ];
-        for r in retired {
-            all.push(Outcome::Finished {
-                key: "AKIA...NEW1".into(),
-                previous_version: "v1".into(),
-                replaced: Some(r.clone()),
-            });
-            all.push(Outcome::AlreadyCurrent {
-                version: "v2".into(),
-                previous: Some(r),
-            });
+            Outcome::Tested {
+                key: String::new(),
+                signs_as: String::new(),
+            },
+            Outcome::Created(Created {
+                user: String::new(),
+                key: String::new(),
+                active_until: at(MADE_UNTIL),
+                bridge: false,
+                replaced: None,
+                deleted: None,
+            }),
+            Outcome::Finished {
+                key: String::new(),
+                previous_version: String::new(),
+                replaced: None,
+            },
+            Outcome::AlreadyCurrent {
+                version: String::new(),
+                previous: None,
+            },
+        ] {
+            match kind {
+                Outcome::NothingToSet => all.push(Outcome::NothingToSet),
+                Outcome::AlreadyCreated { .. } => all.push(Outcome::AlreadyCreated {
+                    version: "v2".into(),
+                    key: "AKIA...NEW1".into(),
+                }),
+                Outcome::Tested { .. } => all.push(Outcome::Tested {
+                    key: "AKIA...NEW1".into(),
+                    signs_as: "arn:aws:iam::123456789012:user/presigner".into(),
+                }),
+                Outcome::Created(_) => {
+                    for (replaced, deleted) in [
+                        (None, None),
+                        (
+                            Some(("AKIA...OLD0".into(), "2027-01-22T09:00:00Z".into())),
+                            Some("AKIA...GONE".into()),
+                        ),
+                    ] {
+                        all.push(Outcome::Created(Created {
+                            user: "presigner".into(),
+                            key: "AKIA...NEW1".into(),
+                            active_until: at(MADE_UNTIL),
+                            bridge: true,
+                            replaced,
+                            deleted,
+                        }));
+                    }
+                }
+                Outcome::Finished { .. } => {
+                    for replaced in endings.clone() {
+                        all.push(Outcome::Finished {
+                            key: "AKIA...NEW1".into(),
+                            previous_version: "v1".into(),
+                            replaced,
+                        });
+                    }
+                }
+                Outcome::AlreadyCurrent { .. } => {
+                    for previous in endings.clone() {
+                        all.push(Outcome::AlreadyCurrent {
+                            version: "v2".into(),
+                            previous,
+                        });
+                    }
+                }
+            }
         }
         all
     }
@@ -397,7 +470,10 @@ mod tests {
                         && w.chars().all(|c| c.is_ascii_lowercase() || c == '_')
                 })
                 .map(str::to_string);
-            got.insert(kind, names.collect());
+            assert!(
+                got.insert(kind, names.collect()).is_none(),
+                "README lists {kind} twice"
+            );
         }
         assert_eq!(got, want);
     }

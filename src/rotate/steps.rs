@@ -248,9 +248,13 @@ impl Rotator {
         let Some(previous) = previous else {
             return Ok(Some(Retired::NoPrevious));
         };
+        let current = self.aws.value(&s.arn, &s.current).await?;
         match self.aws.value(&s.arn, &previous.id).await? {
-            Some(old) => Ok(Some(self.retire(&old).await?)),
-            None => Ok(None),
+            // As in `finish`: a previous version holding the current key leaves it alone.
+            Some(old) if current.is_none_or(|c| c.keys.access_key_id != old.keys.access_key_id) => {
+                Ok(Some(self.retire(&old).await?))
+            }
+            _ => Ok(None),
         }
     }
 }

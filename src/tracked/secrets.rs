@@ -46,6 +46,10 @@ pub struct SecretFacts {
     pub rotation_window_seconds: Option<u64>,
     /// How the key's usable lifetime was computed, for people.
     pub usable_until_reason: String,
+    /// A key from before the rotation function, read only while a rotation is in progress: no
+    /// read has promised it anything, so no URL may be signed with it yet.
+    #[serde(skip)]
+    pub no_url_yet: bool,
 }
 
 /// The value of `--signing-source`.
@@ -56,10 +60,6 @@ pub const DEFAULT_REFRESH: &str = "5m";
 pub const DEFAULT_KEY_OVERLAP: &str = "rotation-period";
 /// No on-demand reads (see [`Fresh::Same`]); the value only matters if that changes.
 const SPACING: Duration = Duration::from_secs(10);
-
-/// The bound of a key no URL may be signed with yet: a key from before the rotation function,
-/// read only while a rotation is in progress (no read has promised it anything).
-const NO_URL_YET: SystemTime = SystemTime::UNIX_EPOCH;
 
 /// `--signing-secret-*` and `--signing-key-overlap`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,8 +134,9 @@ impl SecretsSource {
                 keys.access_key_id,
                 keys.secret_access_key,
                 None,
-                // No quiet read yet of a key without a commitment: nothing can be promised.
-                Some(usable_until.unwrap_or(NO_URL_YET)),
+                // No quiet read yet of a key without a commitment: nothing is promised past the
+                // read's own second (`no_url_yet`), so every signing start is past it.
+                Some(usable_until.unwrap_or(clock::whole_second(started))),
                 "SecretsManager",
             ),
             warning: None,
@@ -198,6 +199,7 @@ impl SecretsSource {
             key_overlap_seconds: overlap.filter(|_| rotating),
             rotation_window_seconds: Some(schedule.window.as_secs()).filter(|_| rotating),
             usable_until_reason,
+            no_url_yet: keys.active_until().is_none() && last_quiet.is_none(),
         }
     }
 
@@ -268,7 +270,7 @@ impl Source for SecretsSource {
 
     fn log_success(&self, s: &Success<'_>) {
         let facts = self.facts();
-        if s.snapshot.expiry() == Some(NO_URL_YET) {
+        if facts.as_ref().is_some_and(|f| f.no_url_yet) {
             tracing::warn!(
                 signing_source = NAME,
                 access_key_id = %s.snapshot.masked_access_key_id(),
@@ -287,11 +289,12 @@ impl Source for SecretsSource {
     }
 
     fn limit(&self, current: Option<&Snapshot>, _fresh: Option<u64>, _cap: u64) -> Limit {
-        let why = self
-            .facts()
-            .map(|s| s.usable_until_reason)
+        let facts = self.facts();
+        let why = facts
+            .as_ref()
+            .map(|s| s.usable_until_reason.clone())
             .unwrap_or_default();
-        let reason = if current.and_then(Snapshot::expiry) == Some(NO_URL_YET) {
+        let reason = if facts.is_some_and(|f| f.no_url_yet) {
             format!("the signing key may sign no URL yet: {why}")
         } else {
             let expires = expiry_text(current);

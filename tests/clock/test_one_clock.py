@@ -37,7 +37,7 @@ from world import (
     RuntimeApi,
     binary,
     clean_env,
-    closed_port,
+    free_port,
     http,
     poll,
     start,
@@ -126,7 +126,7 @@ class Run:
             "--signing-secret-refresh", f"{REFRESH}s",
         ], env=clean_env({**aws, "AWS_ACCESS_KEY_ID": SIDECAR_KEYS[0],
                       "AWS_SECRET_ACCESS_KEY": SIDECAR_KEYS[1],
-                      "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{closed_port()}",
+                      "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{free_port()}",
                       "SESSIONGUARD_S3_FORCE_PATH_STYLE": "true"}),
             log=self.tmp / "sidecar.log")  # fmt: skip
         started = poll("the sidecar to start", lambda: next(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import socket
 import subprocess
 import sys
 import threading
@@ -30,7 +29,7 @@ import boto3
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "pyhelpers"))
-from procs import start, wait_for  # noqa: E402,F401 - start, for the test
+from procs import free_port, start, wait_for  # noqa: E402,F401 - free_port and start, for the test
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
 MOTO_SCRIPT = REPO / "tests" / "moto" / "moto_server.py"
 REGION = "us-east-1"
@@ -192,9 +191,3 @@ def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -377,6 +377,9 @@ async fn a_key_first_read_during_a_rotation_signs_nothing_until_the_rotated_key(
         "{body}"
     );
     assert!(!last_error.contains("1970"), "{body}");
+    // Nothing is promised past the read: /v1/credentials names no 1970 either.
+    let view = credentials(&daemon);
+    assert!(!view.to_string().contains("1970"), "{view}");
 
     // finishSecret: AWSCURRENT moves to the pending version; its key is read and signs.
     let mark = daemon.mark();

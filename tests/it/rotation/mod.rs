@@ -227,6 +227,20 @@ impl Aws {
     }
 }
 
+/// A log field naming key `full`: its first and last four characters around `...`, never the
+/// whole id (checked by hand, not only against the crate's own `mask`).
+fn assert_masked(field: &Value, full: &str) {
+    let shown = field
+        .as_str()
+        .unwrap_or_else(|| panic!("no key in {field}"));
+    assert_eq!(
+        shown,
+        format!("{}...{}", &full[..4], &full[full.len() - 4..]),
+        "{full}"
+    );
+    assert_eq!(shown, mask(full));
+}
+
 /// A rotated user and its secret as set up.
 pub(crate) struct Presigner {
     pub(crate) user: String,

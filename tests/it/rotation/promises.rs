@@ -291,3 +291,47 @@ async fn a_schedule_that_allows_no_useful_url_is_refused_at_start() {
     );
     assert_eq!(status, 503, "{body}");
 }
+
+/// With `--signing-key-overlap 0s`, a retried `finishSecret` settles only a key that was replaced:
+/// when the `AWSPREVIOUS` version holds the current key too (a value saved twice by hand), that
+/// key stays active, whatever its `ActiveUntil` says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_finish_never_deactivates_the_current_key() {
+    let aws = Aws::start();
+    let p = aws.presigner("presigner").await;
+    let past = sessionguard::clock::rfc3339(now() - DAY);
+    let value = json!({"UserName": p.user, "AccessKeyId": p.first_key,
+        "SecretAccessKey": p.first_secret, "ActiveUntil": past});
+    for _ in 0..2 {
+        aws.sm
+            .put_secret_value()
+            .secret_id(&p.arn)
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    let stages = aws.stages(&p.arn).await;
+    let holding = |stage: &str| {
+        stages
+            .iter()
+            .find(|(_, s)| s.iter().any(|x| x == stage))
+            .map(|(v, _)| v.clone())
+            .unwrap_or_else(|| panic!("no {stage}: {stages:?}"))
+    };
+    let current = holding("AWSCURRENT");
+    assert_ne!(holding("AWSPREVIOUS"), current, "{stages:?}");
+    let f = function_at(
+        &aws.moto.url,
+        "0s",
+        &[("SESSIONGUARD_SIGNING_KEY_OVERLAP", "0s")],
+    )
+    .await;
+    run_steps(&f, &p, &current, &["finishSecret"]).await;
+    let keys = aws.keys(&p.user).await;
+    assert_eq!(keys[&p.first_key], "Active", "{keys:?}");
+    let line = f.step_lines(1).await[0].clone();
+    assert_eq!(line["outcome"], "already_current", "{line}");
+    assert!(line.get("deactivated_key").is_none(), "{line}");
+    assert_no_secrets(&f, &aws, &p).await;
+}
