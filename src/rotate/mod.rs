@@ -188,48 +188,99 @@ pub async fn serve(config: RotateConfig, clock: Clock) -> Result<(), lambda_runt
 }
 
 /// The `rotation step done` line: the outcome's fields (absent when they do not apply) and its
-/// sentence.
+/// sentence. A test holds it to every field of every outcome.
 fn log_done(event: &Event, outcome: &outcome::Outcome) {
-    // Every field by name, none left out: a new one does not compile until it is logged.
-    let outcome::Fields {
-        outcome: kind,
-        version_id,
-        user,
-        created_key,
-        active_until,
-        bridge,
-        replaced_key,
-        replaced_active_until,
-        deleted_key,
-        tested_key,
-        signs_as,
-        current_key,
-        previous_version_id,
-        deactivated_key,
-        kept_key,
-        kept_until,
-    } = outcome.fields();
+    let f = outcome.fields();
     info!(
         step = event.step.as_str(),
         secret_id = %event.secret_id,
         client_request_token = %event.token,
-        outcome = kind,
-        version_id,
-        user,
-        created_key,
-        active_until,
-        bridge,
-        replaced_key,
-        replaced_active_until,
-        deleted_key,
-        tested_key,
-        signs_as,
-        current_key,
-        previous_version_id,
-        deactivated_key,
-        kept_key,
-        kept_until,
+        outcome = f.outcome,
+        version_id = f.version_id,
+        user = f.user,
+        created_key = f.created_key,
+        active_until = f.active_until,
+        bridge = f.bridge,
+        replaced_key = f.replaced_key,
+        replaced_active_until = f.replaced_active_until,
+        deleted_key = f.deleted_key,
+        tested_key = f.tested_key,
+        signs_as = f.signs_as,
+        current_key = f.current_key,
+        previous_version_id = f.previous_version_id,
+        deactivated_key = f.deactivated_key,
+        kept_key = f.kept_key,
+        kept_until = f.kept_until,
         summary = %outcome,
         "rotation step done"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// What a subscriber writes, shared with the test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The step line carries exactly the fields its outcome fills, for every outcome and every
+    /// way it ends, besides the event's and `summary`: a field added to the outcome and not to
+    /// the line fails here.
+    #[test]
+    fn the_step_line_logs_every_field_of_its_outcome() {
+        let event = Event {
+            secret_id: "arn:aws:secretsmanager:us-east-1:123456789012:secret:p".into(),
+            token: "v2".into(),
+            step: Step::FinishSecret,
+        };
+        for outcome in outcome::examples() {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .json()
+                .flatten_event(true)
+                .without_time()
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::with_default(subscriber, || log_done(&event, &outcome));
+            let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+            let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+            let mut got: Vec<String> = line.as_object().unwrap().keys().cloned().collect();
+            let fields = outcome.fields();
+            let mut want = fields.filled();
+            want.extend(
+                [
+                    "level",
+                    "target",
+                    "message",
+                    "step",
+                    "secret_id",
+                    "client_request_token",
+                ]
+                .into_iter()
+                .chain(["outcome", "summary"])
+                .map(String::from),
+            );
+            got.sort();
+            want.sort();
+            assert_eq!(got, want, "{line}");
+            assert_eq!(line["outcome"], fields.outcome, "{line}");
+            assert_eq!(line["summary"], outcome.to_string(), "{line}");
+        }
+    }
 }

@@ -88,6 +88,20 @@ pub struct Fields {
     pub kept_until: Option<String>,
 }
 
+#[cfg(test)]
+impl Fields {
+    /// The names of the fields it fills (besides `outcome`), as serde names them.
+    pub(super) fn filled(&self) -> Vec<String> {
+        let json = serde_json::to_value(self).unwrap();
+        let object = json.as_object().unwrap();
+        object
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+}
+
 impl Outcome {
     /// The log line's fields.
     pub fn fields(&self) -> Fields {
@@ -237,43 +251,122 @@ impl fmt::Display for Retired {
     }
 }
 
+/// Every outcome, with every way it can end (each [`Retired`], and none), for the tests of the
+/// fields and of the line. The matches have no wildcard: a new variant does not compile until it
+/// is listed here, and so until README's table and the line have it.
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
+pub(super) fn examples() -> Vec<Outcome> {
+    use examples::*;
+    let endings = || {
+        let all = [
+            Retired::Deactivated(OLD.into()),
+            Retired::Promised(OLD.into(), at(KEPT_UNTIL)),
+            Retired::FromBeforeRotator(OLD.into()),
+            Retired::NoPrevious,
+        ];
+        for r in &all {
+            match r {
+                Retired::Deactivated(_)
+                | Retired::Promised(..)
+                | Retired::FromBeforeRotator(_)
+                | Retired::NoPrevious => {}
+            }
+        }
+        std::iter::once(None).chain(all.into_iter().map(Some))
+    };
+    let created = |replaced, deleted| {
+        Outcome::Created(Created {
+            user: "presigner".into(),
+            key: NEW.into(),
+            active_until: at(MADE_UNTIL),
+            bridge: true,
+            replaced,
+            deleted,
+        })
+    };
+    let mut all = vec![
+        Outcome::NothingToSet,
+        Outcome::AlreadyCreated {
+            version: "v2".into(),
+            key: NEW.into(),
+        },
+        Outcome::Tested {
+            key: NEW.into(),
+            signs_as: ARN.into(),
+        },
+        created(None, None),
+        created(Some((OLD.into(), REPLACED_UNTIL.into())), Some(GONE.into())),
+    ];
+    all.extend(endings().map(|replaced| Outcome::Finished {
+        key: NEW.into(),
+        previous_version: "v1".into(),
+        replaced,
+    }));
+    all.extend(endings().map(|previous| Outcome::AlreadyCurrent {
+        version: "v2".into(),
+        previous,
+    }));
+    for o in &all {
+        match o {
+            Outcome::AlreadyCurrent { .. }
+            | Outcome::AlreadyCreated { .. }
+            | Outcome::NothingToSet
+            | Outcome::Created(_)
+            | Outcome::Tested { .. }
+            | Outcome::Finished { .. } => {}
+        }
+    }
+    all
+}
 
-    use super::*;
+/// The values of [`examples`]: masked keys, and three distinct moments, so that no two fields
+/// can be swapped unseen.
+#[cfg(test)]
+pub(super) mod examples {
+    use std::time::{Duration, SystemTime};
 
-    fn at(secs: u64) -> SystemTime {
+    pub const NEW: &str = "AKIA...NEW1";
+    pub const OLD: &str = "AKIA...OLD0";
+    pub const GONE: &str = "AKIA...GONE";
+    pub const ARN: &str = "arn:aws:iam::123456789012:user/presigner";
+    /// 2027-01-15T08:00:00Z.
+    pub const MADE_UNTIL: u64 = 1_800_000_000;
+    /// 2027-01-15T09:00:00Z.
+    pub const KEPT_UNTIL: u64 = 1_800_003_600;
+    pub const REPLACED_UNTIL: &str = "2027-01-22T09:00:00Z";
+
+    pub fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
     }
+}
 
-    /// 2027-01-15T08:00:00Z, and two other moments, so that no two time fields can be swapped
-    /// unseen.
-    const MADE_UNTIL: u64 = 1_800_000_000;
-    const KEPT_UNTIL: u64 = 1_800_003_600;
+#[cfg(test)]
+mod tests {
+    use super::examples::*;
+    use super::*;
 
     /// Each outcome's `outcome` and the fields it fills; every other field is absent from the line.
     #[test]
     fn each_outcome_gives_its_fields() {
         let created = Outcome::Created(Created {
             user: "presigner".into(),
-            key: "AKIA...NEW1".into(),
+            key: NEW.into(),
             active_until: at(MADE_UNTIL),
             bridge: true,
-            replaced: Some(("AKIA...OLD0".into(), "2027-01-22T09:00:00Z".into())),
-            deleted: Some("AKIA...GONE".into()),
+            replaced: Some((OLD.into(), REPLACED_UNTIL.into())),
+            deleted: Some(GONE.into()),
         });
         assert_eq!(
             created.fields(),
             Fields {
                 outcome: "created",
                 user: Some("presigner".into()),
-                created_key: Some("AKIA...NEW1".into()),
+                created_key: Some(NEW.into()),
                 active_until: Some("2027-01-15T08:00:00Z".into()),
                 bridge: Some(true),
-                replaced_key: Some("AKIA...OLD0".into()),
-                replaced_active_until: Some("2027-01-22T09:00:00Z".into()),
-                deleted_key: Some("AKIA...GONE".into()),
+                replaced_key: Some(OLD.into()),
+                replaced_active_until: Some(REPLACED_UNTIL.into()),
+                deleted_key: Some(GONE.into()),
                 ..Fields::default()
             }
         );
@@ -282,156 +375,47 @@ mod tests {
             "created key AKIA...NEW1 for presigner as AWSPENDING, active until at least 2027-01-15T08:00:00Z (a bridge: the key beside it is promised past the next rotation); the replaced key AKIA...OLD0 stays active until 2027-01-22T09:00:00Z; deleted AKIA...GONE"
         );
         let finished = Outcome::Finished {
-            key: "AKIA...NEW1".into(),
+            key: NEW.into(),
             previous_version: "v1".into(),
-            replaced: Some(Retired::Promised("AKIA...OLD0".into(), at(KEPT_UNTIL))),
+            replaced: Some(Retired::Promised(OLD.into(), at(KEPT_UNTIL))),
         };
         assert_eq!(
             finished.fields(),
             Fields {
                 outcome: "finished",
-                current_key: Some("AKIA...NEW1".into()),
+                current_key: Some(NEW.into()),
                 previous_version_id: Some("v1".into()),
-                kept_key: Some("AKIA...OLD0".into()),
+                kept_key: Some(OLD.into()),
                 kept_until: Some("2027-01-15T09:00:00Z".into()),
                 ..Fields::default()
             }
         );
         let retried = Outcome::AlreadyCurrent {
             version: "v2".into(),
-            previous: Some(Retired::Deactivated("AKIA...OLD0".into())),
+            previous: Some(Retired::Deactivated(OLD.into())),
         };
-        assert_eq!(
-            retried.fields(),
-            Fields {
-                outcome: "already_current",
-                version_id: Some("v2".into()),
-                deactivated_key: Some("AKIA...OLD0".into()),
-                ..Fields::default()
-            }
-        );
+        let want = Fields {
+            outcome: "already_current",
+            version_id: Some("v2".into()),
+            deactivated_key: Some(OLD.into()),
+            ..Fields::default()
+        };
+        assert_eq!(retried.fields(), want);
         assert_eq!(
             retried.to_string(),
             "version v2 is already AWSCURRENT; deactivated the replaced key AKIA...OLD0 (--signing-key-overlap 0s)"
         );
         let tested = Outcome::Tested {
-            key: "AKIA...NEW1".into(),
-            signs_as: "arn:aws:iam::123456789012:user/presigner".into(),
+            key: NEW.into(),
+            signs_as: ARN.into(),
         };
-        assert_eq!(
-            tested.fields(),
-            Fields {
-                outcome: "tested",
-                tested_key: Some("AKIA...NEW1".into()),
-                signs_as: Some("arn:aws:iam::123456789012:user/presigner".into()),
-                ..Fields::default()
-            }
-        );
-        assert_eq!(
-            Outcome::NothingToSet.fields(),
-            Fields {
-                outcome: "nothing_to_set",
-                ..Fields::default()
-            }
-        );
-    }
-
-    /// Every outcome, each with every way it can end (`None` and each [`Retired`]): a new variant
-    /// of either does not compile until it is listed here, and so until README's table has it.
-    fn examples() -> Vec<Outcome> {
-        let retired = |r: &Retired| -> Vec<Option<Retired>> {
-            match r {
-                Retired::Deactivated(_)
-                | Retired::Promised(..)
-                | Retired::FromBeforeRotator(_)
-                | Retired::NoPrevious => {}
-            }
-            vec![
-                None,
-                Some(Retired::Deactivated("AKIA...OLD0".into())),
-                Some(Retired::Promised("AKIA...OLD0".into(), at(KEPT_UNTIL))),
-                Some(Retired::FromBeforeRotator("AKIA...OLD0".into())),
-                Some(Retired::NoPrevious),
-            ]
+        let want = Fields {
+            outcome: "tested",
+            tested_key: Some(NEW.into()),
+            signs_as: Some(ARN.into()),
+            ..Fields::default()
         };
-        let endings = retired(&Retired::NoPrevious);
-        let mut all = Vec::new();
-        for kind in [
-            Outcome::NothingToSet,
-            Outcome::AlreadyCreated {
-                version: String::new(),
-                key: String::new(),
-            },
-            Outcome::Tested {
-                key: String::new(),
-                signs_as: String::new(),
-            },
-            Outcome::Created(Created {
-                user: String::new(),
-                key: String::new(),
-                active_until: at(MADE_UNTIL),
-                bridge: false,
-                replaced: None,
-                deleted: None,
-            }),
-            Outcome::Finished {
-                key: String::new(),
-                previous_version: String::new(),
-                replaced: None,
-            },
-            Outcome::AlreadyCurrent {
-                version: String::new(),
-                previous: None,
-            },
-        ] {
-            match kind {
-                Outcome::NothingToSet => all.push(Outcome::NothingToSet),
-                Outcome::AlreadyCreated { .. } => all.push(Outcome::AlreadyCreated {
-                    version: "v2".into(),
-                    key: "AKIA...NEW1".into(),
-                }),
-                Outcome::Tested { .. } => all.push(Outcome::Tested {
-                    key: "AKIA...NEW1".into(),
-                    signs_as: "arn:aws:iam::123456789012:user/presigner".into(),
-                }),
-                Outcome::Created(_) => {
-                    for (replaced, deleted) in [
-                        (None, None),
-                        (
-                            Some(("AKIA...OLD0".into(), "2027-01-22T09:00:00Z".into())),
-                            Some("AKIA...GONE".into()),
-                        ),
-                    ] {
-                        all.push(Outcome::Created(Created {
-                            user: "presigner".into(),
-                            key: "AKIA...NEW1".into(),
-                            active_until: at(MADE_UNTIL),
-                            bridge: true,
-                            replaced,
-                            deleted,
-                        }));
-                    }
-                }
-                Outcome::Finished { .. } => {
-                    for replaced in endings.clone() {
-                        all.push(Outcome::Finished {
-                            key: "AKIA...NEW1".into(),
-                            previous_version: "v1".into(),
-                            replaced,
-                        });
-                    }
-                }
-                Outcome::AlreadyCurrent { .. } => {
-                    for previous in endings.clone() {
-                        all.push(Outcome::AlreadyCurrent {
-                            version: "v2".into(),
-                            previous,
-                        });
-                    }
-                }
-            }
-        }
-        all
+        assert_eq!(tested.fields(), want);
     }
 
     /// README's table of outcomes has one row per `outcome`, listing exactly the fields it can
@@ -442,14 +426,9 @@ mod tests {
         let mut want: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for outcome in examples() {
             let fields = outcome.fields();
-            let json = serde_json::to_value(&fields).unwrap();
-            let filled = json
-                .as_object()
-                .unwrap()
-                .iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, _)| k.clone());
-            want.entry(fields.outcome).or_default().extend(filled);
+            want.entry(fields.outcome)
+                .or_default()
+                .extend(fields.filled());
         }
         let readme =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
