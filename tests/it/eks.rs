@@ -11,7 +11,6 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -62,48 +61,6 @@ where
     if let Err(panic) = thread.join() {
         std::panic::resume_unwind(panic);
     }
-}
-
-/// `promtool check metrics` (Debian's `prometheus` package) finds nothing to say about `metrics`.
-fn promtool_accepts(metrics: &str) {
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect(
-            "promtool not found: run scripts/test.sh, which installs Debian's prometheus package",
-        );
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n{metrics}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A fresh directory for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sessionguard-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Replaces the token file the way the kubelet does (a new file renamed over the old one), with
-/// no trailing newline.
-fn write_token(path: &Path, token: &str) {
-    let next = path.with_extension("next");
-    std::fs::write(&next, token).unwrap();
-    std::fs::rename(&next, path).unwrap();
 }
 
 /// The Downward API variables deploy/kubernetes/ sets; the node's is given empty here, so it must

@@ -21,7 +21,7 @@ use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -30,7 +30,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::support::{Daemon, set};
+use crate::support::{Daemon, now, set};
 
 /// How long [`Function::invoke`] waits for an answer: more than the steps' own bounds (the SDK's
 /// timeouts, `--test-timeout`), far less than a hung test.
@@ -149,10 +149,6 @@ impl Drop for RuntimeApi {
 }
 
 /// The wall clock, through the crate's one allowed reader.
-fn now() -> SystemTime {
-    sessionguard::clock::system().now()
-}
-
 /// A request id as Lambda writes them (a UUID).
 fn request_id() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);

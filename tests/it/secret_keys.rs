@@ -27,10 +27,6 @@ fn secret_key_bound(
     move |signer| (signer.access_key_id == key && signer.session_token.is_none()).then_some(bound)
 }
 
-fn now() -> SystemTime {
-    sessionguard::clock::system().now()
-}
-
 fn key_pair(access_key_id: &str, secret_access_key: &str) -> String {
     json!({"AccessKeyId": access_key_id, "SecretAccessKey": secret_access_key, "UserName": "presigner"})
         .to_string()

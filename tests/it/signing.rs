@@ -107,6 +107,23 @@ pub(crate) fn credentials(daemon: &Daemon) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
+/// Waits until the one-hour signing session has aged past the on-demand spacing (10 s), so that a
+/// request for what a fresh 1-hour session allows needs a fresh one.
+pub(crate) async fn age_past_spacing(daemon: &Daemon) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while credentials(daemon)["signing"]["remaining_seconds"]
+        .as_i64()
+        .unwrap()
+        > 3600 - 12
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the signing session does not age"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 pub(crate) fn seconds_from_now(rfc3339: &str) -> f64 {
     let at = humantime::parse_rfc3339(rfc3339).unwrap();
     sessionguard::clock::seconds_until(at, sessionguard::clock::system().now())
@@ -267,20 +284,7 @@ async fn role_chaining_is_clamped_and_a_short_session_is_renewed_once() {
 
     // Let the session age past the on-demand spacing (10 s), so that 3535 s is more than it has
     // left but within what a fresh one-hour session gives (1h - margin - 5 s of slack).
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let left = credentials(&daemon)["signing"]["remaining_seconds"]
-            .as_i64()
-            .unwrap();
-        if left <= 3600 - 12 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the signing session does not age"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    age_past_spacing(&daemon).await;
     let addr = daemon.addr;
     let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..6)

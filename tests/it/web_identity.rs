@@ -3,13 +3,11 @@
 //! the kubelet does: every URL held to the `Expiration` moto actually issued.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::openapi::assert_documented;
 use crate::presign::{MARGIN, assert_honest, presign, query_param};
-use crate::signing::assumed_by;
+use crate::signing::{age_past_spacing, assumed_by, credentials};
 use crate::support::*;
 
 const ROLE_NAME: &str = "shop-presigner";
@@ -17,18 +15,9 @@ const ROLE: &str = "arn:aws:iam::123456789012:role/shop-presigner";
 
 /// A fresh directory with the token file, written as the kubelet writes it.
 fn token_file(name: &str, token: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sessionguard-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("token");
+    let file = scratch(name).join("token");
     write_token(&file, token);
     file
-}
-
-fn write_token(path: &Path, token: &str) {
-    let next = path.with_extension("next");
-    std::fs::write(&next, token).unwrap();
-    std::fs::rename(&next, path).unwrap();
 }
 
 /// The role in moto's IAM, with its MaxSessionDuration.
@@ -76,30 +65,6 @@ async fn web_identity_daemon(moto: &MotoServer, token: &Path, duration: &str) ->
         ],
     )
     .await
-}
-
-fn credentials(daemon: &Daemon) -> Value {
-    let (status, body) = daemon.get("/v1/credentials");
-    assert_eq!(status, 200, "{body}");
-    assert_documented("/v1/credentials", "get", status, &body);
-    serde_json::from_str(&body).unwrap()
-}
-
-/// Waits until the signing session has aged past the on-demand spacing (10 s), so that a request
-/// for what a fresh 1-hour session allows needs a fresh one.
-async fn age(daemon: &Daemon) {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while credentials(daemon)["signing"]["remaining_seconds"]
-        .as_i64()
-        .unwrap()
-        > 3600 - 12
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the signing session does not age"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// A role allowing 12 hours gets a 12-hour session from the token IRSA gave the pod (not the
@@ -223,7 +188,7 @@ async fn a_refused_duration_is_explained_and_a_short_session_renewed_with_the_ne
 
     // The kubelet replaces the token; the session ages past the on-demand spacing (10 s).
     write_token(&token, "irsa-token-2");
-    age(&daemon).await;
+    age_past_spacing(&daemon).await;
     let asked = 3600 - MARGIN - 5;
     let (status, issued) = presign(
         &daemon,
@@ -242,7 +207,7 @@ async fn a_refused_duration_is_explained_and_a_short_session_renewed_with_the_ne
 
     // A token file gone is named in the refresh failure; the last good session is kept.
     std::fs::remove_file(&token).unwrap();
-    age(&daemon).await;
+    age_past_spacing(&daemon).await;
     let (status, refused) = presign(
         &daemon,
         &json!({"bucket": "reports", "key": "q3.csv", "expires_in": asked}),

@@ -29,10 +29,6 @@ const ROLE_KEY: &str = "ASIAFUNCTIONROLE0001";
 const ROLE_SECRET: &str = "functionRoleSecretCanary000000000000000000";
 
 /// The wall clock, through the crate's one allowed reader.
-fn now() -> SystemTime {
-    sessionguard::clock::system().now()
-}
-
 /// A `ClientRequestToken` as Secrets Manager writes them (a UUID: 36 characters).
 pub(crate) fn new_token() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);

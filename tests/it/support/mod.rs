@@ -260,27 +260,15 @@ impl Daemon {
     }
 
     async fn wait_for(&self, skip: usize, n: usize, pred: impl Fn(&Value) -> bool) -> Value {
-        let captured = self.captured.clone();
-        let deadline = Instant::now() + WAIT;
-        let found = tokio::task::block_in_place(|| {
-            let mut guard = captured.0.lock().unwrap();
-            loop {
-                let matches: Vec<Value> = guard
-                    .stdout
-                    .iter()
-                    .skip(skip)
-                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                    .filter(|v| pred(v))
-                    .collect();
-                if matches.len() >= n {
-                    return Some(matches[n - 1].clone());
-                }
-                let now = Instant::now();
-                if now >= deadline {
-                    return None;
-                }
-                guard = captured.1.wait_timeout(guard, deadline - now).unwrap().0;
-            }
+        let found = self.wait_until(|c| {
+            let matches: Vec<Value> = c
+                .stdout
+                .iter()
+                .skip(skip)
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|v| pred(v))
+                .collect();
+            matches.get(n.wrapping_sub(1)).cloned()
         });
         found.unwrap_or_else(|| {
             panic!(
@@ -293,13 +281,24 @@ impl Daemon {
     /// Waits until stderr contains `needle` and returns all of stderr; fails the test after
     /// [`WAIT`].
     pub async fn wait_for_stderr(&self, needle: &str) -> String {
+        let found = self.wait_until(|c| c.stderr.contains(needle).then(|| c.stderr.clone()));
+        found.unwrap_or_else(|| {
+            panic!(
+                "stderr never said {needle:?} within {WAIT:?}; output:\n{}",
+                self.output()
+            )
+        })
+    }
+
+    /// What `found` finds in the output, waiting for each new line until [`WAIT`] has passed.
+    fn wait_until<T>(&self, found: impl Fn(&Captured) -> Option<T>) -> Option<T> {
         let captured = self.captured.clone();
         let deadline = Instant::now() + WAIT;
-        let found = tokio::task::block_in_place(|| {
+        tokio::task::block_in_place(|| {
             let mut guard = captured.0.lock().unwrap();
             loop {
-                if guard.stderr.contains(needle) {
-                    return Some(guard.stderr.clone());
+                if let Some(t) = found(&guard) {
+                    return Some(t);
                 }
                 let now = Instant::now();
                 if now >= deadline {
@@ -307,12 +306,6 @@ impl Daemon {
                 }
                 guard = captured.1.wait_timeout(guard, deadline - now).unwrap().0;
             }
-        });
-        found.unwrap_or_else(|| {
-            panic!(
-                "stderr never said {needle:?} within {WAIT:?}; output:\n{}",
-                self.output()
-            )
         })
     }
 
@@ -425,6 +418,64 @@ pub fn try_http_full(
     Ok((status, head.to_string(), body.to_string()))
 }
 
+/// The address and the path (with its query) of an `http://` URL on loopback; tests talk to
+/// nothing else.
+fn loopback(url: &str) -> (SocketAddr, &str) {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr: SocketAddr = host.parse().expect("a loopback IP:PORT host");
+    assert!(
+        addr.ip().is_loopback(),
+        "tests only talk to loopback: {url}"
+    );
+    (addr, path)
+}
+
+/// Now, as the daemon's clock reads it.
+pub fn now() -> std::time::SystemTime {
+    sessionguard::clock::system().now()
+}
+
+/// `promtool check metrics` (Debian's `prometheus` package) finds nothing to say about `metrics`.
+pub fn promtool_accepts(metrics: &str) {
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool not found: run the README test command (scripts/test.sh), which installs Debian's prometheus package");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n{metrics}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A fresh directory for one test's files.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sessionguard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Replaces a token file the way the kubelet does (a new file renamed over the old one), with no
+/// trailing newline.
+pub fn write_token(path: &std::path::Path, token: &str) {
+    let next = path.with_extension("next");
+    std::fs::write(&next, token).unwrap();
+    std::fs::rename(&next, path).unwrap();
+}
+
 /// The value of one sample in a Prometheus text exposition (`name` may include labels).
 pub fn sample(metrics: &str, name: &str) -> Option<f64> {
     metrics
@@ -452,13 +503,7 @@ pub fn seconds_between(a: &str, b: &str) -> f64 {
 /// Sends `method` to a full `http://127.0.0.1:PORT/...` URL (a presigned URL), as a plain HTTP
 /// client would: the path and query exactly as given.
 pub fn http_url(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
-    let rest = url.strip_prefix("http://").expect("an http URL");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let addr: SocketAddr = host.parse().expect("a loopback IP:PORT host");
-    assert!(
-        addr.ip().is_loopback(),
-        "tests only talk to loopback: {url}"
-    );
+    let (addr, path) = loopback(url);
     http(addr, method, path, headers, body)
 }
 
@@ -469,13 +514,7 @@ pub fn http_url_full(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, Vec<(String, String)>, String) {
-    let rest = url.strip_prefix("http://").expect("an http URL");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let addr: SocketAddr = host.parse().expect("a loopback IP:PORT host");
-    assert!(
-        addr.ip().is_loopback(),
-        "tests only talk to loopback: {url}"
-    );
+    let (addr, path) = loopback(url);
     let (status, head, body) =
         try_http_full(addr, method, path, headers, body).unwrap_or_else(|e| panic!("{e}"));
     let headers = head
@@ -508,13 +547,7 @@ impl Reply {
 /// they carry none), as a client following a presign response would, and returns the whole
 /// answer.
 pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let rest = url.strip_prefix("http://").expect("an http URL");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let addr: SocketAddr = host.parse().expect("a loopback IP:PORT host");
-    assert!(
-        addr.ip().is_loopback(),
-        "tests only talk to loopback: {url}"
-    );
+    let (addr, path) = loopback(url);
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
