@@ -61,20 +61,7 @@ async fn task_session(moto: &MotoServer, name: &str, policy: &str) -> (EcsEndpoi
         .send()
         .await
         .unwrap();
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::Config::builder()
-            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-            .region(aws_types::region::Region::new("us-east-1"))
-            .endpoint_url(&moto.url)
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "AKIATESTSETUP0000001",
-                "test-setup-secret",
-                None,
-                None,
-                "test",
-            ))
-            .build(),
-    );
+    let sts = moto.sts();
     let session = sts
         .assume_role()
         .role_arn(format!("arn:aws:iam::123456789012:role/{name}"))

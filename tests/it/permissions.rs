@@ -218,17 +218,6 @@ async fn run_rejects_a_kms_alias() {
     );
 }
 
-fn post_form(daemon: &Daemon, body: &Value) -> (u16, Value) {
-    let (status, text) = http(
-        daemon.addr,
-        "POST",
-        "/v1/presign/post",
-        &[("content-type", "application/json")],
-        &body.to_string(),
-    );
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 /// An upload naming a KMS key is signed only when the key is one of `--kms-key-arn` (the keys the
 /// signer's policy grants), by that ARN: PUT, a form and a multipart create naming another key,
 /// an alias or any key without the flag are 403 `forbidden`, naming the key and the flag.
@@ -254,7 +243,9 @@ async fn uploads_name_only_the_configured_kms_keys() {
     let asks: [(&str, Value, Ask); 3] = [
         ("PUT", put, presign),
         ("multipart create", create, presign),
-        ("form", form, post_form),
+        ("form", form, |d, body| {
+            post_json(d.addr, "/v1/presign/post", body)
+        }),
     ];
     for (what, base, ask) in asks {
         let (status, body) = ask(&with_key, &merge(base.clone(), &kms(KEY)));

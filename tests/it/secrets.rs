@@ -312,18 +312,6 @@ async fn task_session_trouble(daemon: &Daemon, endpoint: &EcsEndpoint, secrets: 
 }
 
 /// POSTs `body` to `path` and returns the status and the JSON answer.
-fn post(daemon: &Daemon, path: &str, body: &Value) -> (u16, Value) {
-    let (status, text) = http(
-        daemon.addr,
-        "POST",
-        path,
-        &[("content-type", "application/json")],
-        &body.to_string(),
-    );
-    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    (status, value)
-}
-
 /// A presigned URL and its signature: both are canaries.
 fn url_canaries(answer: &Value, out: &mut Vec<String>) {
     let url = answer["url"]
@@ -386,7 +374,7 @@ fn presign_on_every_route(daemon: &Daemon, source: Source) -> Vec<String> {
         ),
     ];
     for (body, want) in &single {
-        let (status, answer) = post(daemon, "/v1/presign", body);
+        let (status, answer) = post_json(daemon.addr, "/v1/presign", body);
         assert_eq!(status, *want, "{body}: {answer}");
         if status == 200 {
             url_canaries(&answer, &mut out);
@@ -394,7 +382,11 @@ fn presign_on_every_route(daemon: &Daemon, source: Source) -> Vec<String> {
     }
 
     let requests: Vec<Value> = single.iter().map(|(body, _)| body.clone()).collect();
-    let (status, batch) = post(daemon, "/v1/presign/batch", &json!({"requests": requests}));
+    let (status, batch) = post_json(
+        daemon.addr,
+        "/v1/presign/batch",
+        &json!({"requests": requests}),
+    );
     assert_eq!(status, 200, "{batch}");
     let results = batch["results"].as_array().unwrap();
     for (result, (body, want)) in results.iter().zip(&single) {
@@ -404,8 +396,8 @@ fn presign_on_every_route(daemon: &Daemon, source: Source) -> Vec<String> {
         }
     }
 
-    let (status, form) = post(
-        daemon,
+    let (status, form) = post_json(
+        daemon.addr,
         "/v1/presign/post",
         &json!({"bucket": "scratch", "key_prefix": "u/", "expires_in": 60, "content_length_range": {"min": 1, "max": 64}}),
     );
@@ -413,8 +405,8 @@ fn presign_on_every_route(daemon: &Daemon, source: Source) -> Vec<String> {
     for field in ["x-amz-signature", "policy"] {
         out.push(form["fields"][field].as_str().unwrap().to_string());
     }
-    let (status, refused) = post(
-        daemon,
+    let (status, refused) = post_json(
+        daemon.addr,
         "/v1/presign/post",
         &json!({"bucket": "scratch", "key": "u/e", "expires_in": too_long}),
     );
@@ -444,7 +436,7 @@ fn presign_on_every_route(daemon: &Daemon, source: Source) -> Vec<String> {
         ("other", json!({"method": "PUT", "key": "u/a.png"}), 403),
     ] {
         let path = format!("/v1/presign/uppy?bucket={bucket}");
-        let (status, answer) = post(daemon, &path, &body);
+        let (status, answer) = post_json(daemon.addr, &path, &body);
         assert_eq!(status, want, "{path} {body}: {answer}");
         if status == 200 {
             url_canaries(&answer, &mut out);

@@ -137,17 +137,6 @@ pub(crate) fn refreshes(metrics: &str, result: &str) -> Option<f64> {
     )
 }
 
-fn presign_at(addr: SocketAddr, body: &Value) -> (u16, Value) {
-    let (status, text) = http(
-        addr,
-        "POST",
-        "/v1/presign",
-        &[("content-type", "application/json")],
-        &body.to_string(),
-    );
-    (status, serde_json::from_str(&text).unwrap())
-}
-
 /// An assumed-role session lasts what was asked (2 hours here, moto enforcing no cap), so URLs
 /// can outlive the 20-minute task session; the URL is signed with the assumed session's key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,8 +279,7 @@ async fn role_chaining_is_clamped_and_a_short_session_is_renewed_once() {
         let handles: Vec<_> = (0..6)
             .map(|i| {
                 scope.spawn(move || {
-                    presign_at(
-                        addr,
+                    post_json(addr, "/v1/presign",
                         &json!({"bucket": "reports", "key": format!("part-{i}.csv"), "expires_in": 3535}),
                     )
                 })

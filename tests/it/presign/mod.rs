@@ -34,15 +34,7 @@ pub(crate) async fn daemon(env: &[(String, String)], allow: &str, extra: &[&str]
 }
 
 pub(crate) fn presign(daemon: &Daemon, body: &Value) -> (u16, Value) {
-    let (status, text) = http(
-        daemon.addr,
-        "POST",
-        "/v1/presign",
-        &[("content-type", "application/json")],
-        &body.to_string(),
-    );
-    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    (status, value)
+    post_json(daemon.addr, "/v1/presign", body)
 }
 
 /// A URL's query parameter, percent-decoded.

@@ -418,6 +418,20 @@ pub fn try_http_full(
     Ok((status, head.to_string(), body.to_string()))
 }
 
+/// POSTs `body` as JSON to `path` and returns the status and the JSON answer (every answer of the
+/// API is JSON; anything else fails the test).
+pub fn post_json(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
+    let (status, text) = http(
+        addr,
+        "POST",
+        path,
+        &[("content-type", "application/json")],
+        &body.to_string(),
+    );
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, value)
+}
+
 /// The address and the path (with its query) of an `http://` URL on loopback; tests talk to
 /// nothing else.
 fn loopback(url: &str) -> (SocketAddr, &str) {

@@ -180,6 +180,17 @@ impl MotoServer {
         aws_sdk_iam::Client::from_conf(config)
     }
 
+    /// An STS client for setting the test up.
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        let config = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(Self::setup_credentials())
+            .build();
+        aws_sdk_sts::Client::from_conf(config)
+    }
+
     /// A Secrets Manager client for setting the test up.
     pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
         let config = aws_sdk_secretsmanager::Config::builder()
