@@ -46,9 +46,9 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
 }
 
 /// First second RFC 3339 writes (0001-01-01T00:00:00Z, in Unix seconds): it has four-digit years.
-const FIRST_WRITABLE_SECOND: i64 = -62_135_596_800;
+pub const FIRST_WRITABLE_SECOND: i64 = -62_135_596_800;
 /// Last second RFC 3339 writes (9999-12-31T23:59:59Z, in Unix seconds).
-const LAST_WRITABLE_SECOND: i64 = 253_402_300_799;
+pub const LAST_WRITABLE_SECOND: i64 = 253_402_300_799;
 
 /// How much of the second a written time keeps: whole seconds for the times the daemon reports
 /// (the ECS agent's form), milliseconds for a JSON log line, microseconds for a text log line.

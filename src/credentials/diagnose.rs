@@ -134,35 +134,7 @@ pub async fn container_endpoint(budget: Duration) -> Option<Diagnosis> {
         return pod_identity.then_some(Diagnosis::AgentUnreachable { endpoint: uri });
     };
     let hint = (pod_identity && (400..500).contains(&status)).then_some(ASSOCIATION_HINT);
-    explain(status, &body).map(|d| d.with_hint(hint))
-}
-
-impl Diagnosis {
-    fn with_hint(self, new: Option<&'static str>) -> Self {
-        match self {
-            Diagnosis::EndpointError {
-                status,
-                code,
-                message,
-                hint,
-            } => Diagnosis::EndpointError {
-                status,
-                code,
-                message,
-                hint: new.or(hint),
-            },
-            Diagnosis::BadAnswer {
-                status,
-                problem,
-                hint,
-            } => Diagnosis::BadAnswer {
-                status,
-                problem,
-                hint: new.or(hint),
-            },
-            other => other,
-        }
-    }
+    explain(status, &body, hint)
 }
 
 /// Whether `uri` is the EKS Pod Identity agent's.
@@ -245,8 +217,9 @@ async fn fetch(uri: &str, token: Option<Vec<u8>>, wait: Duration) -> Option<(u16
     crate::http_client::get(uri, &headers, wait).await.ok()
 }
 
-/// Turns an answer into a diagnosis; `None` when it looks like good credentials.
-fn explain(status: u16, body: &[u8]) -> Option<Diagnosis> {
+/// Turns an answer into a diagnosis, with `hint` (where to look) for an error; `None` when it
+/// looks like good credentials.
+fn explain(status: u16, body: &[u8], hint: Option<&'static str>) -> Option<Diagnosis> {
     let json: Option<serde_json::Map<String, serde_json::Value>> =
         serde_json::from_slice(body).ok();
     let text = |map: &serde_json::Map<String, serde_json::Value>, key: &str| {
@@ -266,14 +239,14 @@ fn explain(status: u16, body: &[u8]) -> Option<Diagnosis> {
             status,
             code,
             message,
-            hint: None,
+            hint,
         });
     }
     let bad = |problem: String| {
         Some(Diagnosis::BadAnswer {
             status,
             problem,
-            hint: None,
+            hint,
         })
     };
     if !(200..300).contains(&status) {
@@ -351,7 +324,7 @@ mod tests {
             ),
         ];
         for (status, body, want) in cases {
-            let got = explain(*status, body.as_bytes()).map(|d| d.to_string());
+            let got = explain(*status, body.as_bytes(), None).map(|d| d.to_string());
             assert_eq!(got.as_deref(), *want, "status {status} body {body}");
         }
     }
@@ -377,8 +350,8 @@ mod tests {
         let d = explain(
             400,
             br#"{"code":"AccessDeniedException","message":"no association"}"#,
+            Some(ASSOCIATION_HINT),
         )
-        .map(|d| d.with_hint(Some(ASSOCIATION_HINT)))
         .unwrap()
         .to_string();
         assert!(
@@ -415,7 +388,7 @@ mod tests {
     fn never_echoes_secrets() {
         let body =
             r#"{"AccessKeyId":"AKIDCANARY","SecretAccessKey":"SECRETCANARY","Expiration":"x"}"#;
-        let text = explain(200, body.as_bytes()).unwrap().to_string();
+        let text = explain(200, body.as_bytes(), None).unwrap().to_string();
         assert!(
             !text.contains("SECRETCANARY") && !text.contains("AKIDCANARY"),
             "{text}"

@@ -50,7 +50,7 @@ pub struct Item {
 }
 
 impl Item {
-    /// A signed answer (its subject is always known: only a parsed request is signed).
+    /// A signed answer (only a parsed request is signed, so a caller has its subject to give).
     pub fn issued(subject: Option<Subject>, granted_seconds: u64, expires_at: &str) -> Item {
         Item {
             subject,

@@ -10,3 +10,10 @@
 pub mod promise;
 pub mod schedule;
 pub mod value;
+
+/// The stage of the version the sidecar signs with.
+pub const CURRENT: &str = "AWSCURRENT";
+/// The stage of the version a rotation is making.
+pub const PENDING: &str = "AWSPENDING";
+/// The stage Secrets Manager gives the version `AWSCURRENT` was moved from.
+pub const PREVIOUS: &str = "AWSPREVIOUS";

@@ -34,7 +34,8 @@ use super::schedule::Overlap;
 pub const UNCOMMITTED_GRACE: Duration = Duration::from_secs(7 * 86_400 + 3_600);
 
 /// A schedule whose keys are committed for less than this right after a rotation lets the sidecar
-/// sign no useful URL: refused at start by the sidecar and by the rotator.
+/// sign no useful URL: the sidecar fails each read of such a secret, and the rotator refuses
+/// `createSecret`.
 pub const MIN_USEFUL: Duration = Duration::from_secs(15 * 60);
 
 /// What the rotator commits to for a key it makes now.

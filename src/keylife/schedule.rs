@@ -28,7 +28,9 @@ pub const MAX_ROTATION_PERIOD: Duration = Duration::from_secs(1000 * 86_400);
 pub enum Overlap {
     /// Two-key rotation: the replaced key stays active until the rotation after next deletes it.
     RotationPeriod,
-    /// `0s`: the replaced key is deactivated as soon as its promise allows (at once on schedule).
+    /// A duration. The rotator takes only `0s`: the replaced key is deactivated as soon as its
+    /// promise allows (at once on schedule). The sidecar takes any and reads keys' commitments as
+    /// for `0s`; the value itself shows only as `key_overlap_seconds`.
     Fixed(Duration),
 }
 
@@ -45,7 +47,6 @@ pub struct Schedule {
     pub rotation_enabled: bool,
     /// Secrets Manager's "on or before": the rotation happens within `window` of it.
     pub next_rotation: Option<SystemTime>,
-    pub last_rotated: Option<SystemTime>,
     /// `None` for `cron()` schedules: no period to keep a promise by.
     pub period: Option<Duration>,
     pub window: Duration,
@@ -60,7 +61,6 @@ impl Schedule {
         Schedule {
             rotation_enabled: described.rotation_enabled().unwrap_or(false),
             next_rotation: time(described.next_rotation_date()),
-            last_rotated: time(described.last_rotated_date()),
             period: rules.and_then(rotation_period),
             window: rules.map(rotation_window).unwrap_or(DAY),
         }

@@ -157,7 +157,7 @@ impl fmt::Display for Rule {
 
 /// Whether IAM accepts `c` in a policy document (`\u0009 \u000A \u000D \u0020-\u00FF`): a prefix
 /// outside it can be in no signer's policy.
-pub fn in_policy_charset(c: char) -> bool {
+fn in_policy_charset(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FF}')
 }
 
@@ -175,7 +175,8 @@ pub enum AllowList {
 }
 
 impl AllowList {
-    /// The rules, with no KMS key an upload may name.
+    /// The rules, with no KMS key an upload may name (for tests).
+    #[cfg(test)]
     pub fn rules(rules: Vec<Rule>) -> AllowList {
         AllowList::Rules {
             rules,

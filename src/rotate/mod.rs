@@ -28,12 +28,7 @@ use tracing::{error, info};
 use crate::clock::Clock;
 use crate::keylife::schedule::Overlap;
 
-/// The stage of the version the sidecar signs with.
-pub const CURRENT: &str = "AWSCURRENT";
-/// The stage of the version a rotation is making.
-pub const PENDING: &str = "AWSPENDING";
-/// The stage Secrets Manager gives the version `AWSCURRENT` was moved from.
-pub const PREVIOUS: &str = "AWSPREVIOUS";
+pub use crate::keylife::{CURRENT, PENDING, PREVIOUS};
 
 /// Default `--test-timeout`: new IAM keys usually work within seconds.
 pub const DEFAULT_TEST_TIMEOUT: &str = "30s";

@@ -227,7 +227,7 @@ fn promised_until(
     recorded
         .or_else(|| current.created.map(|c| c + UNCOMMITTED_GRACE))
         // Nothing says when it was replaced: promised as long as anything could be.
-        .unwrap_or(SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799))
+        .unwrap_or(SystemTime::UNIX_EPOCH + Duration::from_secs(clock::LAST_WRITABLE_SECOND as u64))
 }
 
 #[cfg(test)]

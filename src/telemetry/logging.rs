@@ -164,8 +164,6 @@ where
     ) -> fmt::Result {
         let now = self.clock.now();
         let mut fields = FlatFields(Map::new());
-        // Placed first so every line reads timestamp, level, message, then the rest.
-        fields.0.insert("message".into(), "".into());
         event.record(&mut fields);
         let context = CONTEXT.get().map_or(&[][..], Vec::as_slice);
         if let Some(namespace) = &self.emf_namespace {
@@ -252,9 +250,9 @@ impl FormatTime for TextTimestamp {
 
 /// Makes a line an EMF record when it carries a metric, chosen by the event's target and fields,
 /// never its text: a check ([`CHECK_TARGET`]) with a remaining time, or a presign answer
-/// ([`REQUESTS_TARGET`]) that is a refusal (it has a `reason`). Dimensions are the ECS task family or the Kubernetes namespace when known (low
-/// cardinality: never the task id or the pod), else the credentials source, plus the refusal
-/// reason.
+/// ([`REQUESTS_TARGET`]) that is a refusal (it has a `reason`). Dimensions are the ECS task
+/// family or the Kubernetes namespace when known (low cardinality: never the task id or the pod),
+/// else the credentials source, plus the refusal reason.
 fn add_emf(
     fields: &mut Map<String, Value>,
     context: &[(String, Value)],

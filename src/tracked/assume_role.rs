@@ -130,7 +130,6 @@ impl AssumeRoleSource {
                 "AssumeRole",
                 output.credentials,
                 output.assumed_role_user.map(|u| u.arn),
-                "AssumeRole",
             );
         }
     }

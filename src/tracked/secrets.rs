@@ -29,6 +29,7 @@ use crate::credentials::Snapshot;
 use crate::keylife::promise::{UNCOMMITTED_GRACE, sidecar_bound, usable};
 use crate::keylife::schedule::Schedule;
 use crate::keylife::value::KeyPair;
+use crate::keylife::{CURRENT, PENDING};
 use serde::Serialize;
 
 pub use crate::keylife::schedule::Overlap;
@@ -154,7 +155,7 @@ impl SecretsSource {
         let pending_elsewhere = described.version_ids_to_stages().is_some_and(|stages| {
             stages
                 .iter()
-                .any(|(v, st)| v != version && st.iter().any(|s| s == "AWSPENDING"))
+                .any(|(v, st)| v != version && st.iter().any(|s| s == PENDING))
         });
         let mut quiet = self.quiet.write().unwrap_or_else(|e| e.into_inner());
         if quiet.as_ref().is_some_and(|(v, _)| v != version) {
@@ -234,7 +235,7 @@ impl SecretsSource {
                 described
                     .version_ids_to_stages()
                     .and_then(|stages| stages.get(v))
-                    .is_some_and(|stages| stages.iter().any(|s| s == "AWSCURRENT"))
+                    .is_some_and(|stages| stages.iter().any(|s| s == CURRENT))
             });
             if current_in_description {
                 return Ok((value, described));

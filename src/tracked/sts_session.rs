@@ -132,13 +132,13 @@ impl SessionFacts {
         }
     }
 
-    /// STS's answer as credentials (from `provider`), remembering the session's ARN.
+    /// STS's answer to `call` as credentials (their provider named after the call), remembering
+    /// the session's ARN.
     pub(super) fn fetched(
         &self,
-        call: &str,
+        call: &'static str,
         credentials: Option<aws_sdk_sts::types::Credentials>,
         session_arn: Option<String>,
-        provider: &'static str,
     ) -> Result<Fetched, Failure> {
         let Some(c) = credentials else {
             return Err(format!("sts {call} answered without Credentials").into());
@@ -154,7 +154,7 @@ impl SessionFacts {
                 c.secret_access_key,
                 Some(c.session_token),
                 Some(expiry),
-                provider,
+                call,
             ),
             warning: None,
         })

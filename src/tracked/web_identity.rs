@@ -51,7 +51,8 @@ pub struct WebIdentityConfig {
 /// Exchanges the pod's web identity token for a session of the role.
 pub struct WebIdentitySource {
     config: WebIdentityConfig,
-    sdk: SdkConfig,
+    /// The token is the credential, so the client never changes: built once.
+    sts: aws_sdk_sts::Client,
     timeout: Duration,
     facts: SessionFacts,
 }
@@ -66,7 +67,7 @@ impl WebIdentitySource {
         WebIdentitySource {
             facts: SessionFacts::new(config.duration),
             config,
-            sdk: sdk.to_builder().time_source(clock).build(),
+            sts: aws_sdk_sts::Client::new(&sdk.to_builder().time_source(clock).build()),
             timeout,
         }
     }
@@ -89,11 +90,11 @@ impl WebIdentitySource {
     /// STS AssumeRoleWithWebIdentity; a duration STS refuses is clamped to 1 hour once.
     async fn assume(&self) -> Result<Fetched, Failure> {
         let cfg = &self.config;
-        let client = aws_sdk_sts::Client::new(&self.sdk);
         loop {
             let token = self.token()?;
             let duration = self.facts.duration();
-            let call = client
+            let call = self
+                .sts
                 .assume_role_with_web_identity()
                 .role_arn(&cfg.role_arn)
                 .role_session_name(&cfg.session_name)
@@ -125,7 +126,6 @@ impl WebIdentitySource {
                 "AssumeRoleWithWebIdentity",
                 output.credentials,
                 output.assumed_role_user.map(|u| u.arn),
-                "AssumeRoleWithWebIdentity",
             );
         }
     }

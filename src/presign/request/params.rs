@@ -14,7 +14,8 @@ use super::headers::token;
 /// Longest version ID accepted (S3's are 32 characters, or `null`).
 const MAX_VERSION_ID: usize = 1024;
 /// The range an HTTP date can write: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
-const HTTP_DATE_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+const HTTP_DATE_SECONDS: std::ops::RangeInclusive<i64> =
+    crate::clock::FIRST_WRITABLE_SECOND..=crate::clock::LAST_WRITABLE_SECOND;
 /// Longest multipart upload ID accepted (S3's are a few hundred characters).
 const MAX_UPLOAD_ID: usize = 1024;
 /// S3's part numbers run from 1 to 10000.
