@@ -78,6 +78,25 @@ def http_post_json(url: str, body, timeout: float = 5) -> tuple[int, dict]:
         return e.code, json.loads(e.read())
 
 
+def start_moto(log: Path, env: dict | None = None) -> tuple[Proc, str]:
+    """moto's server (from this venv) on a free loopback port, answering: the process and its URL."""
+    port = free_port()
+    proc = start("moto_server", [tool("moto_server"), "-H", "127.0.0.1", "-p", str(port)], log, env=env)
+    url = f"http://127.0.0.1:{port}"
+
+    def answers():
+        assert proc.popen.poll() is None, proc.output()
+        with urllib.request.urlopen(f"{url}/moto-api/", timeout=2) as r:
+            return r.status == 200
+
+    try:
+        wait_for("moto_server to answer", answers, timeout=30)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, url
+
+
 def sessionguard_env(extra: dict | None = None) -> dict:
     """A clean environment for the binary: no inherited AWS_* or SESSIONGUARD_* variables."""
     env = {

@@ -31,7 +31,7 @@ import subprocess
 import boto3
 import pytest
 
-from conftest import REPO, free_port, run, sessionguard_env, start, tool, wait_for
+from conftest import REPO, run, sessionguard_env, start_moto, tool, wait_for
 
 DOCS = ["README.md", "docs/deploy.md", "docs/cloudformation.md", "docs/scraping.md", "docs/eks.md"]
 
@@ -200,11 +200,8 @@ MOTO_CANNOT = {
 
 def moto_for(tmp, name):
     """A fresh moto server with AWS's managed policies loaded (the docs attach two)."""
-    port = free_port()
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
-    proc = start(f"moto-{name}", [tool("moto_server"), "-H", "127.0.0.1", "-p", str(port)], tmp / f"moto-{name}.log", env=env)
-    url = f"http://127.0.0.1:{port}"
-    return proc, url
+    return start_moto(tmp / f"moto-{name}.log", env=env)
 
 
 def readers_resources(url: str) -> dict[str, str]:

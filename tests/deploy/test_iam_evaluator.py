@@ -45,7 +45,7 @@ import botocore.awsrequest
 import botocore.credentials
 import pytest
 
-from conftest import first_json_line, free_port, run, sessionguard_env, start, tool, wait_for
+from conftest import first_json_line, http_post_json, run, sessionguard_env, start_demo, start_moto
 
 DOCS_S3 = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html"
 DOCS_HEAD = "https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html"
@@ -190,18 +190,6 @@ def requests_for(bucket: str, key: str, kms_arn: str) -> dict[str, tuple[str, di
     }  # fmt: skip
 
 
-def ask(listen: str, route: str, body: dict) -> tuple[int, dict]:
-    req = urllib.request.Request(
-        f"http://{listen}{route}", data=json.dumps(body).encode(), method="POST",
-        headers={"content-type": "application/json"},
-    )  # fmt: skip
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
 def shape_of(answer: dict, route: str) -> tuple[str, tuple[str, ...]]:
     """What identifies a signed request in NEEDS: its method and the query parameters or signed
     headers S3 authorises by."""
@@ -220,18 +208,16 @@ def sidecar_answers(sessionguard_bin, tmp_path_factory):
     kms_arn = f"arn:aws:kms:us-east-1:123456789012:{KMS_KEY}"
     for name, allow in ALLOW_LISTS.items():
         log = tmp_path_factory.mktemp("evaluator") / "demo.log"
-        argv = [str(sessionguard_bin), "demo", "--session", "1h", "--listen", "127.0.0.1:0",
-                "--log-format", "json", "--presign-allow", allow, "--kms-key-arn", kms_arn]  # fmt: skip
-        proc = start("demo", argv, log, env=sessionguard_env())
+        proc = start_demo(sessionguard_bin, log, "--presign-allow", allow, "--kms-key-arn", kms_arn, session="1h")
         try:
-            listen = first_json_line(proc, "sessionguard started")["listen"]
+            listen = proc.extra["listen"]
             first_json_line(proc, "credentials checked")
             got = {}
             for _, bucket, prefix in rules(allow):
                 for key in {f"{prefix}k.bin", f"{SIBLINGS.get(prefix, 'elsewhere/')}k.bin"}:
                     for b in {bucket, "others"}:
                         for shape, (route, body) in requests_for(b, key, kms_arn).items():
-                            got[(b, key, shape)] = ask(listen, route, body)
+                            got[(b, key, shape)] = http_post_json(f"http://{listen}{route}", body, timeout=10)
             answers[name] = got
         finally:
             proc.stop()
@@ -322,13 +308,9 @@ class Moto:
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
     """moto's server on a free loopback port, IAM not enforced until a test asks."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    proc = start("moto_server", [tool("moto_server"), "-H", "127.0.0.1", "-p", str(port)], log)
-    server = Moto(f"http://127.0.0.1:{port}")
+    proc, url = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
     try:
-        wait_for("moto", lambda: server.client("s3", "us-east-1").list_buckets() is not None, timeout=30)
-        yield server
+        yield Moto(url)
     finally:
         proc.stop()
 

@@ -29,12 +29,11 @@ from conftest import (
     TASK_DEFINITION_SECRETS_MANAGER,
     container,
     container_env,
-    free_port,
     http_get,
     run,
     start,
+    start_moto,
     task_definition,
-    tool,
     wait_for,
 )
 
@@ -264,25 +263,15 @@ def test_both_containers_log_to_cloudwatch(task_definition_path):
 @pytest.fixture(scope="module")
 def moto_ecs(tmp_path_factory):
     """A moto server on a free loopback port and an ECS client pointed at it."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    proc = start("moto_server", [tool("moto_server"), "-H", "127.0.0.1", "-p", str(port)], log)
+    proc, url = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
     try:
-        client = boto3.client(
+        yield boto3.client(
             "ecs",
             region_name="us-east-1",
-            endpoint_url=f"http://127.0.0.1:{port}",
+            endpoint_url=url,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-
-        def ready():
-            assert proc.popen.poll() is None, proc.output()
-            client.list_task_definitions()
-            return True
-
-        wait_for("moto_server to answer", ready, timeout=30)
-        yield client
     finally:
         proc.stop()
 
