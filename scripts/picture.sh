@@ -11,39 +11,15 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 VENV=.venv-picture
 REQUIREMENTS=scripts/picture-requirements.txt
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-
-apt_updated=""
-apt_install() {
-  if [ -z "$apt_updated" ]; then
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    apt_updated=1
-  fi
-  # RUNLEVEL=1 keeps Debian's maintainer scripts from starting Prometheus as a service.
-  $SUDO env RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 if ! command -v prometheus >/dev/null 2>&1; then
   echo "--- installing prometheus (Debian package prometheus)"
   apt_install prometheus
 fi
 
-# A venv per requirements file: rebuilt only when the file changes.
-stamp="$VENV/.requirements.sha256"
-want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "--- creating $VENV ($REQUIREMENTS)"
-  rm -rf "$VENV"
-  if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
-    rm -rf "$VENV"
-    apt_install python3-venv
-    python3 -m venv "$VENV"
-  fi
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQUIREMENTS"
-  echo "$want" >"$stamp"
-fi
+ensure_venv "$VENV" "$REQUIREMENTS"
 
 echo "--- cargo build --locked"
 cargo build --locked

@@ -5,23 +5,20 @@
 # Environment: S3S_FS (the s3s-fs binary; scripts/test.sh sets it), SESSIONGUARD_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 if ! command -v chromium >/dev/null 2>&1; then
   echo "--- installing chromium (Debian)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  apt_install chromium
 fi
 chromium --version
 
+need_npm
 echo "--- npm ci (tests/browser: @uppy/core, @uppy/aws-s3, esbuild)"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
 
-if [ ! -x .venv-browser/bin/python ]; then
-  echo "--- creating .venv-browser (tests/browser/requirements.txt)"
-  python3 -m venv .venv-browser
-fi
-.venv-browser/bin/pip install -q --disable-pip-version-check -r tests/browser/requirements.txt
+ensure_venv .venv-browser tests/browser/requirements.txt
 
 export SESSIONGUARD_BIN="${SESSIONGUARD_BIN:-$PWD/target/debug/sessionguard}"
 [ -x "$SESSIONGUARD_BIN" ] || cargo build --locked

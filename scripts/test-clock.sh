@@ -5,13 +5,13 @@
 # venv (moto, boto3) and target/debug/sessionguard. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
 if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ]; then
   echo "--- installing libfaketime (Debian package)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends libfaketime faketime >/dev/null
+  apt_install libfaketime faketime
 fi
 bash scripts/test-deploy.sh --setup-only
 if [ -z "${SESSIONGUARD_BIN:-}" ] && [ ! -x target/debug/sessionguard ]; then

@@ -17,6 +17,8 @@
 # Extra arguments go to both pytest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
 tools="${SESSIONGUARD_TOOLS:-$HOME/.cache/sessionguard/tools}"
@@ -28,10 +30,8 @@ for tool in podman buildah runc mmdebstrap unshare ip; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "--- installing podman, buildah, runc, mmdebstrap (Debian packages; missing: ${missing[*]})"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends podman buildah runc mmdebstrap uidmap \
-    containernetworking-plugins iptables iproute2 util-linux ca-certificates >/dev/null
+  apt_install podman buildah runc mmdebstrap uidmap \
+    containernetworking-plugins iptables iproute2 util-linux ca-certificates
 fi
 podman --version
 

@@ -6,13 +6,10 @@
 # Needs Node 20+ and npm; installs the pinned packages on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
-if ! command -v npm >/dev/null 2>&1; then
-  echo "--- installing nodejs and npm (Debian)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-fi
+need_npm
 echo "--- npm ci (tests/kubernetes: kubernetes-models, @kubernetes-models/prometheus-operator)"
 (cd tests/kubernetes && npm ci --no-audit --no-fund --loglevel=error)
 echo "--- Kubernetes manifests (deploy/kubernetes)"

@@ -7,24 +7,15 @@
 # kubernetes-models packages), checks formatting and lints, runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-
-if ! command -v promtool >/dev/null 2>&1; then
-  echo "--- installing promtool (Debian package prometheus)"
-  export DEBIAN_FRONTEND=noninteractive
-  # RUNLEVEL=1 keeps Debian's maintainer scripts from starting the Prometheus server.
-  apt-get update -qq
-  RUNLEVEL=1 apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-fi
-promtool --version | head -1
 
 # ip (iproute2): tests/it/eks.rs gives a network namespace of its own the Pod Identity agent's
 # address, 169.254.170.23.
 if ! command -v ip >/dev/null 2>&1; then
   echo "--- installing iproute2 (Debian)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends iproute2 >/dev/null
+  apt_install iproute2
 fi
 
 # s3s-fs: the real S3-compatible server that verifies the presigned URLs' SigV4 signatures.
@@ -39,7 +30,9 @@ fi
 
 # A venv with moto (tests/deploy/requirements.txt): the integration tests of the signing sources
 # start moto's server from it (tests/moto/moto_server.py).
+# It also installs promtool (Debian's prometheus package), which the Rust tests run too.
 bash scripts/test-deploy.sh --setup-only
+promtool --version | head -1
 export MOTO_PYTHON="${MOTO_PYTHON:-$PWD/.venv-deploy/bin/python}"
 
 echo "--- cargo fmt --check"
