@@ -6,6 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
+use sessionguard::demo::endpoint::EcsEndpoint;
 
 use crate::presign::{Signer, assert_honest, presign, query_param};
 use crate::signing::{credentials, moto_env, refreshes, seconds_from_now};
@@ -38,24 +39,28 @@ fn committed_key_pair(access_key_id: &str, secret_access_key: &str, until: Syste
     .to_string()
 }
 
-/// Keys from Secrets Manager: a key from before the rotation function is promised for 7 days and
-/// an hour after the last read that saw no rotation in progress, and stops growing once a version
-/// is `AWSPENDING`; a key with `ActiveUntil` bounds every URL by it exactly (a URL past it is a 409
-/// naming it); a new `AWSCURRENT` version is picked up within one refresh and its URLs work against
-/// s3s-fs; and a value that cannot be read keeps the last good keys.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secret_keys_sign_rotate_and_survive_bad_values() {
+/// s3s-fs with `reports/q3.csv`, and moto with the secret holding `value`, rotated every 2 days
+/// (moto sets NextRotationDate = now + 2 days) and no rotation Lambda run; and the secret's
+/// client with the version `CreateSecret` made.
+async fn world(
+    value: String,
+) -> (
+    MotoServer,
+    S3Server,
+    aws_sdk_secretsmanager::Client,
+    aws_sdk_secretsmanager::operation::create_secret::CreateSecretOutput,
+) {
     let moto = MotoServer::start(false);
     let s3 = S3Server::start(&["reports"]);
     std::fs::write(s3.root.join("reports/q3.csv"), "region,total\neu,42\n").unwrap();
     let sm = moto.secrets();
-    sm.create_secret()
+    let created = sm
+        .create_secret()
         .name(SECRET)
-        .secret_string(key_pair("AKIAPLACEHOLDER00001", WRONG_SECRET_KEY))
+        .secret_string(value)
         .send()
         .await
         .unwrap();
-    // Rotation every 2 days (moto sets NextRotationDate = now + 2 days), no rotation Lambda run.
     sm.rotate_secret()
         .secret_id(SECRET)
         .rotation_rules(
@@ -67,6 +72,42 @@ async fn secret_keys_sign_rotate_and_survive_bad_values() {
         .send()
         .await
         .unwrap();
+    (moto, s3, sm, created)
+}
+
+/// The sidecar signing with the secret's keys for `GET:reports/`, reading the secret every 2 s;
+/// `extra` flags after those. The task's credentials endpoint lives as long as what is returned.
+async fn secret_daemon(moto: &MotoServer, s3: &S3Server, extra: &[&str]) -> (Daemon, EcsEndpoint) {
+    let endpoint = endpoint(Duration::from_secs(3600)).await;
+    let mut env = moto_env(&endpoint, moto);
+    set(&mut env, "AWS_ENDPOINT_URL_S3", &s3.endpoint());
+    set(&mut env, "SESSIONGUARD_S3_FORCE_PATH_STYLE", "true");
+    let mut args = vec![
+        "run",
+        "--interval",
+        "1s",
+        "--no-identity",
+        "--presign-allow",
+        "GET:reports/",
+        "--signing-source",
+        "secrets-manager",
+        "--signing-secret-id",
+        SECRET,
+        "--signing-secret-refresh",
+        "2s",
+    ];
+    args.extend_from_slice(extra);
+    (Daemon::start(&env, &args).await, endpoint)
+}
+
+/// Keys from Secrets Manager: a key from before the rotation function is promised for 7 days and
+/// an hour after the last read that saw no rotation in progress, and stops growing once a version
+/// is `AWSPENDING`; a key with `ActiveUntil` bounds every URL by it exactly (a URL past it is a 409
+/// naming it); a new `AWSCURRENT` version is picked up within one refresh and its URLs work against
+/// s3s-fs; and a value that cannot be read keeps the last good keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_keys_sign_rotate_and_survive_bad_values() {
+    let (moto, s3, sm, _) = world(key_pair("AKIAPLACEHOLDER00001", WRONG_SECRET_KEY)).await;
     let wrong = sm
         .put_secret_value()
         .secret_id(SECRET)
@@ -75,30 +116,7 @@ async fn secret_keys_sign_rotate_and_survive_bad_values() {
         .await
         .unwrap();
 
-    let endpoint = endpoint(Duration::from_secs(3600)).await;
-    let mut env = moto_env(&endpoint, &moto);
-    set(&mut env, "AWS_ENDPOINT_URL_S3", &s3.endpoint());
-    set(&mut env, "SESSIONGUARD_S3_FORCE_PATH_STYLE", "true");
-    let daemon = Daemon::start(
-        &env,
-        &[
-            "run",
-            "--interval",
-            "1s",
-            "--no-identity",
-            "--presign-allow",
-            "GET:reports/",
-            "--presign-max-expires-in",
-            "7d",
-            "--signing-source",
-            "secrets-manager",
-            "--signing-secret-id",
-            SECRET,
-            "--signing-secret-refresh",
-            "2s",
-        ],
-    )
-    .await;
+    let (daemon, _endpoint) = secret_daemon(&moto, &s3, &["--presign-max-expires-in", "7d"]).await;
     let line = daemon
         .wait_for_line(|l| l["message"] == "signing credentials refreshed")
         .await;
@@ -290,28 +308,7 @@ async fn secret_keys_sign_rotate_and_survive_bad_values() {
 /// key is read and signs URLs that s3s-fs accepts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_first_read_during_a_rotation_signs_nothing_until_the_rotated_key() {
-    let moto = MotoServer::start(false);
-    let s3 = S3Server::start(&["reports"]);
-    std::fs::write(s3.root.join("reports/q3.csv"), "region,total\neu,42\n").unwrap();
-    let sm = moto.secrets();
-    let created = sm
-        .create_secret()
-        .name(SECRET)
-        .secret_string(key_pair("AKIAOLDKEYBEFORE0001", WRONG_SECRET_KEY))
-        .send()
-        .await
-        .unwrap();
-    sm.rotate_secret()
-        .secret_id(SECRET)
-        .rotation_rules(
-            aws_sdk_secretsmanager::types::RotationRulesType::builder()
-                .automatically_after_days(2)
-                .build(),
-        )
-        .rotate_immediately(false)
-        .send()
-        .await
-        .unwrap();
+    let (moto, s3, sm, created) = world(key_pair("AKIAOLDKEYBEFORE0001", WRONG_SECRET_KEY)).await;
     let pending = sm
         .put_secret_value()
         .secret_id(SECRET)
@@ -321,28 +318,7 @@ async fn a_key_first_read_during_a_rotation_signs_nothing_until_the_rotated_key(
         .await
         .unwrap();
 
-    let endpoint = endpoint(Duration::from_secs(3600)).await;
-    let mut env = moto_env(&endpoint, &moto);
-    set(&mut env, "AWS_ENDPOINT_URL_S3", &s3.endpoint());
-    set(&mut env, "SESSIONGUARD_S3_FORCE_PATH_STYLE", "true");
-    let daemon = Daemon::start(
-        &env,
-        &[
-            "run",
-            "--interval",
-            "1s",
-            "--no-identity",
-            "--presign-allow",
-            "GET:reports/",
-            "--signing-source",
-            "secrets-manager",
-            "--signing-secret-id",
-            SECRET,
-            "--signing-secret-refresh",
-            "2s",
-        ],
-    )
-    .await;
+    let (daemon, _endpoint) = secret_daemon(&moto, &s3, &[]).await;
     let line = daemon
         .wait_for_line(|l| {
             l["signing_source"] == "secrets-manager" && l.get("access_key_id").is_some()
